@@ -1,0 +1,3 @@
+//! The `gatehouse` binary's library: `serve` mounts every function in one process.
+
+pub mod serve;

@@ -1,0 +1,31 @@
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "Approval gate and audit trail for VMs and deploys")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every function in one process (single box, demo, tests).
+    Serve(gatehouse::serve::ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            http_api::telemetry::init(false);
+            match gatehouse::serve::run(args).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gatehouse serve: {e}");
+                    std::process::ExitCode::from(3)
+                }
+            }
+        }
+    }
+}

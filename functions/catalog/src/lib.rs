@@ -1,0 +1,54 @@
+//! The `catalog` function: the clouds of clouds.yaml and, per cloud, the images, flavors and
+//! networks the ServiceNow form offers. The same router runs on Lambda and inside `gatehouse serve`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use domain::catalog::{Catalog, CloudInfo};
+use domain::config::ApiTokens;
+use http_api::{ApiError, require_api_token};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Serialize)]
+struct Clouds {
+    clouds: Vec<CloudInfo>,
+}
+
+async fn clouds(State(catalog): State<Arc<Catalog>>) -> Json<Clouds> {
+    Json(Clouds { clouds: catalog.clouds() })
+}
+
+async fn options(State(catalog): State<Arc<Catalog>>, Path(cloud): Path<String>) -> Result<Json<Value>, ApiError> {
+    let o = catalog.options(&cloud).await?;
+    Ok(Json(json!({"cloud": o.cloud, "images": o.images, "flavors": o.flavors, "networks": o.networks})))
+}
+
+async fn list(
+    State(catalog): State<Arc<Catalog>>,
+    Path((cloud, kind)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = match kind.as_str() {
+        "images" | "flavors" | "networks" => kind,
+        _ => return Err(ApiError(domain::Error::NotFound("route".into()))),
+    };
+    let o = catalog.options(&cloud).await?;
+    let items = match kind.as_str() {
+        "images" => json!(o.images),
+        "flavors" => json!(o.flavors),
+        _ => json!(o.networks),
+    };
+    Ok(Json(json!({"cloud": o.cloud, "items": items})))
+}
+
+/// The five catalog routes, behind the API token.
+pub fn router(catalog: Arc<Catalog>, tokens: ApiTokens) -> Router {
+    Router::new()
+        .route("/v1/clouds", get(clouds))
+        .route("/v1/clouds/{cloud}/options", get(options))
+        .route("/v1/clouds/{cloud}/{kind}", get(list))
+        .with_state(catalog)
+        .route_layer(middleware::from_fn_with_state(tokens, require_api_token))
+}

@@ -1,0 +1,299 @@
+//! The one configuration loader. Every function and `gatehouse serve` read the same settings from
+//! the environment (on Lambda, secrets are fetched into it at cold start); a missing or bad setting
+//! fails start-up with a message naming it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::mail::check_email;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration setting {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.to_string(), problem: problem.into() }
+}
+
+/// Bearer tokens that machine callers may present. Several may be valid at once (rotation). Only
+/// their SHA-256 is kept; comparison is constant-time.
+#[derive(Clone)]
+pub struct ApiTokens(Vec<[u8; 32]>);
+
+impl ApiTokens {
+    pub fn new<S: AsRef<str>>(tokens: impl IntoIterator<Item = S>) -> Self {
+        Self(tokens.into_iter().map(|t| Sha256::digest(t.as_ref().as_bytes()).into()).collect())
+    }
+
+    pub fn accepts(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        // Check every token, so the time taken does not tell which one matched.
+        self.0.iter().fold(0u8, |hit, known| hit | known.ct_eq(&digest).unwrap_u8()) == 1
+    }
+}
+
+impl std::fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiTokens({} configured)", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailTransport {
+    /// `.eml` files in a folder (demo, tests, or a site whose mail relay picks them up).
+    Outbox { dir: PathBuf },
+    /// SMTP URL as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://…`.
+    Smtp { url: String },
+    /// Amazon SES v2, with an optional configuration set.
+    Ses { configuration_set: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approvers {
+    pub default: Vec<String>,
+    pub by_cloud: BTreeMap<String, Vec<String>>,
+}
+
+impl Approvers {
+    pub fn for_cloud(&self, cloud: &str) -> &[String] {
+        self.by_cloud.get(cloud).unwrap_or(&self.default)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_tokens: ApiTokens,
+    /// Where people reach Gatehouse; approval links are built from it. No trailing slash.
+    pub public_base_url: String,
+    pub clouds_yaml: PathBuf,
+    pub data_dir: PathBuf,
+    pub catalog_ttl: Duration,
+    pub pcd_timeout: Duration,
+    pub approval_ttl: Duration,
+    pub max_count: u32,
+    pub approvers: Approvers,
+    pub mail_from: String,
+    pub mail_transport: MailTransport,
+    /// How long one provisioning run waits for ACTIVE before leaving it to the sweeper.
+    pub provision_wait: Duration,
+    /// How long provisioning may take in all before it fails.
+    pub provision_deadline: Duration,
+    /// How long a provisioning claim holds before another worker may take over.
+    pub lease: Duration,
+    pub boot_volume_gb: u64,
+    pub sweep_interval: Duration,
+}
+
+/// Reads settings through a lookup function, so tests need not touch the process environment.
+pub struct Settings<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Settings<fn(&str) -> Option<String>> {
+    pub fn from_env() -> Self {
+        fn get(k: &str) -> Option<String> {
+            std::env::var(k).ok()
+        }
+        Settings { lookup: get }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    pub fn new(lookup: F) -> Self {
+        Self { lookup }
+    }
+
+    pub fn optional(&self, key: &str) -> Option<String> {
+        (self.lookup)(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, key: &str) -> Result<String, ConfigError> {
+        self.optional(key).ok_or_else(|| bad(key, "is not set"))
+    }
+
+    pub fn seconds(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
+        match self.optional(key) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+                _ => Err(bad(key, format!("must be a positive number of seconds, got {v:?}"))),
+            },
+        }
+    }
+
+    pub fn number(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+        match self.optional(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(bad(
+                    key,
+                    format!("must be a whole number from {} to {}, got {v:?}", range.start(), range.end()),
+                )),
+            },
+        }
+    }
+}
+
+fn email_list(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if list.is_empty() {
+        return Err(bad(key, "must name at least one e-mail address"));
+    }
+    for addr in &list {
+        check_email(key, addr).map_err(|_| bad(key, format!("{addr:?} is not a single e-mail address")))?;
+    }
+    Ok(list)
+}
+
+fn base_url(key: &str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim_end_matches('/');
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !v.contains(['?', '#', ' ']) => Ok(v.to_string()),
+        _ => Err(bad(key, format!("must be an http(s) URL like https://gatehouse.example.com, got {value:?}"))),
+    }
+}
+
+impl Config {
+    pub fn load<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, ConfigError> {
+        let tokens: Vec<String> = s
+            .required("GATEHOUSE_API_TOKENS")?
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(short) = tokens.iter().find(|t| t.len() < 32) {
+            return Err(bad(
+                "GATEHOUSE_API_TOKENS",
+                format!("each token needs at least 32 characters; one has {}", short.len()),
+            ));
+        }
+        let data_dir = PathBuf::from(s.optional("GATEHOUSE_DATA_DIR").unwrap_or_else(|| ".gatehouse".into()));
+        let mut by_cloud = BTreeMap::new();
+        if let Some(spec) = s.optional("GATEHOUSE_APPROVERS_BY_CLOUD") {
+            const KEY: &str = "GATEHOUSE_APPROVERS_BY_CLOUD";
+            for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (cloud, list) =
+                    part.split_once('=').ok_or_else(|| bad(KEY, format!("{part:?} is not cloud=address,address")))?;
+                by_cloud.insert(cloud.trim().to_string(), email_list(KEY, list)?);
+            }
+        }
+        let mail_from = s.required("GATEHOUSE_MAIL_FROM")?;
+        check_email("GATEHOUSE_MAIL_FROM", &mail_from)
+            .map_err(|_| bad("GATEHOUSE_MAIL_FROM", "must be a single e-mail address"))?;
+        let mail_transport = match s.optional("GATEHOUSE_MAIL_TRANSPORT").as_deref().unwrap_or("outbox") {
+            "outbox" => MailTransport::Outbox {
+                dir: s.optional("GATEHOUSE_OUTBOX_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("outbox")),
+            },
+            "smtp" => MailTransport::Smtp { url: s.required("GATEHOUSE_SMTP_URL")? },
+            "ses" => MailTransport::Ses { configuration_set: s.optional("GATEHOUSE_SES_CONFIGURATION_SET") },
+            other => {
+                return Err(bad("GATEHOUSE_MAIL_TRANSPORT", format!("must be outbox, smtp or ses, got {other:?}")));
+            }
+        };
+        Ok(Config {
+            api_tokens: ApiTokens::new(&tokens),
+            public_base_url: base_url("GATEHOUSE_PUBLIC_BASE_URL", &s.required("GATEHOUSE_PUBLIC_BASE_URL")?)?,
+            clouds_yaml: PathBuf::from(s.required("GATEHOUSE_CLOUDS_YAML")?),
+            data_dir,
+            catalog_ttl: s.seconds("GATEHOUSE_CATALOG_TTL_SECS", 300)?,
+            pcd_timeout: s.seconds("GATEHOUSE_PCD_TIMEOUT_SECS", 10)?,
+            approval_ttl: s.seconds("GATEHOUSE_APPROVAL_TTL_SECS", 48 * 3600)?,
+            max_count: s.number("GATEHOUSE_MAX_COUNT", 10, 1..=100)? as u32,
+            approvers: Approvers {
+                default: email_list("GATEHOUSE_APPROVERS", &s.required("GATEHOUSE_APPROVERS")?)?,
+                by_cloud,
+            },
+            mail_from,
+            mail_transport,
+            provision_wait: s.seconds("GATEHOUSE_PROVISION_WAIT_SECS", 60)?,
+            provision_deadline: s.seconds("GATEHOUSE_PROVISION_DEADLINE_SECS", 15 * 60)?,
+            lease: s.seconds("GATEHOUSE_LEASE_SECS", 120)?,
+            boot_volume_gb: s.number("GATEHOUSE_BOOT_VOLUME_GB", 20, 1..=16384)?,
+            sweep_interval: s.seconds("GATEHOUSE_SWEEP_INTERVAL_SECS", 60)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::new(move |k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("GATEHOUSE_API_TOKENS", "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210"),
+        ("GATEHOUSE_PUBLIC_BASE_URL", "https://gatehouse.example.com/"),
+        ("GATEHOUSE_CLOUDS_YAML", "/etc/openstack/clouds.yaml"),
+        ("GATEHOUSE_APPROVERS", "ops@example.com"),
+        ("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<_> = BASE.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).copied().collect();
+        v.extend(extra.iter().filter(|(_, val)| !val.is_empty()));
+        v
+    }
+
+    #[test]
+    fn a_complete_environment_loads_with_defaults() {
+        let c = Config::load(&settings(BASE)).unwrap();
+        assert_eq!(c.public_base_url, "https://gatehouse.example.com");
+        assert_eq!(c.approval_ttl, Duration::from_secs(172_800));
+        assert_eq!(c.max_count, 10);
+        assert!(c.api_tokens.accepts("fedcba9876543210fedcba9876543210"));
+        assert!(c.api_tokens.accepts("0123456789abcdef0123456789abcdef"));
+        assert!(!c.api_tokens.accepts("0123456789abcdef0123456789abcde"));
+        assert_eq!(c.mail_transport, MailTransport::Outbox { dir: PathBuf::from(".gatehouse/outbox") });
+    }
+
+    #[test]
+    fn each_missing_required_setting_is_named() {
+        for (key, _) in BASE {
+            let err = Config::load(&settings(&with(&[(key, "")]))).unwrap_err();
+            assert_eq!(err.setting, *key);
+            assert!(err.to_string().contains(key));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named_with_the_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("GATEHOUSE_APPROVAL_TTL_SECS", "soon"),
+            ("GATEHOUSE_MAX_COUNT", "0"),
+            ("GATEHOUSE_PUBLIC_BASE_URL", "gatehouse.example.com"),
+            ("GATEHOUSE_APPROVERS", "ops@example.com, not-an-address"),
+            ("GATEHOUSE_APPROVERS_BY_CLOUD", "pcd-east"),
+            ("GATEHOUSE_MAIL_TRANSPORT", "pigeon"),
+            ("GATEHOUSE_API_TOKENS", "short"),
+        ];
+        for (key, value) in cases {
+            let err = Config::load(&settings(&with(&[(key, value)]))).unwrap_err();
+            assert_eq!(&err.setting, key, "{err}");
+        }
+        let err = Config::load(&settings(&with(&[("GATEHOUSE_MAIL_TRANSPORT", "smtp")]))).unwrap_err();
+        assert_eq!(err.setting, "GATEHOUSE_SMTP_URL");
+    }
+
+    #[test]
+    fn approvers_per_cloud_fall_back_to_the_default() {
+        let c = Config::load(&settings(&with(&[(
+            "GATEHOUSE_APPROVERS_BY_CLOUD",
+            "pcd-east=a@example.com,b@example.com; pcd-west=c@example.com",
+        )])))
+        .unwrap();
+        assert_eq!(c.approvers.for_cloud("pcd-east"), ["a@example.com", "b@example.com"]);
+        assert_eq!(c.approvers.for_cloud("elsewhere"), ["ops@example.com"]);
+    }
+}

@@ -1,0 +1,14 @@
+//! Gatehouse's domain: the request model and its state machine, approval tokens, configuration,
+//! the catalog, the use-cases, and the ports adapters implement. No AWS SDK, HTTP client or server
+//! here.
+
+pub mod catalog;
+pub mod compute;
+pub mod config;
+pub mod error;
+pub mod mail;
+pub mod model;
+pub mod ports;
+pub mod token;
+
+pub use error::{Error, FieldError, Result};

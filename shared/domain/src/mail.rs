@@ -1,0 +1,101 @@
+//! The mails Gatehouse owes, as data. Rendering lives in shared/mail (one place for templates).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum MailTemplate {
+    /// To an approver: the request and its Approve / Deny links. The token lives here only until the
+    /// mail is sent, then the message is deleted.
+    ApprovalRequest {
+        token: String,
+    },
+    /// Reminder at half time, with a fresh link.
+    ApprovalReminder {
+        token: String,
+    },
+    Received,
+    Approved,
+    Denied,
+    Cancelled,
+    Expired,
+    Active,
+    Failed,
+    /// To the approver who approved: provisioning failed.
+    FailedApprover,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailNotice {
+    pub to: String,
+    #[serde(flatten)]
+    pub template: MailTemplate,
+}
+
+/// A single mailbox address with nothing that could break a header: no CR/LF, no commas, angle
+/// brackets, quotes or spaces, exactly one `@` with a dotted domain.
+pub fn check_email(field: &str, value: &str) -> Result<()> {
+    let bad = |m: &str| Err(Error::invalid(field, m));
+    if value.is_empty() {
+        return bad("must not be empty");
+    }
+    if value.len() > 254 {
+        return bad("is longer than 254 characters");
+    }
+    if value.chars().any(|c| c.is_control() || c.is_whitespace() || "<>()[],;:\"\\".contains(c)) {
+        return bad("must be a single e-mail address without spaces, quotes, brackets, commas or line breaks");
+    }
+    let Some((local, domain)) = value.split_once('@') else {
+        return bad("must be an e-mail address like name@example.com");
+    };
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return bad("must be an e-mail address like name@example.com");
+    }
+    Ok(())
+}
+
+/// A display name or other text that goes into a header: one line, no control characters.
+pub fn check_header_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(field, "must not contain line breaks or control characters"));
+    }
+    if value.chars().count() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_plain_addresses_pass() {
+        assert!(check_email("e", "ada@example.com").is_ok());
+        assert!(check_email("e", "a.b+tag@sub.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn header_breaking_addresses_fail() {
+        for bad in [
+            "",
+            "ada",
+            "ada@example",
+            "ada@example.com\r\nBcc: x@evil.com",
+            "ada@example.com, eve@evil.com",
+            "Ada <ada@example.com>",
+            "a@b@c.com",
+            "ada @example.com",
+            "\"a\"@example.com",
+        ] {
+            assert!(check_email("requester.email", bad).is_err(), "{bad:?}");
+        }
+    }
+}

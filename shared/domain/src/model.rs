@@ -1,0 +1,315 @@
+//! The provisioning request and what is recorded about it.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::mail::MailNotice;
+
+/// A request id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+    /// Accepts only what `generate` makes, so a path segment never reaches a store unchecked.
+    pub fn parse(s: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(s).ok().filter(|u| u.hyphenated().to_string() == s).map(|_| Self(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    PendingApproval,
+    Approved,
+    Provisioning,
+    Active,
+    Denied,
+    Expired,
+    Cancelled,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::PendingApproval,
+        Status::Approved,
+        Status::Provisioning,
+        Status::Active,
+        Status::Denied,
+        Status::Expired,
+        Status::Cancelled,
+        Status::Failed,
+    ];
+
+    /// The state machine: every legal transition and nothing else.
+    pub fn can_become(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (PendingApproval, Approved | Denied | Expired | Cancelled)
+                | (Approved, Provisioning | Failed)
+                | (Provisioning, Active | Failed)
+        )
+    }
+
+    pub fn is_final(self) -> bool {
+        Status::ALL.iter().all(|to| !self.can_become(*to))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::PendingApproval => "pending_approval",
+            Status::Approved => "approved",
+            Status::Provisioning => "provisioning",
+            Status::Active => "active",
+            Status::Denied => "denied",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub system: String,
+    pub number: String,
+    pub sys_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub email: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// A catalog item as the request resolved it: the id PCD knows and the name a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chosen {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub addresses: Vec<String>,
+}
+
+/// Who works on a `provisioning` request, and until when. Expired leases may be claimed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub status: Status,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: u64,
+    pub source: Source,
+    pub requester: Requester,
+    pub cloud: String,
+    pub image: Chosen,
+    pub flavor: Chosen,
+    pub network: Chosen,
+    /// Set when the flavor has no disk: the size of the boot volume.
+    pub boot_volume_gb: Option<u64>,
+    pub server_name: String,
+    pub count: u32,
+    pub justification: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub approvers: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the approval links stop working.
+    pub expires_at: Timestamp,
+    /// When the sweeper next has something to do for this request (remind, expire, re-check,
+    /// give up); `None` once the request is final.
+    pub due_at: Option<Timestamp>,
+    pub reminded: bool,
+    /// Until when provisioning may take before it fails.
+    pub deadline: Option<Timestamp>,
+    pub lease: Option<Lease>,
+    pub servers: Vec<ServerRecord>,
+    pub error: Option<String>,
+    /// The decision's comment, for the requester's mail.
+    pub decision_comment: Option<String>,
+    pub decided_by: Option<String>,
+    /// SHA-256 of the intake body's canonical JSON: a replay is the same body when this matches.
+    pub intake_digest: String,
+}
+
+impl Request {
+    /// Moves to `to` if the state machine allows it, returning the history entry that records it.
+    /// The caller writes both with `Store::apply`.
+    pub fn transition(&mut self, to: Status, actor: &str, note: Option<String>, at: Timestamp) -> Result<HistoryEntry> {
+        if !self.status.can_become(to) {
+            return Err(Error::Conflict(format!("request is {}, it cannot become {to}", self.status)));
+        }
+        let from = self.status;
+        self.status = to;
+        self.touch(at);
+        if to.is_final() {
+            self.due_at = None;
+            self.lease = None;
+        }
+        Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note })
+    }
+
+    /// What makes a request unique per source: one request per ServiceNow sys_id.
+    pub fn source_key(&self) -> String {
+        format!("{}#{}", self.source.system, self.source.sys_id)
+    }
+
+    /// Marks an in-place change (same status): new version and time.
+    pub fn touch(&mut self, at: Timestamp) {
+        self.version += 1;
+        self.updated_at = at;
+    }
+
+    /// The names the servers get: `server_name`, or `server_name-1`… for count > 1.
+    pub fn planned_names(&self) -> Vec<String> {
+        if self.count <= 1 {
+            vec![self.server_name.clone()]
+        } else {
+            (1..=self.count).map(|n| format!("{}-{n}", self.server_name)).collect()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub note: Option<String>,
+}
+
+/// A write-back onto the ServiceNow request item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkNote {
+    pub text: String,
+    /// Set on the last note: close the item as complete (true) or incomplete (false).
+    pub close: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MessageKind {
+    Mail(MailNotice),
+    WorkNote(WorkNote),
+}
+
+/// A message a transition owes (transactional outbox): recorded in the transition's write, delivered
+/// afterwards by the sender, removed once delivered, retried while not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Sortable and unique: a UUIDv7.
+    pub id: String,
+    pub request_id: RequestId,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub kind: MessageKind,
+}
+
+impl OutboxMessage {
+    pub fn new(request_id: &RequestId, at: Timestamp, kind: MessageKind) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            request_id: request_id.clone(),
+            created_at: at,
+            next_attempt_at: at,
+            attempts: 0,
+            last_error: None,
+            kind,
+        }
+    }
+
+    pub fn mail(request_id: &RequestId, at: Timestamp, notice: MailNotice) -> Self {
+        Self::new(request_id, at, MessageKind::Mail(notice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_machine_allows_exactly_the_designed_transitions() {
+        use Status::*;
+        let legal = [
+            (PendingApproval, Approved),
+            (PendingApproval, Denied),
+            (PendingApproval, Expired),
+            (PendingApproval, Cancelled),
+            (Approved, Provisioning),
+            (Approved, Failed),
+            (Provisioning, Active),
+            (Provisioning, Failed),
+        ];
+        for from in Status::ALL {
+            for to in Status::ALL {
+                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn final_states_are_the_ones_without_a_way_out() {
+        use Status::*;
+        let finals: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, vec![Active, Denied, Expired, Cancelled, Failed]);
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::String(s.as_str().into()));
+        }
+        assert_eq!(Status::parse("Approved"), None);
+    }
+
+    #[test]
+    fn request_ids_parse_only_what_generate_makes() {
+        let id = RequestId::generate();
+        assert_eq!(RequestId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(RequestId::parse(&id.as_str().to_uppercase()), None);
+        assert_eq!(RequestId::parse("../etc/passwd"), None);
+        assert_eq!(RequestId::parse(""), None);
+    }
+}

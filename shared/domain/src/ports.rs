@@ -1,0 +1,95 @@
+//! The ports: what the domain needs from the outside world. Adapters in shared/ implement them
+//! (PCD, SQLite, DynamoDB, file outbox, SMTP, SES, ServiceNow); the domain never sees how.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::catalog::{CloudInfo, Flavor, Image, Network};
+use crate::compute::{ServerSpec, ServerState};
+use crate::error::Result;
+use crate::mail::MailNotice;
+use crate::model::{HistoryEntry, OutboxMessage, Request, RequestId, WorkNote};
+use crate::token::{TokenHash, TokenRecord};
+
+/// The clouds of clouds.yaml and what Gatehouse uses of each (Glance, Nova, Neutron). Every call
+/// names the cloud; an unknown cloud is `Error::NotFound`, a failing one `Error::Upstream` naming the
+/// cloud and the service.
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// The configured clouds, without calling any of them.
+    fn clouds(&self) -> Vec<CloudInfo>;
+    /// Active images only.
+    async fn images(&self, cloud: &str) -> Result<Vec<Image>>;
+    async fn flavors(&self, cloud: &str) -> Result<Vec<Flavor>>;
+    async fn networks(&self, cloud: &str) -> Result<Vec<Network>>;
+    /// Sends the create and returns the new server's id. Quota refusals are `Error::Quota`.
+    async fn create_server(&self, cloud: &str, spec: &ServerSpec) -> Result<String>;
+    /// `None` when Nova says 404.
+    async fn server(&self, cloud: &str, id: &str) -> Result<Option<ServerState>>;
+    /// Servers whose name is exactly `name` (Nova's filter is a regex: the adapter anchors and
+    /// escapes it, and checks the names it gets back).
+    async fn servers_named(&self, cloud: &str, name: &str) -> Result<Vec<ServerState>>;
+    async fn delete_server(&self, cloud: &str, id: &str) -> Result<()>;
+}
+
+/// What `Store::create` answers: the new request, or the one already recorded for the same source.
+#[derive(Debug, Clone)]
+pub enum Created {
+    New(Request),
+    Existing(Request),
+}
+
+/// One conditional write: the request's new state (its `version` one above `expected_version`), the
+/// history entry, the token it uses up and the messages it owes, all or nothing.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub request: Request,
+    pub expected_version: u64,
+    pub history: Vec<HistoryEntry>,
+    pub use_token: Option<TokenHash>,
+    pub new_tokens: Vec<TokenRecord>,
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Records a new request with its source key (unique per source system and sys_id), its first
+    /// history entry, its approval tokens and the messages it owes. If the source key exists, nothing
+    /// is written and the existing request is returned.
+    async fn create(
+        &self,
+        request: Request,
+        history: HistoryEntry,
+        tokens: Vec<TokenRecord>,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<Created>;
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>>;
+    /// The request created for `source_key` (see `Request::source_key`), if any.
+    async fn find_by_source(&self, source_key: &str) -> Result<Option<Request>>;
+    async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>>;
+    async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
+    /// Applies `write` if the stored version is still `expected_version` (and the token, if any, is
+    /// still unused); otherwise `Error::Stale` and nothing changes.
+    async fn apply(&self, write: Write) -> Result<Request>;
+    /// Requests in `status` whose `due_at` is at or before `now`, oldest due first.
+    async fn due(&self, status: crate::model::Status, now: Timestamp, limit: usize) -> Result<Vec<Request>>;
+    /// Owed messages whose next attempt is at or before `now`, oldest first.
+    async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>>;
+    /// Removes a delivered message and appends `history` (if any) to its request.
+    async fn message_sent(&self, message: &OutboxMessage, history: Option<HistoryEntry>) -> Result<()>;
+    /// Records a failed attempt and when to try again.
+    async fn message_failed(&self, message: &OutboxMessage, next_attempt_at: Timestamp, error: &str) -> Result<()>;
+}
+
+/// Delivers one mail. The adapter renders the notice's template for the request and sends it.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, notice: &MailNotice, request: &Request) -> Result<()>;
+}
+
+/// The IT service management system (ServiceNow): write-backs onto the request item.
+#[async_trait]
+pub trait Itsm: Send + Sync {
+    async fn write_back(&self, note: &WorkNote, request: &Request) -> Result<()>;
+}

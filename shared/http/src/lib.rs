@@ -1,0 +1,13 @@
+//! The HTTP edge every function shares: one mapping from the domain error to a status and an RFC
+//! 9457 problem+json body, bearer-token auth, strict JSON bodies, security headers, telemetry and
+//! the Lambda adapter.
+
+pub mod auth;
+pub mod body;
+pub mod lambda;
+pub mod problem;
+pub mod telemetry;
+
+pub use auth::require_api_token;
+pub use body::JsonBody;
+pub use problem::ApiError;

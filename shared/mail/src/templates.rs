@@ -1,0 +1,214 @@
+//! Every mail Gatehouse sends: subject, plain text and HTML, from the notice and the request.
+//! Every user-supplied field is escaped in HTML; header-bound fields were checked at intake.
+
+use domain::mail::MailTemplate;
+use domain::model::Request;
+use html_escape::encode_safe as esc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedMail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn when(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The request's fields as label/value rows, shared by the text and HTML parts.
+fn details(r: &Request) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Request", format!("{} ({})", r.source.number, r.id)),
+        ("Requester", format!("{} <{}>", r.requester.name, r.requester.email)),
+        ("Cloud", r.cloud.clone()),
+        ("Image", r.image.name.clone()),
+        ("Flavor", r.flavor.name.clone()),
+        ("Network", r.network.name.clone()),
+        ("Server name", r.planned_names().join(", ")),
+        ("Count", r.count.to_string()),
+    ];
+    if let Some(j) = &r.justification {
+        rows.push(("Justification", j.clone()));
+    }
+    for (k, v) in &r.metadata {
+        let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        rows.push(("Metadata", format!("{k}: {v}")));
+    }
+    rows
+}
+
+fn servers(r: &Request) -> Vec<(&'static str, String)> {
+    r.servers
+        .iter()
+        .map(|s| {
+            let addrs = if s.addresses.is_empty() { "no address yet".to_string() } else { s.addresses.join(", ") };
+            ("Server", format!("{} (id {}): {}", s.name, s.id, addrs))
+        })
+        .collect()
+}
+
+struct Mail {
+    subject: String,
+    intro: Vec<String>,
+    rows: Vec<(&'static str, String)>,
+    actions: Vec<(&'static str, String)>,
+    outro: Vec<String>,
+}
+
+fn text_of(m: &Mail) -> String {
+    let mut out = String::new();
+    for p in &m.intro {
+        out.push_str(p);
+        out.push_str("\n\n");
+    }
+    for (k, v) in &m.rows {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    if !m.actions.is_empty() {
+        out.push('\n');
+        for (label, url) in &m.actions {
+            out.push_str(&format!("{label}: {url}\n"));
+        }
+    }
+    for p in &m.outro {
+        out.push('\n');
+        out.push_str(p);
+        out.push('\n');
+    }
+    out
+}
+
+fn html_of(m: &Mail) -> String {
+    let mut out = String::from(
+        "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;color:#1f2933;max-width:640px\">",
+    );
+    for p in &m.intro {
+        out.push_str(&format!("<p>{}</p>", esc(p)));
+    }
+    out.push_str("<table style=\"border-collapse:collapse\">");
+    for (k, v) in &m.rows {
+        out.push_str(&format!(
+            "<tr><th style=\"text-align:left;padding:2px 12px 2px 0;vertical-align:top\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        ));
+    }
+    out.push_str("</table>");
+    if !m.actions.is_empty() {
+        out.push_str("<p>");
+        for (label, url) in &m.actions {
+            out.push_str(&format!(
+                "<a href=\"{}\" style=\"display:inline-block;margin-right:12px;padding:8px 16px;border:1px solid #52606d;border-radius:4px;text-decoration:none\">{}</a>",
+                esc(url),
+                esc(label)
+            ));
+        }
+        out.push_str("</p>");
+    }
+    for p in &m.outro {
+        out.push_str(&format!("<p style=\"color:#616e7c\">{}</p>", esc(p)));
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+fn approval_links(base_url: &str, token: &str) -> Vec<(&'static str, String)> {
+    let page = format!("{base_url}/v1/approvals/{token}");
+    vec![("Approve", format!("{page}?decision=approve")), ("Deny", format!("{page}?decision=deny"))]
+}
+
+fn comment_line(r: &Request) -> Vec<String> {
+    r.decision_comment.iter().filter(|c| !c.trim().is_empty()).map(|c| format!("Comment: {c}")).collect()
+}
+
+pub fn render(template: &MailTemplate, r: &Request, base_url: &str) -> RenderedMail {
+    let number = &r.source.number;
+    let by = r.decided_by.clone().unwrap_or_else(|| "the approver".into());
+    let page_note = "Each link opens a confirmation page; nothing is decided until you press the button there.".to_string();
+    let m = match template {
+        MailTemplate::ApprovalRequest { token } | MailTemplate::ApprovalReminder { token } => {
+            let reminder = matches!(template, MailTemplate::ApprovalReminder { .. });
+            Mail {
+                subject: format!(
+                    "{}Approval needed: {number} — {} × {} on {} for {}",
+                    if reminder { "Reminder: " } else { "" },
+                    r.count,
+                    r.flavor.name,
+                    r.cloud,
+                    r.requester.name
+                ),
+                intro: vec![format!(
+                    "{} asks for {} VM{} on {}. Please approve or deny.",
+                    r.requester.name,
+                    r.count,
+                    if r.count == 1 { "" } else { "s" },
+                    r.cloud
+                )],
+                rows: details(r),
+                actions: approval_links(base_url, token),
+                outro: vec![page_note, format!("These links expire at {}.", when(r.expires_at))],
+            }
+        }
+        MailTemplate::Received => Mail {
+            subject: format!("Received: {number} waits for approval"),
+            intro: vec![format!(
+                "Your request {number} reached Gatehouse and waits for a platform approver until {}.",
+                when(r.expires_at)
+            )],
+            rows: details(r),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Approved => Mail {
+            subject: format!("Approved: {number}"),
+            intro: [vec![format!("Your request {number} was approved by {by}. The VMs are being created.")], comment_line(r)]
+                .concat(),
+            rows: details(r),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Denied => Mail {
+            subject: format!("Denied: {number}"),
+            intro: [vec![format!("Your request {number} was denied by {by}.")], comment_line(r)].concat(),
+            rows: details(r),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Cancelled => Mail {
+            subject: format!("Cancelled: {number}"),
+            intro: vec![format!("Your request {number} was cancelled; its approval links no longer work.")],
+            rows: details(r),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Expired => Mail {
+            subject: format!("Expired: {number} was not approved in time"),
+            intro: vec![format!(
+                "Nobody approved your request {number} before {}. It has expired; order again if you still need it.",
+                when(r.expires_at)
+            )],
+            rows: details(r),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Active => Mail {
+            subject: format!("Ready: {number} — {} running", r.planned_names().join(", ")),
+            intro: vec![format!("Your VMs for {number} are running on {}.", r.cloud)],
+            rows: [servers(r), details(r)].concat(),
+            actions: vec![],
+            outro: vec![],
+        },
+        MailTemplate::Failed | MailTemplate::FailedApprover => Mail {
+            subject: format!("Failed: {number} could not be provisioned"),
+            intro: vec![format!(
+                "Creating the VMs for {number} failed: {}",
+                r.error.clone().unwrap_or_else(|| "no reason was recorded".into())
+            )],
+            rows: [servers(r), details(r)].concat(),
+            actions: vec![],
+            outro: vec!["The platform team has been told.".into()],
+        },
+    };
+    RenderedMail { text: text_of(&m), html: html_of(&m), subject: m.subject }
+}

@@ -1,0 +1,214 @@
+//! The store contract: what every `Store` must do, written once. Each adapter's tests run it with
+//! `store_contract!(async { Arc::new(MyStore::new()) as Arc<dyn Store> })`.
+
+use std::sync::Arc;
+
+use domain::mail::{MailNotice, MailTemplate};
+use domain::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
+use domain::ports::{Created, Store, Write};
+use domain::token::{ApprovalToken, TokenRecord};
+use domain::Error;
+use jiff::{SignedDuration, Timestamp};
+
+pub fn sample_request(sys_id: &str) -> Request {
+    let now = Timestamp::now();
+    Request {
+        id: RequestId::generate(),
+        status: Status::PendingApproval,
+        version: 1,
+        source: Source { system: "servicenow".into(), number: "RITM0010001".into(), sys_id: sys_id.into() },
+        requester: Requester { email: "ada@example.com".into(), name: "Ada Lovelace".into(), user_name: Some("ada".into()) },
+        cloud: "demo".into(),
+        image: Chosen { id: "img-1".into(), name: "Ubuntu".into() },
+        flavor: Chosen { id: "2".into(), name: "m1.small".into() },
+        network: Chosen { id: "net-1".into(), name: "dev-net".into() },
+        boot_volume_gb: None,
+        server_name: "web-01".into(),
+        count: 1,
+        justification: Some("Load test".into()),
+        metadata: Default::default(),
+        approvers: vec!["ops@example.com".into()],
+        created_at: now,
+        updated_at: now,
+        expires_at: now + SignedDuration::from_hours(48),
+        due_at: Some(now + SignedDuration::from_hours(24)),
+        reminded: false,
+        deadline: None,
+        lease: None,
+        servers: vec![],
+        error: None,
+        decision_comment: None,
+        decided_by: None,
+        intake_digest: "digest".into(),
+    }
+}
+
+fn created(r: &Request) -> HistoryEntry {
+    HistoryEntry { at: r.created_at, actor: "servicenow".into(), from: None, to: Status::PendingApproval, note: None }
+}
+
+fn mail(r: &Request, to: &str) -> OutboxMessage {
+    OutboxMessage::mail(&r.id, r.created_at, MailNotice { to: to.into(), template: MailTemplate::Received })
+}
+
+fn token_for(r: &Request) -> (ApprovalToken, TokenRecord) {
+    let t = ApprovalToken::generate();
+    let rec = TokenRecord { hash: t.hash(), request_id: r.id.clone(), approver: "ops@example.com".into(), expires_at: r.expires_at, used_at: None };
+    (t, rec)
+}
+
+fn sys_id() -> String {
+    domain::token::hex(&uuid::Uuid::new_v4().into_bytes())
+}
+
+fn approve(mut r: Request) -> (Write, Request) {
+    let expected = r.version;
+    let h = r.transition(Status::Approved, "ops@example.com", Some("ok".into()), Timestamp::now()).unwrap();
+    let w = Write { request: r.clone(), expected_version: expected, history: vec![h], use_token: None, new_tokens: vec![], messages: vec![] };
+    (w, r)
+}
+
+pub async fn create_and_read_back(store: Arc<dyn Store>) {
+    let r = sample_request(&sys_id());
+    let (_, tok) = token_for(&r);
+    let out = store.create(r.clone(), created(&r), vec![tok.clone()], vec![mail(&r, "ada@example.com")]).await.unwrap();
+    assert!(matches!(out, Created::New(_)));
+    assert_eq!(store.get(&r.id).await.unwrap(), Some(r.clone()));
+    assert_eq!(store.find_by_source(&r.source_key()).await.unwrap().map(|x| x.id), Some(r.id.clone()));
+    assert_eq!(store.history(&r.id).await.unwrap(), vec![created(&r)]);
+    assert_eq!(store.token(&tok.hash).await.unwrap(), Some(tok));
+    assert_eq!(store.get(&RequestId::generate()).await.unwrap(), None);
+    assert_eq!(store.find_by_source("servicenow#nope").await.unwrap(), None);
+}
+
+pub async fn the_source_key_is_unique(store: Arc<dyn Store>) {
+    let key = sys_id();
+    let first = sample_request(&key);
+    store.create(first.clone(), created(&first), vec![], vec![mail(&first, "a@example.com")]).await.unwrap();
+    let second = sample_request(&key);
+    let (_, tok) = token_for(&second);
+    match store.create(second.clone(), created(&second), vec![tok.clone()], vec![mail(&second, "b@example.com")]).await.unwrap() {
+        Created::Existing(existing) => assert_eq!(existing.id, first.id),
+        Created::New(_) => panic!("a second request was created for the same source"),
+    }
+    assert_eq!(store.get(&second.id).await.unwrap(), None, "nothing of the second request is written");
+    assert_eq!(store.token(&tok.hash).await.unwrap(), None);
+    let owed: Vec<_> = store.messages_due(Timestamp::now(), 1000).await.unwrap().into_iter().filter(|m| m.request_id == second.id).collect();
+    assert!(owed.is_empty());
+}
+
+pub async fn a_write_needs_the_version_it_read(store: Arc<dyn Store>) {
+    let r = sample_request(&sys_id());
+    store.create(r.clone(), created(&r), vec![], vec![]).await.unwrap();
+    let (mut w, approved) = approve(r.clone());
+    w.messages = vec![mail(&r, "ada@example.com")];
+    store.apply(w.clone()).await.unwrap();
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap(), approved);
+    assert_eq!(store.history(&r.id).await.unwrap().len(), 2);
+    // The same write again: its expected version is gone, nothing changes, nothing more is owed.
+    let before = store.messages_due(Timestamp::now(), 1000).await.unwrap().len();
+    assert!(matches!(store.apply(w).await, Err(Error::Stale)));
+    assert_eq!(store.history(&r.id).await.unwrap().len(), 2);
+    assert_eq!(store.messages_due(Timestamp::now(), 1000).await.unwrap().len(), before);
+}
+
+pub async fn a_token_is_used_once(store: Arc<dyn Store>) {
+    let r = sample_request(&sys_id());
+    let (_, tok) = token_for(&r);
+    store.create(r.clone(), created(&r), vec![tok.clone()], vec![]).await.unwrap();
+    let (mut w, approved) = approve(r.clone());
+    w.use_token = Some(tok.hash.clone());
+    store.apply(w).await.unwrap();
+    assert!(store.token(&tok.hash).await.unwrap().unwrap().used_at.is_some());
+    // A later write at the right version that tries to use the token again loses, as a whole.
+    let mut again = approved.clone();
+    again.touch(Timestamp::now());
+    let w2 = Write { request: again, expected_version: approved.version, history: vec![], use_token: Some(tok.hash), new_tokens: vec![], messages: vec![] };
+    assert!(matches!(store.apply(w2).await, Err(Error::Stale)));
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap().version, approved.version);
+}
+
+pub async fn racing_writes_have_one_winner(store: Arc<dyn Store>) {
+    let r = sample_request(&sys_id());
+    let (_, tok) = token_for(&r);
+    store.create(r.clone(), created(&r), vec![tok.clone()], vec![]).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        let r = r.clone();
+        let hash = tok.hash.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut next = r.clone();
+            let to = if i % 2 == 0 { Status::Approved } else { Status::Denied };
+            let h = next.transition(to, &format!("approver-{i}"), None, Timestamp::now()).unwrap();
+            let w = Write { request: next, expected_version: r.version, history: vec![h], use_token: Some(hash), new_tokens: vec![], messages: vec![] };
+            store.apply(w).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(Error::Stale) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.history(&r.id).await.unwrap().len(), 2, "one creation and one decision");
+}
+
+pub async fn due_requests_come_by_status_and_time(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let mut early = sample_request(&sys_id());
+    early.due_at = Some(now - SignedDuration::from_mins(10));
+    let mut later = sample_request(&sys_id());
+    later.due_at = Some(now - SignedDuration::from_mins(5));
+    let mut future = sample_request(&sys_id());
+    future.due_at = Some(now + SignedDuration::from_mins(5));
+    for r in [&later, &early, &future] {
+        store.create(r.clone(), created(r), vec![], vec![]).await.unwrap();
+    }
+    let due: Vec<_> = store.due(Status::PendingApproval, now, 1000).await.unwrap().into_iter().map(|r| r.id).collect();
+    let pos = |id: &RequestId| due.iter().position(|d| d == id);
+    assert!(pos(&early.id).unwrap() < pos(&later.id).unwrap());
+    assert_eq!(pos(&future.id), None);
+    assert!(store.due(Status::Provisioning, now, 1000).await.unwrap().iter().all(|r| r.id != early.id));
+}
+
+pub async fn owed_messages_wait_until_sent(store: Arc<dyn Store>) {
+    let r = sample_request(&sys_id());
+    let m = mail(&r, "ada@example.com");
+    store.create(r.clone(), created(&r), vec![], vec![m.clone()]).await.unwrap();
+    let mine = |list: Vec<OutboxMessage>| list.into_iter().filter(|x| x.id == m.id).collect::<Vec<_>>();
+    assert_eq!(mine(store.messages_due(Timestamp::now(), 1000).await.unwrap()), vec![m.clone()]);
+    let later = Timestamp::now() + SignedDuration::from_mins(1);
+    store.message_failed(&m, later, "relay down").await.unwrap();
+    assert!(mine(store.messages_due(Timestamp::now(), 1000).await.unwrap()).is_empty());
+    let retried = mine(store.messages_due(later, 1000).await.unwrap());
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(retried[0].last_error.as_deref(), Some("relay down"));
+    let note = HistoryEntry { at: Timestamp::now(), actor: "gatehouse".into(), from: None, to: Status::PendingApproval, note: Some("sent".into()) };
+    store.message_sent(&retried[0], Some(note)).await.unwrap();
+    assert!(mine(store.messages_due(later, 1000).await.unwrap()).is_empty());
+    assert_eq!(store.history(&r.id).await.unwrap().len(), 2);
+}
+
+/// Expands to one `#[tokio::test]` per contract case, each with a fresh store from `$make`.
+#[macro_export]
+macro_rules! store_contract {
+    ($make:expr) => {
+        $crate::store_contract!(@cases $make;
+            create_and_read_back, the_source_key_is_unique, a_write_needs_the_version_it_read,
+            a_token_is_used_once, racing_writes_have_one_winner, due_requests_come_by_status_and_time,
+            owed_messages_wait_until_sent);
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::contract::$case($make).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,319 @@
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use domain::model::{HistoryEntry, OutboxMessage, Request, RequestId, Status};
+use domain::ports::{Created, Store, Write};
+use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
+use domain::{Error, Result};
+use jiff::Timestamp;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    source_key TEXT NOT NULL UNIQUE,
+    due_at INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_due ON requests (status, due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    used_at INTEGER,
+    purge_after INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    next_attempt_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (next_attempt_at);
+";
+
+/// One connection behind a mutex: SQLite serialises writers anyway, and every operation here is a
+/// short transaction run off the async threads.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |e| Error::internal(format!("SQLite store: {context}"), e)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal("SQLite store: encoding a record", e))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::internal("SQLite store: decoding a record", e))
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("cannot create {}", dir.display()), e))?;
+        }
+        Self::init(Connection::open(path).map_err(db("opening the database"))?)
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(db("opening the database"))?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db("setting the busy timeout"))?;
+        conn.execute_batch(SCHEMA).map_err(db("creating the schema"))?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::internal("SQLite store: worker thread failed", e))?
+    }
+}
+
+fn insert_history(tx: &Transaction, id: &RequestId, entries: &[HistoryEntry]) -> Result<()> {
+    for entry in entries {
+        tx.execute(
+            "INSERT INTO history (request_id, seq, data)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE request_id = ?1), ?2)",
+            params![id.as_str(), json(entry)?],
+        )
+        .map_err(db("writing history"))?;
+    }
+    Ok(())
+}
+
+fn insert_tokens(tx: &Transaction, tokens: &[TokenRecord]) -> Result<()> {
+    for t in tokens {
+        let purge_after = t.expires_at.saturating_add(TOKEN_RETENTION).map_err(|e| Error::internal("token expiry", e))?;
+        tx.execute(
+            "INSERT INTO tokens (hash, request_id, used_at, purge_after, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![t.hash.as_str(), t.request_id.as_str(), t.used_at.map(ms), ms(purge_after), json(t)?],
+        )
+        .map_err(db("writing a token"))?;
+    }
+    Ok(())
+}
+
+fn insert_messages(tx: &Transaction, messages: &[OutboxMessage]) -> Result<()> {
+    for m in messages {
+        tx.execute(
+            "INSERT INTO messages (id, request_id, next_attempt_at, data) VALUES (?1, ?2, ?3, ?4)",
+            params![m.id, m.request_id.as_str(), ms(m.next_attempt_at), json(m)?],
+        )
+        .map_err(db("writing an owed message"))?;
+    }
+    Ok(())
+}
+
+fn request_by(conn: &Connection, column: &str, key: &str) -> Result<Option<Request>> {
+    let sql = format!("SELECT data FROM requests WHERE {column} = ?1");
+    let data: Option<String> = conn.query_row(&sql, [key], |row| row.get(0)).optional().map_err(db("reading a request"))?;
+    data.map(|d| parse(&d)).transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create(
+        &self,
+        request: Request,
+        history: HistoryEntry,
+        tokens: Vec<TokenRecord>,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<Created> {
+        self.run(move |conn| {
+            let key = request.source_key();
+            let tx = conn.transaction().map_err(db("starting a transaction"))?;
+            let inserted = tx.execute(
+                "INSERT INTO requests (id, status, version, source_key, due_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    request.id.as_str(),
+                    request.status.as_str(),
+                    request.version as i64,
+                    key,
+                    request.due_at.map(ms),
+                    json(&request)?
+                ],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::ConstraintViolation => {
+                    drop(tx);
+                    return match request_by(conn, "source_key", &key)? {
+                        Some(existing) => Ok(Created::Existing(existing)),
+                        None => Err(Error::Conflict(format!("request id {} already exists", request.id))),
+                    };
+                }
+                Err(e) => return Err(db("creating a request")(e)),
+            }
+            insert_history(&tx, &request.id, std::slice::from_ref(&history))?;
+            insert_tokens(&tx, &tokens)?;
+            insert_messages(&tx, &messages)?;
+            tx.commit().map_err(db("committing a new request"))?;
+            Ok(Created::New(request))
+        })
+        .await
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>> {
+        let id = id.clone();
+        self.run(move |conn| request_by(conn, "id", id.as_str())).await
+    }
+
+    async fn find_by_source(&self, source_key: &str) -> Result<Option<Request>> {
+        let key = source_key.to_string();
+        self.run(move |conn| request_by(conn, "source_key", &key)).await
+    }
+
+    async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
+        let id = id.clone();
+        self.run(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq").map_err(db("reading history"))?;
+            let rows = stmt.query_map([id.as_str()], |row| row.get::<_, String>(0)).map_err(db("reading history"))?;
+            rows.map(|r| r.map_err(db("reading history")).and_then(|d| parse(&d))).collect()
+        })
+        .await
+    }
+
+    async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        let hash = hash.clone();
+        self.run(move |conn| {
+            let data: Option<String> = conn
+                .query_row("SELECT data FROM tokens WHERE hash = ?1", [hash.as_str()], |row| row.get(0))
+                .optional()
+                .map_err(db("reading a token"))?;
+            data.map(|d| parse(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn apply(&self, write: Write) -> Result<Request> {
+        self.run(move |conn| {
+            let Write { request, expected_version, history, use_token, new_tokens, messages } = write;
+            let tx = conn.transaction().map_err(db("starting a transaction"))?;
+            let changed = tx
+                .execute(
+                    "UPDATE requests SET status = ?1, version = ?2, due_at = ?3, data = ?4 WHERE id = ?5 AND version = ?6",
+                    params![
+                        request.status.as_str(),
+                        request.version as i64,
+                        request.due_at.map(ms),
+                        json(&request)?,
+                        request.id.as_str(),
+                        expected_version as i64
+                    ],
+                )
+                .map_err(db("updating a request"))?;
+            if changed == 0 {
+                return Err(Error::Stale);
+            }
+            if let Some(hash) = use_token {
+                let data: Option<String> = tx
+                    .query_row(
+                        "SELECT data FROM tokens WHERE hash = ?1 AND request_id = ?2 AND used_at IS NULL",
+                        params![hash.as_str(), request.id.as_str()],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db("reading a token"))?;
+                let Some(data) = data else { return Err(Error::Stale) };
+                let mut record: TokenRecord = parse(&data)?;
+                record.used_at = Some(request.updated_at);
+                tx.execute(
+                    "UPDATE tokens SET used_at = ?1, data = ?2 WHERE hash = ?3",
+                    params![ms(request.updated_at), json(&record)?, hash.as_str()],
+                )
+                .map_err(db("using a token"))?;
+            }
+            insert_history(&tx, &request.id, &history)?;
+            insert_tokens(&tx, &new_tokens)?;
+            insert_messages(&tx, &messages)?;
+            tx.commit().map_err(db("committing a transition"))?;
+            Ok(request)
+        })
+        .await
+    }
+
+    async fn due(&self, status: Status, now: Timestamp, limit: usize) -> Result<Vec<Request>> {
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT data FROM requests WHERE status = ?1 AND due_at IS NOT NULL AND due_at <= ?2 ORDER BY due_at LIMIT ?3",
+                )
+                .map_err(db("querying due requests"))?;
+            let rows = stmt
+                .query_map(params![status.as_str(), ms(now), limit as i64], |row| row.get::<_, String>(0))
+                .map_err(db("querying due requests"))?;
+            rows.map(|r| r.map_err(db("querying due requests")).and_then(|d| parse(&d))).collect()
+        })
+        .await
+    }
+
+    async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT data FROM messages WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2")
+                .map_err(db("querying owed messages"))?;
+            let rows = stmt
+                .query_map(params![ms(now), limit as i64], |row| row.get::<_, String>(0))
+                .map_err(db("querying owed messages"))?;
+            rows.map(|r| r.map_err(db("querying owed messages")).and_then(|d| parse(&d))).collect()
+        })
+        .await
+    }
+
+    async fn message_sent(&self, message: &OutboxMessage, history: Option<HistoryEntry>) -> Result<()> {
+        let message = message.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(db("starting a transaction"))?;
+            tx.execute("DELETE FROM messages WHERE id = ?1", [&message.id]).map_err(db("removing a sent message"))?;
+            if let Some(entry) = history {
+                insert_history(&tx, &message.request_id, &[entry])?;
+            }
+            tx.commit().map_err(db("committing a sent message"))
+        })
+        .await
+    }
+
+    async fn message_failed(&self, message: &OutboxMessage, next_attempt_at: Timestamp, error: &str) -> Result<()> {
+        let mut message = message.clone();
+        message.attempts += 1;
+        message.next_attempt_at = next_attempt_at;
+        message.last_error = Some(error.to_string());
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE messages SET next_attempt_at = ?1, data = ?2 WHERE id = ?3",
+                params![ms(message.next_attempt_at), json(&message)?, message.id],
+            )
+            .map_err(db("rescheduling a message"))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,1043 @@
+//! Nova v2.1 at `/compute`: version discovery, flavors and servers.
+//!
+//! Paths under `/compute/v2.1/` are dispatched by hand because Nova serves them both with and
+//! without the project id (`/v2.1/{project_id}/servers` and `/v2.1/servers`).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    Shared, SimFlavor, SimImage, SimNetwork, SimState, demo, hex_from, json_response, lock,
+    random_string, rfc3339_secs, samples,
+};
+
+/// Microversions this Nova speaks (the samples advertise 2.1 to 2.104).
+const MIN_VERSION: (u32, u32) = (2, 1);
+const MAX_VERSION: (u32, u32) = (2, 104);
+
+type Mv = (u32, u32);
+
+// ---------------------------------------------------------------------------------------------
+// Server records
+// ---------------------------------------------------------------------------------------------
+
+pub(crate) struct Nic {
+    network: String,
+    addr: String,
+    mac: String,
+}
+
+pub(crate) struct Server {
+    seq: u64,
+    id: String,
+    name: String,
+    created: Timestamp,
+    /// When the server leaves BUILD; `None` while `never_active` holds it.
+    ready_at: Option<Timestamp>,
+    build_delay: Duration,
+    error: Option<String>,
+    /// `None` for a server booted from a volume (Nova shows `"image": ""`).
+    image_id: Option<String>,
+    flavor: SimFlavor,
+    nics: Vec<Nic>,
+    metadata: Map<String, Value>,
+    request_body: Value,
+    boot_from_volume: bool,
+    volume: Option<(String, bool)>,
+    admin_pass: String,
+    access_ipv4: String,
+    access_ipv6: String,
+    key_name: Value,
+    availability_zone: String,
+    disk_config: String,
+    security_groups: Value,
+}
+
+#[derive(Default)]
+pub(crate) struct Servers {
+    list: Vec<Server>,
+    next_seq: u64,
+    next_addr: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Build,
+    Active,
+    Error,
+}
+
+fn later(ts: Timestamp, d: Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| ts.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+impl Servers {
+    /// `never_active` on freezes servers still in BUILD; off starts the clock of frozen ones.
+    pub(crate) fn apply_never_active(&mut self, never_active: bool) {
+        let now = Timestamp::now();
+        for s in &mut self.list {
+            if never_active {
+                if s.ready_at.is_some_and(|t| t > now) {
+                    s.ready_at = None;
+                }
+            } else if s.ready_at.is_none() {
+                s.ready_at = Some(later(now, s.build_delay));
+            }
+        }
+    }
+
+    pub(crate) fn snapshot(&self, st: &SimState) -> Vec<Value> {
+        let now = Timestamp::now();
+        self.list
+            .iter()
+            .map(|s| {
+                let mut v = s.view(st, MIN_VERSION, now);
+                v["boot_from_volume"] = json!(s.boot_from_volume);
+                v["request_body"] = s.request_body.clone();
+                v
+            })
+            .collect()
+    }
+
+    fn allocate_addr(&mut self) -> (String, String) {
+        loop {
+            let n = 10 + self.next_addr;
+            self.next_addr += 1;
+            let (hi, lo) = ((n >> 8) & 0xff, n & 0xff);
+            if lo == 0 || lo == 255 {
+                continue;
+            }
+            let addr = format!("10.0.{hi}.{lo}");
+            let mac = format!("fa:16:3e:{:02x}:{hi:02x}:{lo:02x}", (n >> 16) & 0xff);
+            return (addr, mac);
+        }
+    }
+}
+
+impl Server {
+    fn phase(&self, now: Timestamp) -> (Phase, Option<Timestamp>) {
+        match self.ready_at {
+            Some(t) if t <= now => {
+                let phase = if self.error.is_some() {
+                    Phase::Error
+                } else {
+                    Phase::Active
+                };
+                (phase, Some(t))
+            }
+            _ => (Phase::Build, None),
+        }
+    }
+
+    fn links(&self, st: &SimState) -> Value {
+        let pid = &st.config.project_id;
+        json!([
+            {"href": format!("{}/compute/v2.1/{pid}/servers/{}", st.base, self.id), "rel": "self"},
+            {"href": format!("{}/compute/{pid}/servers/{}", st.base, self.id), "rel": "bookmark"}
+        ])
+    }
+
+    /// The server as `GET /servers/{id}` shows it at microversion `mv`.
+    fn view(&self, st: &SimState, mv: Mv, now: Timestamp) -> Value {
+        let pid = &st.config.project_id;
+        let (phase, since) = self.phase(now);
+        let mut v = samples::SERVER.clone();
+        let addresses: Map<String, Value> = if phase == Phase::Active {
+            let mut map = Map::new();
+            for nic in &self.nics {
+                let entry = json!({
+                    "addr": nic.addr,
+                    "OS-EXT-IPS-MAC:mac_addr": nic.mac,
+                    "OS-EXT-IPS:type": "fixed",
+                    "version": 4
+                });
+                match map.get_mut(&nic.network) {
+                    Some(Value::Array(list)) => list.push(entry),
+                    _ => {
+                        map.insert(nic.network.clone(), json!([entry]));
+                    }
+                }
+            }
+            map
+        } else {
+            Map::new()
+        };
+        let flavor = if mv >= (2, 47) {
+            json!({
+                "vcpus": self.flavor.vcpus,
+                "ram": self.flavor.ram,
+                "disk": self.flavor.disk,
+                "ephemeral": 0,
+                "swap": 0,
+                "original_name": self.flavor.name,
+                "extra_specs": {}
+            })
+        } else {
+            json!({
+                "id": self.flavor.id,
+                "links": [{
+                    "href": format!("{}/compute/{pid}/flavors/{}", st.base, self.flavor.id),
+                    "rel": "bookmark"
+                }]
+            })
+        };
+        let image = match &self.image_id {
+            Some(id) => json!({
+                "id": id,
+                "links": [{
+                    "href": format!("{}/compute/{pid}/images/{id}", st.base),
+                    "rel": "bookmark"
+                }]
+            }),
+            None => json!(""),
+        };
+        let volumes: Vec<Value> = self
+            .volume
+            .iter()
+            .map(|(id, delete)| {
+                if mv >= (2, 3) {
+                    json!({"id": id, "delete_on_termination": delete})
+                } else {
+                    json!({"id": id})
+                }
+            })
+            .collect();
+        let placed = phase != Phase::Build;
+        let (vm_state, task_state, power_state, status) = match phase {
+            Phase::Build => ("building", json!("spawning"), 0, "BUILD"),
+            Phase::Active => ("active", Value::Null, 1, "ACTIVE"),
+            Phase::Error => ("error", Value::Null, 0, "ERROR"),
+        };
+        let launched_at = match (phase, since) {
+            (Phase::Active, Some(t)) => json!(t.strftime("%Y-%m-%dT%H:%M:%S.%6f").to_string()),
+            _ => Value::Null,
+        };
+        let fields = json!({
+            "accessIPv4": self.access_ipv4,
+            "accessIPv6": self.access_ipv6,
+            "addresses": addresses,
+            "created": rfc3339_secs(self.created),
+            "flavor": flavor,
+            "hostId": if placed { json!(hex_from(&format!("{pid}pcd-sim-host-1"), 56)) } else { json!("") },
+            "id": self.id,
+            "image": image,
+            "key_name": self.key_name,
+            "links": self.links(st),
+            "metadata": self.metadata,
+            "name": self.name,
+            "config_drive": "",
+            "OS-DCF:diskConfig": self.disk_config,
+            "OS-EXT-AZ:availability_zone": if placed { json!(self.availability_zone) } else { json!("") },
+            "OS-EXT-SRV-ATTR:host": if placed { json!("pcd-sim-host-1") } else { Value::Null },
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": if placed { json!("pcd-sim-host-1.localdomain") } else { Value::Null },
+            "OS-EXT-SRV-ATTR:instance_name": format!("instance-{:08x}", self.seq),
+            "OS-EXT-STS:power_state": power_state,
+            "OS-EXT-STS:task_state": task_state,
+            "OS-EXT-STS:vm_state": vm_state,
+            "os-extended-volumes:volumes_attached": volumes,
+            "OS-SRV-USG:launched_at": launched_at,
+            "OS-SRV-USG:terminated_at": null,
+            "progress": 0,
+            "security_groups": self.security_groups,
+            "status": status,
+            "tenant_id": pid,
+            "updated": rfc3339_secs(since.unwrap_or(self.created)),
+            "user_id": demo::USER_ID,
+        });
+        let Some(obj) = v.as_object_mut() else {
+            return fields;
+        };
+        if let Value::Object(fields) = fields {
+            obj.extend(fields);
+        }
+        if phase == Phase::Error {
+            obj.insert(
+                "fault".into(),
+                json!({
+                    "code": 500,
+                    "created": rfc3339_secs(since.unwrap_or(self.created)),
+                    "message": self.error.clone().unwrap_or_default()
+                }),
+            );
+        }
+        if mv >= (2, 9) {
+            obj.insert("locked".into(), json!(false));
+        }
+        if mv >= (2, 19) {
+            obj.insert("description".into(), Value::Null);
+        }
+        if mv >= (2, 26) {
+            obj.insert("tags".into(), json!([]));
+        }
+        v
+    }
+
+    /// The short form of `GET /servers`.
+    fn summary(&self, st: &SimState) -> Value {
+        json!({"id": self.id, "links": self.links(st), "name": self.name})
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and microversions
+// ---------------------------------------------------------------------------------------------
+
+/// Nova's error body: `{"<fault name>": {"code": .., "message": ..}}`.
+fn fault(status: StatusCode, message: impl Into<String>) -> Response {
+    let name = match status.as_u16() {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        501 => "notImplemented",
+        _ => "computeFault",
+    };
+    json_response(
+        status,
+        json!({ name: {"code": status.as_u16(), "message": message.into()} }),
+    )
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    fault(StatusCode::BAD_REQUEST, message)
+}
+
+/// The compute microversion asked for in the request headers, if any (as sent, without the
+/// service name).
+fn requested_microversion(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers
+        .get("openstack-api-version")
+        .and_then(|v| v.to_str().ok())
+    {
+        for part in v.split(',') {
+            let mut words = part.split_whitespace();
+            if let (Some(service), Some(version)) = (words.next(), words.next()) {
+                if service.eq_ignore_ascii_case("compute") {
+                    return Some(version.to_string());
+                }
+            }
+        }
+    }
+    headers
+        .get("x-openstack-nova-api-version")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+}
+
+fn parse_microversion(raw: Option<&str>) -> Result<Mv, Response> {
+    let Some(raw) = raw else {
+        return Ok(MIN_VERSION);
+    };
+    if raw.eq_ignore_ascii_case("latest") {
+        return Ok(MAX_VERSION);
+    }
+    let parsed = raw
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let Some(mv) = parsed else {
+        return Err(bad_request(format!(
+            "API Version String {raw} is of invalid format. Must be of format MajorNum.MinorNum."
+        )));
+    };
+    if mv < MIN_VERSION || mv > MAX_VERSION {
+        return Err(fault(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "Version {raw} is not supported by the API. Minimum is {}.{} and maximum is {}.{}.",
+                MIN_VERSION.0, MIN_VERSION.1, MAX_VERSION.0, MAX_VERSION.1
+            ),
+        ));
+    }
+    Ok(mv)
+}
+
+fn with_version_headers(mut resp: Response, mv: Mv) -> Response {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("compute {}.{}", mv.0, mv.1)) {
+        h.insert("openstack-api-version", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", mv.0, mv.1)) {
+        h.insert("x-openstack-nova-api-version", v);
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
+    );
+    resp
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /compute`: the versions list.
+pub(crate) async fn versions(State(st): Shared, headers: HeaderMap) -> Response {
+    if let Err(resp) = st.gate("compute", "compute.versions", &headers, false).await {
+        return resp;
+    }
+    let compute = format!("{}/compute/", st.base);
+    let body = samples::rewrite(
+        samples::NOVA_VERSIONS,
+        &[("http://openstack.example.com/", &compute)],
+    );
+    json_response(StatusCode::OK, body)
+}
+
+/// `GET /compute/v2.1`: the v2.1 version document.
+pub(crate) async fn version_v21(State(st): Shared, headers: HeaderMap) -> Response {
+    if let Err(resp) = st.gate("compute", "compute.versions", &headers, false).await {
+        return resp;
+    }
+    version_doc(&st)
+}
+
+fn version_doc(st: &SimState) -> Response {
+    let compute = format!("{}/compute/", st.base);
+    let body = samples::rewrite(
+        samples::NOVA_VERSION_V21,
+        &[("http://openstack.example.com/", &compute)],
+    );
+    json_response(StatusCode::OK, body)
+}
+
+/// Everything under `/compute/v2.1/`.
+pub(crate) async fn dispatch(
+    State(st): Shared,
+    method: Method,
+    Path(rest): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let (url_project, route) = match segs.first() {
+        Some(&("servers" | "flavors")) | None => (None, &segs[..]),
+        Some(pid) => (Some(*pid), &segs[1..]),
+    };
+    if route.is_empty() && method == Method::GET {
+        if let Err(resp) = st.gate("compute", "compute.versions", &headers, false).await {
+            return resp;
+        }
+        return version_doc(&st);
+    }
+    let requested = requested_microversion(&headers);
+    if let Some(raw) = &requested {
+        *lock(&st.microversion) = Some(raw.clone());
+    }
+    let key = match (&method, route) {
+        (&Method::GET, ["flavors"] | ["flavors", "detail"]) => "compute.flavors",
+        (&Method::GET, ["flavors", _]) => "compute.flavor_get",
+        (&Method::GET, ["servers"] | ["servers", "detail"]) => "compute.list",
+        (&Method::POST, ["servers"]) => "compute.create",
+        (&Method::GET, ["servers", _]) => "compute.get",
+        (&Method::DELETE, ["servers", _]) => "compute.delete",
+        _ => "compute.other",
+    };
+    let project = match st.gate("compute", key, &headers, true).await {
+        Ok(project) => project,
+        Err(resp) => return resp,
+    };
+    let mv = match parse_microversion(requested.as_deref()) {
+        Ok(mv) => mv,
+        Err(resp) => return resp,
+    };
+    if let Some(pid) = url_project {
+        if pid != project {
+            return with_version_headers(
+                bad_request(format!(
+                    "Malformed request URL: URL's project_id '{pid}' doesn't match Context's \
+                     project_id '{project}'"
+                )),
+                mv,
+            );
+        }
+    }
+    let resp = match (&method, route) {
+        (&Method::GET, ["flavors", "detail"]) => flavor_list(&st, mv, true),
+        (&Method::GET, ["flavors"]) => flavor_list(&st, mv, false),
+        (&Method::GET, ["flavors", id]) => flavor_show(&st, mv, id),
+        (&Method::GET, ["servers", "detail"]) => server_list(&st, mv, &query, true),
+        (&Method::GET, ["servers"]) => server_list(&st, mv, &query, false),
+        (&Method::POST, ["servers"]) => create(&st, mv, &body),
+        (&Method::GET, ["servers", id]) => server_show(&st, mv, id),
+        (&Method::DELETE, ["servers", id]) => server_delete(&st, id),
+        (_, ["flavors", ..] | ["servers", ..]) if route.len() <= 2 => fault(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The method specified is not allowed for this resource.",
+        ),
+        _ => fault(StatusCode::NOT_FOUND, "The resource could not be found."),
+    };
+    with_version_headers(resp, mv)
+}
+
+fn flavor_json(st: &SimState, f: &SimFlavor, mv: Mv, detail: bool) -> Value {
+    let pid = &st.config.project_id;
+    let links = json!([
+        {"href": format!("{}/compute/v2.1/{pid}/flavors/{}", st.base, f.id), "rel": "self"},
+        {"href": format!("{}/compute/{pid}/flavors/{}", st.base, f.id), "rel": "bookmark"}
+    ]);
+    let mut v = if detail {
+        let mut v = samples::FLAVOR.clone();
+        v["id"] = json!(f.id);
+        v["name"] = json!(f.name);
+        v["ram"] = json!(f.ram);
+        v["vcpus"] = json!(f.vcpus);
+        v["disk"] = json!(f.disk);
+        v["links"] = links;
+        if mv >= (2, 61) {
+            v["extra_specs"] = json!({});
+        }
+        v
+    } else {
+        json!({"id": f.id, "links": links, "name": f.name})
+    };
+    if mv >= (2, 55) {
+        v["description"] = Value::Null;
+    }
+    v
+}
+
+fn flavor_list(st: &SimState, mv: Mv, detail: bool) -> Response {
+    let flavors: Vec<Value> = st
+        .config
+        .flavors
+        .iter()
+        .map(|f| flavor_json(st, f, mv, detail))
+        .collect();
+    json_response(StatusCode::OK, json!({ "flavors": flavors }))
+}
+
+fn flavor_show(st: &SimState, mv: Mv, id: &str) -> Response {
+    match st.config.flavors.iter().find(|f| f.id == id) {
+        Some(f) => json_response(
+            StatusCode::OK,
+            json!({"flavor": flavor_json(st, f, mv, true)}),
+        ),
+        None => fault(
+            StatusCode::NOT_FOUND,
+            format!("Flavor {id} could not be found."),
+        ),
+    }
+}
+
+fn server_list(st: &SimState, mv: Mv, query: &[(String, String)], detail: bool) -> Response {
+    let param = |name: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // Nova applies `name` as an unanchored regular expression search.
+    let name_re = match param("name") {
+        None => None,
+        Some(pattern) => match regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(re) => Some(re),
+            Err(err) => return bad_request(format!("Invalid regular expression in name: {err}")),
+        },
+    };
+    let status = param("status").map(str::to_ascii_uppercase);
+    let now = Timestamp::now();
+    let servers = lock(&st.servers);
+    let mut matching: Vec<&Server> = servers
+        .list
+        .iter()
+        .filter(|s| name_re.as_ref().is_none_or(|re| re.is_match(&s.name)))
+        .filter(|s| {
+            status.as_deref().is_none_or(|want| {
+                let (phase, _) = s.phase(now);
+                let have = match phase {
+                    Phase::Build => "BUILD",
+                    Phase::Active => "ACTIVE",
+                    Phase::Error => "ERROR",
+                };
+                have == want
+            })
+        })
+        .collect();
+    // Nova's default order: newest first.
+    matching.sort_by(|a, b| b.seq.cmp(&a.seq));
+    if let Some(limit) = param("limit").and_then(|l| l.parse::<usize>().ok()) {
+        matching.truncate(limit);
+    }
+    let list: Vec<Value> = matching
+        .iter()
+        .map(|s| {
+            if detail {
+                s.view(st, mv, now)
+            } else {
+                s.summary(st)
+            }
+        })
+        .collect();
+    json_response(StatusCode::OK, json!({ "servers": list }))
+}
+
+fn instance_not_found(id: &str) -> Response {
+    fault(
+        StatusCode::NOT_FOUND,
+        format!("Instance {id} could not be found."),
+    )
+}
+
+fn server_show(st: &SimState, mv: Mv, id: &str) -> Response {
+    let servers = lock(&st.servers);
+    match servers.list.iter().find(|s| s.id == id) {
+        Some(s) => json_response(
+            StatusCode::OK,
+            json!({"server": s.view(st, mv, Timestamp::now())}),
+        ),
+        None => instance_not_found(id),
+    }
+}
+
+fn server_delete(st: &SimState, id: &str) -> Response {
+    let mut servers = lock(&st.servers);
+    match servers.list.iter().position(|s| s.id == id) {
+        Some(pos) => {
+            servers.list.remove(pos);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => instance_not_found(id),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server create
+// ---------------------------------------------------------------------------------------------
+
+/// The id at the end of a reference that may be an id or a URL (Nova accepts both).
+fn reference(v: &Value) -> Option<String> {
+    let raw = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let id = raw.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    Some(id.to_string())
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+fn find_image<'a>(st: &'a SimState, id: &str) -> Result<&'a SimImage, Response> {
+    let image = st
+        .config
+        .images
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| bad_request(format!("Image {id} could not be found.")))?;
+    if image.status != "active" {
+        return Err(bad_request(format!("Image {id} is not active.")));
+    }
+    Ok(image)
+}
+
+/// What a validated create request asks for.
+struct Plan<'a> {
+    name: String,
+    flavor: &'a SimFlavor,
+    image: &'a SimImage,
+    boot_from_volume: bool,
+    delete_volume_on_termination: bool,
+    networks: Vec<(&'a SimNetwork, Option<String>)>,
+    metadata: Map<String, Value>,
+}
+
+fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Response> {
+    let server = &req["server"];
+    if !server.is_object() {
+        return Err(bad_request(
+            "Invalid input for field/attribute server. 'server' is a required property",
+        ));
+    }
+
+    let name = match server["name"].as_str() {
+        Some(n) if !n.trim().is_empty() && n.chars().count() <= 255 => n.to_string(),
+        _ => {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute name. Value: {}. 'name' must be a non-empty \
+                 string of at most 255 characters",
+                server["name"]
+            )));
+        }
+    };
+
+    let flavor_ref = reference(&server["flavorRef"]).unwrap_or_default();
+    let flavor = st
+        .config
+        .flavors
+        .iter()
+        .find(|f| f.id == flavor_ref)
+        .ok_or_else(|| bad_request("Invalid flavorRef provided."))?;
+
+    let metadata = match &server["metadata"] {
+        Value::Null => Map::new(),
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k.is_empty() || k.chars().count() > 255 || !v.is_string() {
+                    return Err(bad_request(format!(
+                        "Invalid input for field/attribute metadata. Value: {}. metadata keys \
+                         and values must be strings of at most 255 characters",
+                        server["metadata"]
+                    )));
+                }
+            }
+            m.clone()
+        }
+        other => {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute metadata. Value: {other}. {other} is not of \
+                 type 'object'"
+            )));
+        }
+    };
+
+    // Block device mapping: the boot entry decides between image and volume boot.
+    let bdms: &[Value] = match &server["block_device_mapping_v2"] {
+        Value::Null => &[],
+        Value::Array(list) => list,
+        other => {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute block_device_mapping_v2. Value: {other}. \
+                 {other} is not of type 'array'"
+            )));
+        }
+    };
+    let boot_bdm = bdms
+        .iter()
+        .find(|b| as_u64(&b["boot_index"]) == Some(0))
+        .or_else(|| (bdms.len() == 1).then(|| &bdms[0]));
+    let image_ref = reference(&server["imageRef"]).filter(|s| !s.is_empty());
+
+    let (image, boot_from_volume, delete_volume, volume_size) = match boot_bdm {
+        Some(bdm) => {
+            let source = bdm["source_type"].as_str().unwrap_or("");
+            let dest = bdm["destination_type"].as_str().unwrap_or("");
+            let uuid = bdm["uuid"].as_str().unwrap_or("");
+            match (source, dest) {
+                ("image", "volume") => {
+                    let image = find_image(st, uuid)?;
+                    let size = as_u64(&bdm["volume_size"]).unwrap_or(0);
+                    if size == 0 {
+                        return Err(bad_request(
+                            "Images with destination_type 'volume' need to have a non-zero size \
+                             specified",
+                        ));
+                    }
+                    if let Some(r) = &image_ref {
+                        find_image(st, r)?;
+                    }
+                    let delete = bdm["delete_on_termination"].as_bool().unwrap_or(false);
+                    (image, true, delete, size)
+                }
+                ("image", "local") => {
+                    let image = find_image(st, uuid)?;
+                    (image, false, false, 0)
+                }
+                ("volume" | "snapshot", _) => {
+                    return Err(bad_request(format!(
+                        "{}{} {uuid} could not be found.",
+                        source[..1].to_ascii_uppercase(),
+                        &source[1..]
+                    )));
+                }
+                _ => {
+                    return Err(bad_request(format!(
+                        "Block Device Mapping is Invalid: boot device has source_type \
+                         '{source}' and destination_type '{dest}'."
+                    )));
+                }
+            }
+        }
+        None => {
+            let Some(r) = &image_ref else {
+                return Err(bad_request("Invalid imageRef provided."));
+            };
+            (find_image(st, r)?, false, false, 0)
+        }
+    };
+
+    if boot_from_volume {
+        if volume_size < image.min_disk {
+            return Err(bad_request(format!(
+                "Volume is smaller than the minimum size specified in image metadata. Volume \
+                 size is {} bytes, minimum size is {} bytes.",
+                volume_size * GIB,
+                image.min_disk * GIB
+            )));
+        }
+    } else if flavor.disk == 0 {
+        return Err(bad_request(
+            "Flavor's disk is too small for requested image. Flavor disk is 0 bytes; a flavor \
+             with a disk of 0 needs a block_device_mapping_v2 boot volume (source_type 'image', \
+             destination_type 'volume', volume_size > 0).",
+        ));
+    } else if flavor.disk < image.min_disk {
+        return Err(bad_request(format!(
+            "Flavor's disk is too small for requested image. Flavor disk is {} bytes, minimum \
+             size is {} bytes.",
+            flavor.disk * GIB,
+            image.min_disk * GIB
+        )));
+    }
+    if flavor.ram < image.min_ram {
+        return Err(bad_request("Flavor's memory is too small for requested image."));
+    }
+
+    let networks = match &server["networks"] {
+        Value::Null if mv >= (2, 37) => {
+            return Err(bad_request(
+                "Invalid input for field/attribute server. 'networks' is a required property",
+            ));
+        }
+        Value::Null => auto_network(st)?,
+        Value::String(s) if s == "auto" && mv >= (2, 37) => auto_network(st)?,
+        Value::String(s) if s == "none" && mv >= (2, 37) => Vec::new(),
+        Value::Array(list) => {
+            let mut out = Vec::new();
+            for entry in list {
+                if let Some(port) = entry["port"].as_str() {
+                    return Err(bad_request(format!("Port {port} could not be found.")));
+                }
+                let Some(uuid) = entry["uuid"].as_str() else {
+                    return Err(bad_request(format!(
+                        "Bad networks format: network uuid is not in proper format ({entry})"
+                    )));
+                };
+                let net = st
+                    .config
+                    .networks
+                    .iter()
+                    .find(|n| n.id == uuid)
+                    .ok_or_else(|| bad_request(format!("Network {uuid} could not be found.")))?;
+                let fixed_ip = entry["fixed_ip"].as_str().map(str::to_string);
+                out.push((net, fixed_ip));
+            }
+            out
+        }
+        other => {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute networks. Value: {other}."
+            )));
+        }
+    };
+
+    Ok(Plan {
+        name,
+        flavor,
+        image,
+        boot_from_volume,
+        delete_volume_on_termination: delete_volume,
+        networks,
+        metadata,
+    })
+}
+
+/// Nova's choice when no network is named: the only one there is, or a 409.
+fn auto_network(st: &SimState) -> Result<Vec<(&SimNetwork, Option<String>)>, Response> {
+    let candidates: Vec<&SimNetwork> = st.config.networks.iter().filter(|n| !n.external).collect();
+    match candidates.as_slice() {
+        [only] => Ok(vec![(*only, None)]),
+        [] => Err(bad_request("No valid network found.")),
+        _ => Err(fault(
+            StatusCode::CONFLICT,
+            "Multiple possible networks found, use a Network ID to be more specific.",
+        )),
+    }
+}
+
+fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return bad_request("Malformed request body");
+    };
+    let plan = match validate(st, mv, &req) {
+        Ok(plan) => plan,
+        Err(resp) => return resp,
+    };
+    let faults = st.faults();
+    if let Some(code) = faults.quota {
+        let message = "Quota exceeded for instances: Requested 1, but already used 10 of 10 \
+                       instances";
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+        return if status == StatusCode::PAYLOAD_TOO_LARGE {
+            fault(status, message)
+        } else {
+            json_response(
+                status,
+                json!({"forbidden": {"code": status.as_u16(), "message": message}}),
+            )
+        };
+    }
+    if let Some(code) = faults.create_status {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json_response(
+            status,
+            json!({"computeFault": {
+                "code": status.as_u16(),
+                "message": "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ \
+                            and attach the Nova API log if possible.\n<class 'nova.exception.SimulatedFault'>"
+            }}),
+        );
+    }
+
+    let server = &req["server"];
+    let build_delay = faults
+        .build_delay_ms
+        .map(Duration::from_millis)
+        .unwrap_or(st.config.build_delay);
+    let created = Timestamp::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let admin_pass = server["adminPass"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| random_string(12));
+    let disk_config = server["OS-DCF:diskConfig"]
+        .as_str()
+        .unwrap_or("MANUAL")
+        .to_string();
+    let security_groups = match &server["security_groups"] {
+        Value::Array(list) if !list.is_empty() => Value::Array(
+            list.iter()
+                .map(|g| json!({"name": g["name"].as_str().unwrap_or("default")}))
+                .collect(),
+        ),
+        _ => json!([{"name": "default"}]),
+    };
+
+    let mut servers = lock(&st.servers);
+    let nics: Vec<Nic> = plan
+        .networks
+        .iter()
+        .map(|(net, fixed_ip)| {
+            let (addr, mac) = servers.allocate_addr();
+            Nic {
+                network: net.name.clone(),
+                addr: fixed_ip.clone().unwrap_or(addr),
+                mac,
+            }
+        })
+        .collect();
+    servers.next_seq += 1;
+    let record = Server {
+        seq: servers.next_seq,
+        id: id.clone(),
+        name: plan.name,
+        created,
+        ready_at: (!faults.never_active).then(|| later(created, build_delay)),
+        build_delay,
+        error: faults.server_error.clone(),
+        image_id: (!plan.boot_from_volume).then(|| plan.image.id.clone()),
+        flavor: plan.flavor.clone(),
+        nics,
+        metadata: plan.metadata,
+        request_body: req.clone(),
+        boot_from_volume: plan.boot_from_volume,
+        volume: plan.boot_from_volume.then(|| {
+            (
+                uuid::Uuid::new_v4().to_string(),
+                plan.delete_volume_on_termination,
+            )
+        }),
+        admin_pass,
+        access_ipv4: server["accessIPv4"].as_str().unwrap_or("").to_string(),
+        access_ipv6: server["accessIPv6"].as_str().unwrap_or("").to_string(),
+        key_name: server["key_name"].clone(),
+        availability_zone: server["availability_zone"]
+            .as_str()
+            .unwrap_or("nova")
+            .to_string(),
+        disk_config,
+        security_groups,
+    };
+
+    let mut body = samples::SERVER_CREATED.clone();
+    body["id"] = json!(record.id);
+    body["adminPass"] = json!(record.admin_pass);
+    body["links"] = record.links(st);
+    body["OS-DCF:diskConfig"] = json!(record.disk_config);
+    body["security_groups"] = record.security_groups.clone();
+    let location = format!(
+        "{}/compute/v2.1/{}/servers/{}",
+        st.base, st.config.project_id, record.id
+    );
+    servers.list.push(record);
+    drop(servers);
+
+    let mut resp = json_response(StatusCode::ACCEPTED, json!({ "server": body }));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microversion_headers_are_read_and_checked() {
+        let mut h = HeaderMap::new();
+        assert_eq!(requested_microversion(&h), None);
+        h.insert(
+            "x-openstack-nova-api-version",
+            HeaderValue::from_static("2.60"),
+        );
+        assert_eq!(requested_microversion(&h).as_deref(), Some("2.60"));
+        h.insert(
+            "openstack-api-version",
+            HeaderValue::from_static("volume 3.0, compute 2.79"),
+        );
+        assert_eq!(requested_microversion(&h).as_deref(), Some("2.79"));
+        assert_eq!(parse_microversion(Some("2.79")).ok(), Some((2, 79)));
+        assert_eq!(parse_microversion(Some("latest")).ok(), Some(MAX_VERSION));
+        assert_eq!(parse_microversion(None).ok(), Some(MIN_VERSION));
+        assert!(parse_microversion(Some("2.200")).is_err());
+        assert!(parse_microversion(Some("two")).is_err());
+    }
+
+    #[test]
+    fn references_may_be_urls() {
+        assert_eq!(reference(&json!("abc")).as_deref(), Some("abc"));
+        assert_eq!(
+            reference(&json!("http://x/compute/p/flavors/abc")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(reference(&json!(1)).as_deref(), Some("1"));
+        assert_eq!(reference(&json!(null)), None);
+    }
+
+    #[test]
+    fn addresses_are_distinct() {
+        let mut s = Servers::default();
+        let a: Vec<String> = (0..600).map(|_| s.allocate_addr().0).collect();
+        let mut b = a.clone();
+        b.sort();
+        b.dedup();
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a[0], "10.0.0.10");
+    }
+}
