@@ -1,3 +1,4 @@
 //! The `gatehouse` binary's library: `serve` mounts every function in one process.
 
+pub mod dev;
 pub mod serve;

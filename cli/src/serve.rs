@@ -1,15 +1,22 @@
-//! `gatehouse serve`: every function's routes on one axum server, with an embedded store. With
-//! `--demo` it needs no configuration: the outside systems are simulated in-process.
+//! `gatehouse serve`: every function's routes on one axum server, with the SQLite store and the
+//! workers that Lambda gets from DynamoDB streams and schedules running in-process. With `--demo`
+//! it needs no configuration: the outside systems are simulated in-process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use domain::catalog::Catalog;
 use domain::config::{ApiTokens, Approvers, Config, MailTransport, Settings};
+use domain::model::RequestId;
+use domain::ports::Mailer;
+use domain::usecases::{Services, Signals};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::dev;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -18,12 +25,24 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Folder for the SQLite store and the mail outbox.
-    #[arg(long, default_value = ".gatehouse")]
-    pub data_dir: PathBuf,
+    /// Folder for the SQLite store and the mail outbox [default: .gatehouse, or GATEHOUSE_DATA_DIR]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Simulate every outside system in-process and need no configuration.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// Wakes the in-process workers after a write.
+struct LocalSignals {
+    outbox: Notify,
+}
+
+impl Signals for LocalSignals {
+    fn messages_owed(&self) {
+        self.outbox.notify_one();
+    }
+    fn approved(&self, _id: &RequestId) {}
 }
 
 /// A started server: where it listens and what a client needs to talk to it.
@@ -32,6 +51,7 @@ pub struct Running {
     pub base_url: String,
     pub api_token: Option<String>,
     pub config: Config,
+    pub services: Services,
     /// Simulators kept alive for the server's lifetime (demo mode).
     _sims: Vec<pcd_sim::PcdSim>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -48,87 +68,110 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-fn random_token() -> String {
-    domain::token::ApprovalToken::generate().expose().to_string()
-}
-
-/// Builds the configuration the demo runs with: no environment needed.
-async fn demo_config(args: &ServeArgs, listener_addr: SocketAddr) -> Result<(Config, String, Vec<pcd_sim::PcdSim>), BoxError> {
+/// The configuration the demo runs with: nothing to set up.
+async fn demo_config(data_dir: PathBuf, listen: SocketAddr) -> Result<(Config, String, Vec<pcd_sim::PcdSim>), BoxError> {
     let sim = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
-    std::fs::create_dir_all(&args.data_dir)?;
-    let clouds_yaml = args.data_dir.join("clouds.yaml");
-    std::fs::write(&clouds_yaml, format!("clouds:\n  demo:\n{}", indent(&sim.clouds_yaml_entry(), 4)))?;
-    let token = random_token();
+    std::fs::create_dir_all(&data_dir)?;
+    let clouds_yaml = data_dir.join("clouds.yaml");
+    let entry: String = sim.clouds_yaml_entry().lines().map(|l| format!("    {l}\n")).collect();
+    std::fs::write(&clouds_yaml, format!("clouds:\n  demo:\n{entry}"))?;
+    let token = domain::token::ApprovalToken::generate().expose().to_string();
     let config = Config {
         api_tokens: ApiTokens::new([&token]),
-        public_base_url: format!("http://{listener_addr}"),
+        public_base_url: format!("http://{listen}"),
         clouds_yaml,
-        data_dir: args.data_dir.clone(),
-        catalog_ttl: std::time::Duration::from_secs(60),
-        pcd_timeout: std::time::Duration::from_secs(10),
-        approval_ttl: std::time::Duration::from_secs(48 * 3600),
+        catalog_ttl: Duration::from_secs(60),
+        pcd_timeout: Duration::from_secs(10),
+        approval_ttl: Duration::from_secs(48 * 3600),
         max_count: 10,
         approvers: Approvers { default: vec!["approver@demo.invalid".into()], by_cloud: Default::default() },
         mail_from: "gatehouse@demo.invalid".into(),
-        mail_transport: MailTransport::Outbox { dir: args.data_dir.join("outbox") },
-        provision_wait: std::time::Duration::from_secs(60),
-        provision_deadline: std::time::Duration::from_secs(15 * 60),
-        lease: std::time::Duration::from_secs(120),
+        mail_transport: MailTransport::Outbox { dir: data_dir.join("outbox") },
+        data_dir,
+        provision_wait: Duration::from_secs(60),
+        provision_deadline: Duration::from_secs(15 * 60),
+        lease: Duration::from_secs(120),
         boot_volume_gb: 20,
-        sweep_interval: std::time::Duration::from_secs(60),
+        sweep_interval: Duration::from_secs(60),
     };
-    println!("PCD simulator (cloud \"demo\"): {}", sim.base_url());
     Ok((config, token, vec![sim]))
 }
 
-fn indent(text: &str, by: usize) -> String {
-    let pad = " ".repeat(by);
-    text.lines().map(|l| format!("{pad}{l}\n")).collect()
+/// Delivers owed messages whenever a write says so, and retries on a short tick.
+fn spawn_sender(services: Services, mailer: Arc<dyn Mailer>, wake: Arc<LocalSignals>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = services.deliver_owed(mailer.as_ref(), None).await {
+                tracing::error!(error = %e.chain(), "outbox sender failed; retrying");
+            }
+            tokio::select! {
+                _ = wake.outbox.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
 }
 
-/// Starts the server and returns once it is listening.
+/// Starts the server from the command line's arguments and returns once it is listening.
 pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let (config, api_token, sims) = if args.demo {
-        let (c, t, s) = demo_config(&args, addr).await?;
-        (c, Some(t), s)
-    } else {
-        let mut settings_data_dir = None;
-        if args.data_dir != PathBuf::from(".gatehouse") {
-            settings_data_dir = Some(args.data_dir.display().to_string());
-        }
-        let settings = Settings::new(move |k| {
-            if k == "GATEHOUSE_DATA_DIR" && settings_data_dir.is_some() {
-                return settings_data_dir.clone();
-            }
-            std::env::var(k).ok()
-        });
-        (Config::load(&settings)?, None, Vec::new())
-    };
+    if args.demo {
+        let (config, token, sims) = demo_config(args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into()), addr).await?;
+        return start_with(listener, config, Some(token), sims, true).await;
+    }
+    let data_dir = args.data_dir.clone().map(|d| d.display().to_string());
+    let settings = Settings::new(move |k| match (k, &data_dir) {
+        ("GATEHOUSE_DATA_DIR", Some(d)) => Some(d.clone()),
+        _ => std::env::var(k).ok(),
+    });
+    start_with(listener, Config::load(&settings)?, None, Vec::new(), false).await
+}
 
-    let clouds = pcd::CloudsFile::load(&config.clouds_yaml)?;
-    let cloud = Arc::new(pcd::Pcd::new(clouds, config.pcd_timeout)?);
-    let catalog = Arc::new(Catalog::new(cloud, config.catalog_ttl));
+/// Starts the server with a ready configuration (tests build theirs). `demo` mounts /dev/.
+pub async fn start_with(
+    listener: TcpListener,
+    config: Config,
+    api_token: Option<String>,
+    sims: Vec<pcd_sim::PcdSim>,
+    demo: bool,
+) -> Result<Running, BoxError> {
+    let addr = listener.local_addr()?;
+    let signals = Arc::new(LocalSignals { outbox: Notify::new() });
+    let services = runtime::services(&config, signals.clone())?;
+    let mailer = runtime::mailer(&config)?;
+    spawn_sender(services.clone(), mailer, signals);
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .merge(gatehouse_catalog::router(catalog.clone(), config.api_tokens.clone()))
-        .fallback(http_api::problem::not_found);
+        .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
+        .merge(intake::router(services.clone(), config.api_tokens.clone()))
+        .merge(approval::router(services.clone()));
+    if demo {
+        app = app.merge(dev::router(&config));
+    }
+    let app = app.fallback(http_api::problem::not_found);
 
     let base_url = format!("http://{addr}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { addr, base_url, api_token, config, _sims: sims, server })
+    Ok(Running { addr, base_url, api_token, config, services, _sims: sims, server })
 }
 
 /// `gatehouse serve`: start, print what a user needs, serve until stopped.
 pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let running = start(args).await?;
     println!("Gatehouse listening on {}", running.base_url);
+    for sim in &running._sims {
+        println!("PCD simulator (cloud \"demo\"): {}", sim.base_url());
+    }
     if let Some(token) = &running.api_token {
         println!("GATEHOUSE_TOKEN={token}");
         println!("Demo approver: approver@demo.invalid");
-        println!("Try: curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" {}/v1/clouds/demo/options", running.base_url);
+        println!("Outbox: {}/dev/outbox", running.base_url);
+        println!(
+            "Try: curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" {}/v1/clouds/demo/options",
+            running.base_url
+        );
     }
     tokio::select! {
         r = running.wait() => r,

@@ -12,3 +12,4 @@ pub mod ports;
 pub mod token;
 
 pub use error::{Error, FieldError, Result};
+pub mod usecases;

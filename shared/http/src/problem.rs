@@ -50,6 +50,7 @@ pub fn public_detail(e: &Error) -> String {
     match e {
         Error::Internal { .. } => "something went wrong on our side; it has been logged".to_string(),
         Error::Stale => "the record changed while this request was handled; try again".to_string(),
+        Error::Malformed(m) | Error::Forbidden(m) | Error::Conflict(m) | Error::Gone(m) => m.clone(),
         other => other.to_string(),
     }
 }

@@ -437,8 +437,7 @@ mod tests {
 
     #[test]
     fn password_auth_by_names() {
-        let c = one(
-            r#"
+        let c = one(r#"
 clouds:
   pcd-east:
     auth:
@@ -450,8 +449,7 @@ clouds:
       project_domain_name: Default
     region_name: east
     interface: publicURL
-"#,
-        );
+"#);
         assert_eq!(c.name, "pcd-east");
         assert_eq!(c.display_name, "pcd-east");
         assert_eq!(c.auth_url, "https://pcd.example.com/keystone/v3");
@@ -470,8 +468,7 @@ clouds:
 
     #[test]
     fn password_auth_by_ids_and_the_domain_fallback() {
-        let c = one(
-            r#"
+        let c = one(r#"
 clouds:
   a:
     display_name: "East (prod)"
@@ -490,8 +487,7 @@ clouds:
       password: p
       tenant_name: t
     domain_id: default
-"#,
-        );
+"#);
         assert_eq!(c.display_name, "East (prod)");
         assert!(!c.verify);
         assert_eq!(c.cacert.as_deref(), Some(Path::new("/etc/ssl/pcd.pem")));
@@ -526,8 +522,7 @@ clouds:
 
     #[test]
     fn application_credentials_by_id_and_by_name() {
-        let c = one(
-            r#"
+        let c = one(r#"
 clouds:
   x:
     auth_type: v3applicationcredential
@@ -536,8 +531,7 @@ clouds:
       application_credential_id: ac-1
       application_credential_secret: s3cr3t
     regions: [west, east]
-"#,
-        );
+"#);
         assert_eq!(
             c.credentials,
             Credentials::ApplicationCredential {
@@ -546,8 +540,7 @@ clouds:
             }
         );
         assert_eq!(c.region_name.as_deref(), Some("west"));
-        let c = one(
-            r#"
+        let c = one(r#"
 clouds:
   x:
     auth_type: v3applicationcredential
@@ -557,8 +550,7 @@ clouds:
       application_credential_secret: s3cr3t
       username: svc
       user_domain_id: default
-"#,
-        );
+"#);
         assert_eq!(
             c.credentials,
             Credentials::ApplicationCredential {
@@ -579,7 +571,9 @@ clouds:
             "clouds.yaml: cloud \"pcd-east\": auth.auth_url is missing"
         );
         assert_eq!(
-            err(&base("      auth_url: https://k/v3\n      username: u\n      user_domain_name: D\n      project_id: p\n")),
+            err(&base(
+                "      auth_url: https://k/v3\n      username: u\n      user_domain_name: D\n      project_id: p\n"
+            )),
             "clouds.yaml: cloud \"pcd-east\": auth.password is missing"
         );
         assert_eq!(
@@ -604,7 +598,9 @@ clouds:
         assert_eq!(err("clouds: {}\n"), "clouds.yaml: \"clouds\" is empty");
         assert!(err("clouds: [\n").starts_with("clouds.yaml: not valid YAML"));
         assert_eq!(
-            err("clouds:\n  c:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: https://k\n      application_credential_id: i\n"),
+            err(
+                "clouds:\n  c:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: https://k\n      application_credential_id: i\n"
+            ),
             "clouds.yaml: cloud \"c\": auth.application_credential_secret is missing"
         );
         assert_eq!(

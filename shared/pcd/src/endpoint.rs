@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn keystone_gets_v3() {
         assert_eq!(api(Service::Identity, "https://pcd.example.com/keystone"), "https://pcd.example.com/keystone/v3");
-        assert_eq!(api(Service::Identity, "https://pcd.example.com/keystone/v3/"), "https://pcd.example.com/keystone/v3");
+        assert_eq!(
+            api(Service::Identity, "https://pcd.example.com/keystone/v3/"),
+            "https://pcd.example.com/keystone/v3"
+        );
         assert_eq!(api(Service::Identity, "http://k:5000/v2.0"), "http://k:5000/v3");
     }
 

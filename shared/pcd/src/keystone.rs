@@ -115,10 +115,9 @@ impl Session {
             .map(|service| {
                 let found = match endpoint::select(catalog, service, cloud.interface, region) {
                     None => Err(match region {
-                        Some(r) => format!(
-                            "has no {} endpoint in region \"{r}\" in the service catalog",
-                            cloud.interface
-                        ),
+                        Some(r) => {
+                            format!("has no {} endpoint in region \"{r}\" in the service catalog", cloud.interface)
+                        }
                         None => format!("has no {} endpoint in the service catalog", cloud.interface),
                     }),
                     Some(url) => endpoint::normalise(service, url)
@@ -171,9 +170,10 @@ clouds:
 
     #[test]
     fn tokens_are_renewed_a_minute_before_they_expire() {
-        let clouds =
-            CloudsFile::parse("clouds:\n  c:\n    auth: {auth_url: 'https://k', user_id: u, password: p, project_id: x}\n")
-                .unwrap();
+        let clouds = CloudsFile::parse(
+            "clouds:\n  c:\n    auth: {auth_url: 'https://k', user_id: u, password: p, project_id: x}\n",
+        )
+        .unwrap();
         let body: TokenAnswer = serde_json::from_value(json!({"token": {
             "issued_at": "2030-01-01T10:00:00.000000Z",
             "expires_at": "2030-01-01T11:00:00.000000Z",

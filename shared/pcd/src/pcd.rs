@@ -23,6 +23,8 @@ use crate::keystone::{self, Session, TokenAnswer};
 
 /// The Nova microversion every compute call asks for.
 pub const NOVA_MICROVERSION: &str = "2.79";
+/// The same, as the `OpenStack-API-Version` header says it.
+const COMPUTE_API_VERSION: &str = "compute 2.79";
 
 /// Glance's page size Gatehouse asks for.
 const IMAGE_PAGE: &str = "100";
@@ -86,8 +88,8 @@ impl CloudClient {
         if !config.verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         } else if let Some(path) = &config.cacert {
-            let pem = std::fs::read(path)
-                .map_err(|e| setup(format!("cacert {} could not be read: {e}", path.display())))?;
+            let pem =
+                std::fs::read(path).map_err(|e| setup(format!("cacert {} could not be read: {e}", path.display())))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| setup(format!("cacert {} is not a PEM bundle: {e}", path.display())))?;
             if certs.is_empty() {
@@ -228,7 +230,7 @@ impl CloudClient {
                 .header(ACCEPT, "application/json");
             if service == Service::Compute {
                 req = req
-                    .header("OpenStack-API-Version", HeaderValue::from_static(concat!("compute ", "2.79")))
+                    .header("OpenStack-API-Version", HeaderValue::from_static(COMPUTE_API_VERSION))
                     .header("X-OpenStack-Nova-API-Version", HeaderValue::from_static(NOVA_MICROVERSION));
             }
             if let Some(body) = body {
@@ -332,27 +334,18 @@ impl CloudClient {
                     .await?
                 }
                 Some(link) => {
-                    let bad = std::cell::Cell::new(false);
-                    let page = self
-                        .get_json(Service::Image, |e| {
-                            endpoint::resolve_next(&e.root, link).unwrap_or_else(|_| {
-                                bad.set(true);
-                                e.api.clone()
-                            })
-                        })
-                        .await;
-                    if bad.get() {
+                    if (link.starts_with("http://") || link.starts_with("https://")) && Url::parse(link).is_err() {
                         return Err(self.fail(Service::Image, "sent a next link that is not a URL", None));
                     }
-                    page?
+                    self.get_json(Service::Image, |e| {
+                        endpoint::resolve_next(&e.root, link).unwrap_or_else(|_| e.api.clone())
+                    })
+                    .await?
                 }
             };
-            out.extend(
-                page.images
-                    .into_iter()
-                    .filter(|i| i.status == "active")
-                    .map(|i| Image::new(i.id, i.name.unwrap_or_default(), i.min_disk.unwrap_or(0), i.min_ram.unwrap_or(0))),
-            );
+            out.extend(page.images.into_iter().filter(|i| i.status == "active").map(|i| {
+                Image::new(i.id, i.name.unwrap_or_default(), i.min_disk.unwrap_or(0), i.min_ram.unwrap_or(0))
+            }));
             match page.next {
                 Some(n) if !n.is_empty() && next.as_deref() != Some(n.as_str()) => next = Some(n),
                 _ => return Ok(out),
@@ -401,9 +394,8 @@ impl CloudClient {
             }]);
         }
         let body = json!({ "server": server });
-        let resp = self
-            .send(Service::Compute, Method::POST, |e| endpoint::join(&e.api, &["servers"]), Some(&body))
-            .await?;
+        let resp =
+            self.send(Service::Compute, Method::POST, |e| endpoint::join(&e.api, &["servers"]), Some(&body)).await?;
         let status = resp.status();
         if status == StatusCode::FORBIDDEN || status == StatusCode::PAYLOAD_TOO_LARGE {
             let body = resp.bytes().await.unwrap_or_default();
@@ -490,7 +482,11 @@ impl Cloud for Pcd {
 
 /// `10 s`, `250 ms`.
 fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 { format!("{} s", d.as_secs()) } else { format!("{} ms", d.as_millis()) }
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// Escapes what a POSIX/Python regex would read as syntax, so a name matches only itself.
@@ -682,6 +678,11 @@ mod tests {
         assert_eq!(upstream_message(b"<html>\n  Bad   gateway</html>").as_deref(), Some("<html> Bad gateway</html>"));
         assert_eq!(upstream_message(b"").as_deref(), None);
         assert_eq!(upstream_message("x".repeat(1000).as_bytes()).unwrap().chars().count(), MAX_MESSAGE + 1);
+    }
+
+    #[test]
+    fn both_microversion_headers_agree() {
+        assert_eq!(COMPUTE_API_VERSION, format!("compute {NOVA_MICROVERSION}"));
     }
 
     #[test]

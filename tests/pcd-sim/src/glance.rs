@@ -8,24 +8,12 @@ use serde_json::{Value, json};
 use crate::{Shared, SimImage, SimState, encode_query, hex_from, json_response, samples};
 
 /// Image statuses Glance accepts in a `status` filter.
-const STATUSES: &[&str] = &[
-    "queued",
-    "saving",
-    "active",
-    "killed",
-    "deleted",
-    "pending_delete",
-    "deactivated",
-    "uploading",
-    "importing",
-];
+const STATUSES: &[&str] =
+    &["queued", "saving", "active", "killed", "deleted", "pending_delete", "deactivated", "uploading", "importing"];
 
 fn versions_body(st: &SimState) -> Value {
     let image = format!("{}/image/", st.base);
-    samples::rewrite(
-        samples::GLANCE_VERSIONS,
-        &[("http://glance.openstack.example.org/", &image)],
-    )
+    samples::rewrite(samples::GLANCE_VERSIONS, &[("http://glance.openstack.example.org/", &image)])
 }
 
 /// `GET /image`: the versions list. Glance answers it with 300 Multiple Choices.
@@ -46,18 +34,12 @@ pub(crate) async fn versions_ok(State(st): Shared, headers: HeaderMap) -> Respon
 
 fn error(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
-    json_response(
-        status,
-        json!({"error": {"code": status.as_u16(), "message": message, "title": title}}),
-    )
+    json_response(status, json!({"error": {"code": status.as_u16(), "message": message, "title": title}}))
 }
 
 fn image_json(st: &SimState, img: &SimImage, index: usize) -> Value {
     let mut v = samples::IMAGE.clone();
-    let uploaded = !matches!(
-        img.status.as_str(),
-        "queued" | "saving" | "uploading" | "importing" | "killed"
-    );
+    let uploaded = !matches!(img.status.as_str(), "queued" | "saving" | "uploading" | "importing" | "killed");
     let day = (index % 28) + 1;
     let size = 300 * 1024 * 1024 + (index as u64) * 37 * 1024 * 1024;
     let fields = json!({
@@ -96,13 +78,7 @@ pub(crate) async fn list(
     if let Err(resp) = st.gate("image", "image.list", &headers, true).await {
         return resp;
     }
-    let param = |name: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let page_size = st.config.image_page_size.max(1);
     let limit = match param("limit") {
         None => page_size,
@@ -112,23 +88,17 @@ pub(crate) async fn list(
         },
     };
     let status = param("status");
-    if let Some(s) = status {
-        if !STATUSES.contains(&s) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid status value: {s}"),
-            );
-        }
+    if let Some(s) = status
+        && !STATUSES.contains(&s)
+    {
+        return error(StatusCode::BAD_REQUEST, &format!("Invalid status value: {s}"));
     }
     let name = param("name");
     let visibility = param("visibility");
-    if let Some(v) = visibility {
-        if !["public", "private", "shared", "community", "all"].contains(&v) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid visibility value: {v}"),
-            );
-        }
+    if let Some(v) = visibility
+        && !["public", "private", "shared", "community", "all"].contains(&v)
+    {
+        return error(StatusCode::BAD_REQUEST, &format!("Invalid visibility value: {v}"));
     }
     let images = &st.config.images;
     let after = match param("marker") {
@@ -136,10 +106,7 @@ pub(crate) async fn list(
         Some(marker) => match images.iter().position(|i| i.id == marker) {
             Some(pos) => Some(pos),
             None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Invalid marker. Image {marker} could not be found."),
-                );
+                return error(StatusCode::BAD_REQUEST, &format!("Invalid marker. Image {marker} could not be found."));
             }
         },
     };
@@ -150,24 +117,15 @@ pub(crate) async fn list(
         .filter(|(_, i)| name.is_none_or(|n| i.name == n))
         .filter(|_| visibility.is_none_or(|v| v == "public" || v == "all"))
         .collect();
-    let remaining: Vec<(usize, &SimImage)> = matching
-        .into_iter()
-        .filter(|(pos, _)| after.is_none_or(|a| *pos > a))
-        .collect();
+    let remaining: Vec<(usize, &SimImage)> =
+        matching.into_iter().filter(|(pos, _)| after.is_none_or(|a| *pos > a)).collect();
     let page: Vec<(usize, &SimImage)> = remaining.iter().take(limit).copied().collect();
 
     let mut body = samples::IMAGE_LIST.clone();
-    body["images"] = Value::Array(
-        page.iter()
-            .map(|(pos, img)| image_json(&st, img, *pos))
-            .collect(),
-    );
+    body["images"] = Value::Array(page.iter().map(|(pos, img)| image_json(&st, img, *pos)).collect());
     body["first"] = json!("/v2/images");
     if let (Some((_, last)), true) = (page.last(), remaining.len() > page.len()) {
-        let mut next = format!(
-            "/v2/images?marker={}&limit={limit}",
-            encode_query(&last.id)
-        );
+        let mut next = format!("/v2/images?marker={}&limit={limit}", encode_query(&last.id));
         for (key, value) in [("status", status), ("name", name), ("visibility", visibility)] {
             if let Some(value) = value {
                 next.push_str(&format!("&{key}={}", encode_query(value)));
@@ -184,13 +142,7 @@ pub(crate) async fn show(State(st): Shared, Path(id): Path<String>, headers: Hea
         return resp;
     }
     match st.config.images.iter().position(|i| i.id == id) {
-        Some(pos) => json_response(
-            StatusCode::OK,
-            image_json(&st, &st.config.images[pos], pos),
-        ),
-        None => error(
-            StatusCode::NOT_FOUND,
-            &format!("No image found with ID {id}"),
-        ),
+        Some(pos) => json_response(StatusCode::OK, image_json(&st, &st.config.images[pos], pos)),
+        None => error(StatusCode::NOT_FOUND, &format!("No image found with ID {id}")),
     }
 }

@@ -20,10 +20,7 @@ pub(crate) async fn versions(State(st): Shared, headers: HeaderMap) -> Response 
         return resp;
     }
     let identity = format!("{}/identity", st.base);
-    let body = samples::rewrite(
-        samples::KEYSTONE_VERSIONS,
-        &[("http://example.com/identity", &identity)],
-    );
+    let body = samples::rewrite(samples::KEYSTONE_VERSIONS, &[("http://example.com/identity", &identity)]);
     json_response(StatusCode::MULTIPLE_CHOICES, body)
 }
 
@@ -33,27 +30,17 @@ pub(crate) async fn version_v3(State(st): Shared, headers: HeaderMap) -> Respons
         return resp;
     }
     let identity = format!("{}/identity", st.base);
-    let body = samples::rewrite(
-        samples::KEYSTONE_VERSION_V3,
-        &[("http://example.com/identity", &identity)],
-    );
+    let body = samples::rewrite(samples::KEYSTONE_VERSION_V3, &[("http://example.com/identity", &identity)]);
     json_response(StatusCode::OK, body)
 }
 
 fn bad_request(message: &str) -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        json!({"error": {"code": 400, "message": message, "title": "Bad Request"}}),
-    )
+    json_response(StatusCode::BAD_REQUEST, json!({"error": {"code": 400, "message": message, "title": "Bad Request"}}))
 }
 
 /// The id Keystone gives a domain named `name` ("default" for "Default").
 fn domain_id(name: &str) -> String {
-    if name.eq_ignore_ascii_case("default") {
-        "default".to_string()
-    } else {
-        name.to_lowercase()
-    }
+    if name.eq_ignore_ascii_case("default") { "default".to_string() } else { name.to_lowercase() }
 }
 
 /// Does a request's `domain` object (`{"id": ..}` or `{"name": ..}`) name the domain `name`?
@@ -95,9 +82,7 @@ pub(crate) async fn auth_tokens(
     let method = if methods.contains(&"application_credential") {
         let ac = &identity["application_credential"];
         if !ac.is_object() {
-            return bad_request(
-                "Invalid input for field 'identity': 'application_credential' is missing",
-            );
+            return bad_request("Invalid input for field 'identity': 'application_credential' is missing");
         }
         let ok = ac["id"].as_str() == Some(cfg.app_credential_id.as_str())
             && ac["secret"].as_str() == Some(cfg.app_credential_secret.as_str());
@@ -163,17 +148,13 @@ pub(crate) async fn auth_tokens(
     let token = format!("gAAAAAB{}", random_string(176));
     st.issue_token(
         token.clone(),
-        TokenRecord {
-            expires_at: expires,
-            project_id: scoped.then(|| cfg.project_id.clone()),
-        },
+        TokenRecord { expires_at: expires, project_id: scoped.then(|| cfg.project_id.clone()) },
     );
     let mut resp = json_response(StatusCode::CREATED, body);
     if let Ok(v) = HeaderValue::from_str(&token) {
         resp.headers_mut().insert("x-subject-token", v);
     }
-    resp.headers_mut()
-        .insert("vary", HeaderValue::from_static("X-Auth-Token"));
+    resp.headers_mut().insert("vary", HeaderValue::from_static("X-Auth-Token"));
     resp
 }
 
@@ -252,11 +233,7 @@ fn catalog(st: &SimState) -> Value {
     let region = &st.config.region;
     let services = [
         ("identity", "keystone", "identity".to_string()),
-        (
-            "compute",
-            "nova",
-            format!("compute/v2.1/{}", st.config.project_id),
-        ),
+        ("compute", "nova", format!("compute/v2.1/{}", st.config.project_id)),
         ("image", "glance", "image".to_string()),
         ("network", "neutron", "network".to_string()),
     ];
@@ -266,11 +243,7 @@ fn catalog(st: &SimState) -> Value {
             ("OtherRegion", "public", format!("{base}/other-region/{path}")),
             ("OtherRegion", "internal", format!("{base}/other-region/{path}")),
             ("OtherRegion", "admin", format!("{base}/other-region/{path}")),
-            (
-                region.as_str(),
-                "admin",
-                format!("{base}/admin-interface-not-served/{path}"),
-            ),
+            (region.as_str(), "admin", format!("{base}/admin-interface-not-served/{path}")),
             (region.as_str(), "internal", format!("{base}/{path}")),
             (region.as_str(), "public", format!("{base}/{path}")),
         ];
@@ -299,11 +272,7 @@ fn catalog(st: &SimState) -> Value {
 
 /// A stable 32-hex id.
 fn fixed_id(a: u64, b: u64) -> String {
-    format!(
-        "{:016x}{:016x}",
-        a.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        (b + 1).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
-    )
+    format!("{:016x}{:016x}", a.wrapping_mul(0x9e37_79b9_7f4a_7c15), (b + 1).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
 }
 
 #[cfg(test)]

@@ -5,6 +5,13 @@
 //! runs as its own process. Response bodies follow the published OpenStack API samples kept in
 //! `shared/openstack-api-samples/` (embedded at build time, hosts and ids rewritten at run time).
 //!
+//! Control API (same port): `GET|PUT /_sim/faults` (JSON [`Faults`]), `POST /_sim/expire-tokens`,
+//! `GET /_sim/servers` (a JSON array, as [`PcdSim::servers`]), `GET /_sim/calls` (as
+//! [`PcdSim::calls`]). Call keys: `identity.versions`, `identity.auth`, `image.versions`,
+//! `image.list`, `image.get`, `compute.versions`, `compute.flavors`, `compute.flavor_get`,
+//! `compute.list`, `compute.create`, `compute.get`, `compute.delete`, `compute.other`,
+//! `network.versions`, `network.list`, `network.get`.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let sim = pcd_sim::PcdSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await?;
@@ -134,37 +141,19 @@ pub struct SimNetwork {
 
 impl SimImage {
     fn new(id: &str, name: &str, status: &str, min_disk: u64) -> Self {
-        SimImage {
-            id: id.into(),
-            name: name.into(),
-            status: status.into(),
-            min_disk,
-            min_ram: 0,
-        }
+        SimImage { id: id.into(), name: name.into(), status: status.into(), min_disk, min_ram: 0 }
     }
 }
 
 impl SimFlavor {
     fn new(id: &str, name: &str, vcpus: u64, ram: u64, disk: u64) -> Self {
-        SimFlavor {
-            id: id.into(),
-            name: name.into(),
-            vcpus,
-            ram,
-            disk,
-        }
+        SimFlavor { id: id.into(), name: name.into(), vcpus, ram, disk }
     }
 }
 
 impl SimNetwork {
     fn new(id: &str, name: &str, shared: bool, external: bool) -> Self {
-        SimNetwork {
-            id: id.into(),
-            name: name.into(),
-            status: "ACTIVE".into(),
-            shared,
-            external,
-        }
+        SimNetwork { id: id.into(), name: name.into(), status: "ACTIVE".into(), shared, external }
     }
 }
 
@@ -262,11 +251,7 @@ impl PcdSim {
             }
         });
         tracing::info!(url = %state.base, "pcd-sim listening");
-        Ok(PcdSim {
-            state,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        Ok(PcdSim { state, shutdown: Some(tx), task: Some(task) })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -345,13 +330,10 @@ impl PcdSim {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+        {
+            task.abort();
         }
     }
 }
@@ -508,11 +490,7 @@ pub(crate) fn rfc3339_secs(ts: jiff::Timestamp) -> String {
 pub(crate) fn random_string(len: usize) -> String {
     use rand::Rng;
     use rand::distr::Alphanumeric;
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// Stable pseudo-random lowercase hex of `len` digits derived from `seed`.
@@ -535,14 +513,7 @@ pub(crate) fn hex_from(seed: &str, len: usize) -> String {
 /// A stable UUID (8-4-4-4-12) derived from `seed`.
 pub(crate) fn uuid_from(seed: &str) -> String {
     let h = hex_from(seed, 32);
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
+    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 /// Percent-encodes a query parameter value.
@@ -606,9 +577,18 @@ async fn control_get_faults(State(st): Shared) -> Json<Faults> {
     Json(st.faults())
 }
 
-async fn control_put_faults(State(st): Shared, Json(f): Json<Faults>) -> Json<Faults> {
-    st.set_faults(f);
-    Json(st.faults())
+/// `PUT /_sim/faults`: the body is a JSON [`Faults`] (any content type; missing fields default).
+async fn control_put_faults(State(st): Shared, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            st.set_faults(f);
+            Json(st.faults()).into_response()
+        }
+        Err(err) => json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": 400, "message": format!("invalid faults: {err}"), "title": "Bad Request"}}),
+        ),
+    }
 }
 
 async fn control_expire_tokens(State(st): Shared) -> StatusCode {

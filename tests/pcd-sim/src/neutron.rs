@@ -13,10 +13,7 @@ pub(crate) async fn versions(State(st): Shared, headers: HeaderMap) -> Response 
         return resp;
     }
     let network = format!("{}/network", st.base);
-    let body = samples::rewrite(
-        samples::NEUTRON_VERSIONS,
-        &[("http://23.253.228.211:9696", &network)],
-    );
+    let body = samples::rewrite(samples::NEUTRON_VERSIONS, &[("http://23.253.228.211:9696", &network)]);
     json_response(StatusCode::OK, body)
 }
 
@@ -79,16 +76,8 @@ pub(crate) async fn list(
     if let Err(resp) = st.gate("network", "network.list", &headers, true).await {
         return resp;
     }
-    const FILTERS: &[&str] = &[
-        "id",
-        "name",
-        "status",
-        "shared",
-        "router:external",
-        "admin_state_up",
-        "project_id",
-        "tenant_id",
-    ];
+    const FILTERS: &[&str] =
+        &["id", "name", "status", "shared", "router:external", "admin_state_up", "project_id", "tenant_id"];
     let networks: Vec<Value> = st
         .config
         .networks
@@ -96,11 +85,7 @@ pub(crate) async fn list(
         .map(|n| network_json(&st, n))
         .filter(|n| {
             FILTERS.iter().all(|key| {
-                let wanted: Vec<&str> = query
-                    .iter()
-                    .filter(|(k, _)| k == key)
-                    .map(|(_, v)| v.as_str())
-                    .collect();
+                let wanted: Vec<&str> = query.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect();
                 wanted.is_empty() || wanted.iter().any(|w| filter_matches(&n[*key], w))
             })
         })

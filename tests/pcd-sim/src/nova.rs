@@ -3,6 +3,10 @@
 //! Paths under `/compute/v2.1/` are dispatched by hand because Nova serves them both with and
 //! without the project id (`/v2.1/{project_id}/servers` and `/v2.1/servers`).
 
+// Validation helpers return the finished error `Response` as their `Err`; its size does not
+// matter here.
+#![allow(clippy::result_large_err)]
+
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -13,8 +17,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    Shared, SimFlavor, SimImage, SimNetwork, SimState, demo, hex_from, json_response, lock,
-    random_string, rfc3339_secs, samples,
+    Shared, SimFlavor, SimImage, SimNetwork, SimState, demo, hex_from, json_response, lock, random_string,
+    rfc3339_secs, samples,
 };
 
 /// Microversions this Nova speaks (the samples advertise 2.1 to 2.104).
@@ -74,10 +78,7 @@ enum Phase {
 }
 
 fn later(ts: Timestamp, d: Duration) -> Timestamp {
-    SignedDuration::try_from(d)
-        .ok()
-        .and_then(|d| ts.checked_add(d).ok())
-        .unwrap_or(Timestamp::MAX)
+    SignedDuration::try_from(d).ok().and_then(|d| ts.checked_add(d).ok()).unwrap_or(Timestamp::MAX)
 }
 
 impl Servers {
@@ -127,11 +128,7 @@ impl Server {
     fn phase(&self, now: Timestamp) -> (Phase, Option<Timestamp>) {
         match self.ready_at {
             Some(t) if t <= now => {
-                let phase = if self.error.is_some() {
-                    Phase::Error
-                } else {
-                    Phase::Active
-                };
+                let phase = if self.error.is_some() { Phase::Error } else { Phase::Active };
                 (phase, Some(t))
             }
             _ => (Phase::Build, None),
@@ -203,13 +200,11 @@ impl Server {
         let volumes: Vec<Value> = self
             .volume
             .iter()
-            .map(|(id, delete)| {
-                if mv >= (2, 3) {
-                    json!({"id": id, "delete_on_termination": delete})
-                } else {
-                    json!({"id": id})
-                }
-            })
+            .map(
+                |(id, delete)| {
+                    if mv >= (2, 3) { json!({"id": id, "delete_on_termination": delete}) } else { json!({"id": id}) }
+                },
+            )
             .collect();
         let placed = phase != Phase::Build;
         let (vm_state, task_state, power_state, status) = match phase {
@@ -305,10 +300,7 @@ fn fault(status: StatusCode, message: impl Into<String>) -> Response {
         501 => "notImplemented",
         _ => "computeFault",
     };
-    json_response(
-        status,
-        json!({ name: {"code": status.as_u16(), "message": message.into()} }),
-    )
+    json_response(status, json!({ name: {"code": status.as_u16(), "message": message.into()} }))
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -318,23 +310,17 @@ fn bad_request(message: impl Into<String>) -> Response {
 /// The compute microversion asked for in the request headers, if any (as sent, without the
 /// service name).
 fn requested_microversion(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers
-        .get("openstack-api-version")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get("openstack-api-version").and_then(|v| v.to_str().ok()) {
         for part in v.split(',') {
             let mut words = part.split_whitespace();
-            if let (Some(service), Some(version)) = (words.next(), words.next()) {
-                if service.eq_ignore_ascii_case("compute") {
-                    return Some(version.to_string());
-                }
+            if let (Some(service), Some(version)) = (words.next(), words.next())
+                && service.eq_ignore_ascii_case("compute")
+            {
+                return Some(version.to_string());
             }
         }
     }
-    headers
-        .get("x-openstack-nova-api-version")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string())
+    headers.get("x-openstack-nova-api-version").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
 }
 
 fn parse_microversion(raw: Option<&str>) -> Result<Mv, Response> {
@@ -344,9 +330,7 @@ fn parse_microversion(raw: Option<&str>) -> Result<Mv, Response> {
     if raw.eq_ignore_ascii_case("latest") {
         return Ok(MAX_VERSION);
     }
-    let parsed = raw
-        .split_once('.')
-        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let parsed = raw.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
     let Some(mv) = parsed else {
         return Err(bad_request(format!(
             "API Version String {raw} is of invalid format. Must be of format MajorNum.MinorNum."
@@ -372,10 +356,7 @@ fn with_version_headers(mut resp: Response, mv: Mv) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", mv.0, mv.1)) {
         h.insert("x-openstack-nova-api-version", v);
     }
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
-    );
+    h.insert(header::VARY, HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"));
     resp
 }
 
@@ -389,10 +370,7 @@ pub(crate) async fn versions(State(st): Shared, headers: HeaderMap) -> Response 
         return resp;
     }
     let compute = format!("{}/compute/", st.base);
-    let body = samples::rewrite(
-        samples::NOVA_VERSIONS,
-        &[("http://openstack.example.com/", &compute)],
-    );
+    let body = samples::rewrite(samples::NOVA_VERSIONS, &[("http://openstack.example.com/", &compute)]);
     json_response(StatusCode::OK, body)
 }
 
@@ -406,10 +384,7 @@ pub(crate) async fn version_v21(State(st): Shared, headers: HeaderMap) -> Respon
 
 fn version_doc(st: &SimState) -> Response {
     let compute = format!("{}/compute/", st.base);
-    let body = samples::rewrite(
-        samples::NOVA_VERSION_V21,
-        &[("http://openstack.example.com/", &compute)],
-    );
+    let body = samples::rewrite(samples::NOVA_VERSION_V21, &[("http://openstack.example.com/", &compute)]);
     json_response(StatusCode::OK, body)
 }
 
@@ -454,16 +429,16 @@ pub(crate) async fn dispatch(
         Ok(mv) => mv,
         Err(resp) => return resp,
     };
-    if let Some(pid) = url_project {
-        if pid != project {
-            return with_version_headers(
-                bad_request(format!(
-                    "Malformed request URL: URL's project_id '{pid}' doesn't match Context's \
-                     project_id '{project}'"
-                )),
-                mv,
-            );
-        }
+    if let Some(pid) = url_project
+        && pid != project
+    {
+        return with_version_headers(
+            bad_request(format!(
+                "Malformed request URL: URL's project_id '{pid}' doesn't match Context's \
+                 project_id '{project}'"
+            )),
+            mv,
+        );
     }
     let resp = match (&method, route) {
         (&Method::GET, ["flavors", "detail"]) => flavor_list(&st, mv, true),
@@ -474,10 +449,9 @@ pub(crate) async fn dispatch(
         (&Method::POST, ["servers"]) => create(&st, mv, &body),
         (&Method::GET, ["servers", id]) => server_show(&st, mv, id),
         (&Method::DELETE, ["servers", id]) => server_delete(&st, id),
-        (_, ["flavors", ..] | ["servers", ..]) if route.len() <= 2 => fault(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "The method specified is not allowed for this resource.",
-        ),
+        (_, ["flavors", ..] | ["servers", ..]) if route.len() <= 2 => {
+            fault(StatusCode::METHOD_NOT_ALLOWED, "The method specified is not allowed for this resource.")
+        }
         _ => fault(StatusCode::NOT_FOUND, "The resource could not be found."),
     };
     with_version_headers(resp, mv)
@@ -511,43 +485,23 @@ fn flavor_json(st: &SimState, f: &SimFlavor, mv: Mv, detail: bool) -> Value {
 }
 
 fn flavor_list(st: &SimState, mv: Mv, detail: bool) -> Response {
-    let flavors: Vec<Value> = st
-        .config
-        .flavors
-        .iter()
-        .map(|f| flavor_json(st, f, mv, detail))
-        .collect();
+    let flavors: Vec<Value> = st.config.flavors.iter().map(|f| flavor_json(st, f, mv, detail)).collect();
     json_response(StatusCode::OK, json!({ "flavors": flavors }))
 }
 
 fn flavor_show(st: &SimState, mv: Mv, id: &str) -> Response {
     match st.config.flavors.iter().find(|f| f.id == id) {
-        Some(f) => json_response(
-            StatusCode::OK,
-            json!({"flavor": flavor_json(st, f, mv, true)}),
-        ),
-        None => fault(
-            StatusCode::NOT_FOUND,
-            format!("Flavor {id} could not be found."),
-        ),
+        Some(f) => json_response(StatusCode::OK, json!({"flavor": flavor_json(st, f, mv, true)})),
+        None => fault(StatusCode::NOT_FOUND, format!("Flavor {id} could not be found.")),
     }
 }
 
 fn server_list(st: &SimState, mv: Mv, query: &[(String, String)], detail: bool) -> Response {
-    let param = |name: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     // Nova applies `name` as an unanchored regular expression search.
     let name_re = match param("name") {
         None => None,
-        Some(pattern) => match regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 20)
-            .build()
-        {
+        Some(pattern) => match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
             Ok(re) => Some(re),
             Err(err) => return bad_request(format!("Invalid regular expression in name: {err}")),
         },
@@ -572,37 +526,22 @@ fn server_list(st: &SimState, mv: Mv, query: &[(String, String)], detail: bool) 
         })
         .collect();
     // Nova's default order: newest first.
-    matching.sort_by(|a, b| b.seq.cmp(&a.seq));
+    matching.sort_by_key(|s| std::cmp::Reverse(s.seq));
     if let Some(limit) = param("limit").and_then(|l| l.parse::<usize>().ok()) {
         matching.truncate(limit);
     }
-    let list: Vec<Value> = matching
-        .iter()
-        .map(|s| {
-            if detail {
-                s.view(st, mv, now)
-            } else {
-                s.summary(st)
-            }
-        })
-        .collect();
+    let list: Vec<Value> = matching.iter().map(|s| if detail { s.view(st, mv, now) } else { s.summary(st) }).collect();
     json_response(StatusCode::OK, json!({ "servers": list }))
 }
 
 fn instance_not_found(id: &str) -> Response {
-    fault(
-        StatusCode::NOT_FOUND,
-        format!("Instance {id} could not be found."),
-    )
+    fault(StatusCode::NOT_FOUND, format!("Instance {id} could not be found."))
 }
 
 fn server_show(st: &SimState, mv: Mv, id: &str) -> Response {
     let servers = lock(&st.servers);
     match servers.list.iter().find(|s| s.id == id) {
-        Some(s) => json_response(
-            StatusCode::OK,
-            json!({"server": s.view(st, mv, Timestamp::now())}),
-        ),
+        Some(s) => json_response(StatusCode::OK, json!({"server": s.view(st, mv, Timestamp::now())})),
         None => instance_not_found(id),
     }
 }
@@ -670,9 +609,7 @@ struct Plan<'a> {
 fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Response> {
     let server = &req["server"];
     if !server.is_object() {
-        return Err(bad_request(
-            "Invalid input for field/attribute server. 'server' is a required property",
-        ));
+        return Err(bad_request("Invalid input for field/attribute server. 'server' is a required property"));
     }
 
     let name = match server["name"].as_str() {
@@ -727,10 +664,8 @@ fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Respo
             )));
         }
     };
-    let boot_bdm = bdms
-        .iter()
-        .find(|b| as_u64(&b["boot_index"]) == Some(0))
-        .or_else(|| (bdms.len() == 1).then(|| &bdms[0]));
+    let boot_bdm =
+        bdms.iter().find(|b| as_u64(&b["boot_index"]) == Some(0)).or_else(|| (bdms.len() == 1).then(|| &bdms[0]));
     let image_ref = reference(&server["imageRef"]).filter(|s| !s.is_empty());
 
     let (image, boot_from_volume, delete_volume, volume_size) = match boot_bdm {
@@ -810,9 +745,7 @@ fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Respo
 
     let networks = match &server["networks"] {
         Value::Null if mv >= (2, 37) => {
-            return Err(bad_request(
-                "Invalid input for field/attribute server. 'networks' is a required property",
-            ));
+            return Err(bad_request("Invalid input for field/attribute server. 'networks' is a required property"));
         }
         Value::Null => auto_network(st)?,
         Value::String(s) if s == "auto" && mv >= (2, 37) => auto_network(st)?,
@@ -840,21 +773,11 @@ fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Respo
             out
         }
         other => {
-            return Err(bad_request(format!(
-                "Invalid input for field/attribute networks. Value: {other}."
-            )));
+            return Err(bad_request(format!("Invalid input for field/attribute networks. Value: {other}.")));
         }
     };
 
-    Ok(Plan {
-        name,
-        flavor,
-        image,
-        boot_from_volume,
-        delete_volume_on_termination: delete_volume,
-        networks,
-        metadata,
-    })
+    Ok(Plan { name, flavor, image, boot_from_volume, delete_volume_on_termination: delete_volume, networks, metadata })
 }
 
 /// Nova's choice when no network is named: the only one there is, or a 409.
@@ -863,10 +786,9 @@ fn auto_network(st: &SimState) -> Result<Vec<(&SimNetwork, Option<String>)>, Res
     match candidates.as_slice() {
         [only] => Ok(vec![(*only, None)]),
         [] => Err(bad_request("No valid network found.")),
-        _ => Err(fault(
-            StatusCode::CONFLICT,
-            "Multiple possible networks found, use a Network ID to be more specific.",
-        )),
+        _ => {
+            Err(fault(StatusCode::CONFLICT, "Multiple possible networks found, use a Network ID to be more specific."))
+        }
     }
 }
 
@@ -886,10 +808,7 @@ fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
         return if status == StatusCode::PAYLOAD_TOO_LARGE {
             fault(status, message)
         } else {
-            json_response(
-                status,
-                json!({"forbidden": {"code": status.as_u16(), "message": message}}),
-            )
+            json_response(status, json!({"forbidden": {"code": status.as_u16(), "message": message}}))
         };
     }
     if let Some(code) = faults.create_status {
@@ -905,26 +824,15 @@ fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
     }
 
     let server = &req["server"];
-    let build_delay = faults
-        .build_delay_ms
-        .map(Duration::from_millis)
-        .unwrap_or(st.config.build_delay);
+    let build_delay = faults.build_delay_ms.map(Duration::from_millis).unwrap_or(st.config.build_delay);
     let created = Timestamp::now();
     let id = uuid::Uuid::new_v4().to_string();
-    let admin_pass = server["adminPass"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| random_string(12));
-    let disk_config = server["OS-DCF:diskConfig"]
-        .as_str()
-        .unwrap_or("MANUAL")
-        .to_string();
+    let admin_pass = server["adminPass"].as_str().map(str::to_string).unwrap_or_else(|| random_string(12));
+    let disk_config = server["OS-DCF:diskConfig"].as_str().unwrap_or("MANUAL").to_string();
     let security_groups = match &server["security_groups"] {
-        Value::Array(list) if !list.is_empty() => Value::Array(
-            list.iter()
-                .map(|g| json!({"name": g["name"].as_str().unwrap_or("default")}))
-                .collect(),
-        ),
+        Value::Array(list) if !list.is_empty() => {
+            Value::Array(list.iter().map(|g| json!({"name": g["name"].as_str().unwrap_or("default")})).collect())
+        }
         _ => json!([{"name": "default"}]),
     };
 
@@ -934,11 +842,7 @@ fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
         .iter()
         .map(|(net, fixed_ip)| {
             let (addr, mac) = servers.allocate_addr();
-            Nic {
-                network: net.name.clone(),
-                addr: fixed_ip.clone().unwrap_or(addr),
-                mac,
-            }
+            Nic { network: net.name.clone(), addr: fixed_ip.clone().unwrap_or(addr), mac }
         })
         .collect();
     servers.next_seq += 1;
@@ -956,20 +860,12 @@ fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
         metadata: plan.metadata,
         request_body: req.clone(),
         boot_from_volume: plan.boot_from_volume,
-        volume: plan.boot_from_volume.then(|| {
-            (
-                uuid::Uuid::new_v4().to_string(),
-                plan.delete_volume_on_termination,
-            )
-        }),
+        volume: plan.boot_from_volume.then(|| (uuid::Uuid::new_v4().to_string(), plan.delete_volume_on_termination)),
         admin_pass,
         access_ipv4: server["accessIPv4"].as_str().unwrap_or("").to_string(),
         access_ipv6: server["accessIPv6"].as_str().unwrap_or("").to_string(),
         key_name: server["key_name"].clone(),
-        availability_zone: server["availability_zone"]
-            .as_str()
-            .unwrap_or("nova")
-            .to_string(),
+        availability_zone: server["availability_zone"].as_str().unwrap_or("nova").to_string(),
         disk_config,
         security_groups,
     };
@@ -980,10 +876,7 @@ fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
     body["links"] = record.links(st);
     body["OS-DCF:diskConfig"] = json!(record.disk_config);
     body["security_groups"] = record.security_groups.clone();
-    let location = format!(
-        "{}/compute/v2.1/{}/servers/{}",
-        st.base, st.config.project_id, record.id
-    );
+    let location = format!("{}/compute/v2.1/{}/servers/{}", st.base, st.config.project_id, record.id);
     servers.list.push(record);
     drop(servers);
 
@@ -1002,15 +895,9 @@ mod tests {
     fn microversion_headers_are_read_and_checked() {
         let mut h = HeaderMap::new();
         assert_eq!(requested_microversion(&h), None);
-        h.insert(
-            "x-openstack-nova-api-version",
-            HeaderValue::from_static("2.60"),
-        );
+        h.insert("x-openstack-nova-api-version", HeaderValue::from_static("2.60"));
         assert_eq!(requested_microversion(&h).as_deref(), Some("2.60"));
-        h.insert(
-            "openstack-api-version",
-            HeaderValue::from_static("volume 3.0, compute 2.79"),
-        );
+        h.insert("openstack-api-version", HeaderValue::from_static("volume 3.0, compute 2.79"));
         assert_eq!(requested_microversion(&h).as_deref(), Some("2.79"));
         assert_eq!(parse_microversion(Some("2.79")).ok(), Some((2, 79)));
         assert_eq!(parse_microversion(Some("latest")).ok(), Some(MAX_VERSION));
@@ -1022,10 +909,7 @@ mod tests {
     #[test]
     fn references_may_be_urls() {
         assert_eq!(reference(&json!("abc")).as_deref(), Some("abc"));
-        assert_eq!(
-            reference(&json!("http://x/compute/p/flavors/abc")).as_deref(),
-            Some("abc")
-        );
+        assert_eq!(reference(&json!("http://x/compute/p/flavors/abc")).as_deref(), Some("abc"));
         assert_eq!(reference(&json!(1)).as_deref(), Some("1"));
         assert_eq!(reference(&json!(null)), None);
     }

@@ -41,14 +41,11 @@ pub(crate) static IMAGE_LIST: LazyLock<Value> = LazyLock::new(|| parse(GLANCE_IM
 /// One flavor of Nova's flavor detail sample.
 pub(crate) static FLAVOR: LazyLock<Value> = LazyLock::new(|| first_of(NOVA_FLAVORS, "flavors"));
 /// `server` of Nova's create response sample.
-pub(crate) static SERVER_CREATED: LazyLock<Value> =
-    LazyLock::new(|| parse(NOVA_SERVER_CREATE)["server"].clone());
+pub(crate) static SERVER_CREATED: LazyLock<Value> = LazyLock::new(|| parse(NOVA_SERVER_CREATE)["server"].clone());
 /// `server` of Nova's show sample.
-pub(crate) static SERVER: LazyLock<Value> =
-    LazyLock::new(|| parse(NOVA_SERVER_GET)["server"].clone());
+pub(crate) static SERVER: LazyLock<Value> = LazyLock::new(|| parse(NOVA_SERVER_GET)["server"].clone());
 /// One network of Neutron's network list sample.
-pub(crate) static NETWORK: LazyLock<Value> =
-    LazyLock::new(|| first_of(NEUTRON_NETWORKS, "networks"));
+pub(crate) static NETWORK: LazyLock<Value> = LazyLock::new(|| first_of(NEUTRON_NETWORKS, "networks"));
 
 /// A sample with its example hosts replaced (`(from, to)` pairs, in order), parsed.
 pub(crate) fn rewrite(text: &str, replacements: &[(&str, &str)]) -> Value {
@@ -72,14 +69,9 @@ mod tests {
         assert!(SERVER_CREATED["adminPass"].is_string());
         assert!(SERVER["OS-EXT-STS:vm_state"].is_string());
         assert!(NETWORK["router:external"].is_boolean());
-        for text in [
-            KEYSTONE_VERSIONS,
-            KEYSTONE_VERSION_V3,
-            GLANCE_VERSIONS,
-            NOVA_VERSIONS,
-            NOVA_VERSION_V21,
-            NEUTRON_VERSIONS,
-        ] {
+        for text in
+            [KEYSTONE_VERSIONS, KEYSTONE_VERSION_V3, GLANCE_VERSIONS, NOVA_VERSIONS, NOVA_VERSION_V21, NEUTRON_VERSIONS]
+        {
             parse(text);
         }
     }

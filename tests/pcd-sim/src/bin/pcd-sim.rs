@@ -11,10 +11,7 @@ use clap::Parser;
 use pcd_sim::{PcdSim, SimConfig};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "pcd-sim",
-    about = "Simulator of a Platform9 PCD / OpenStack cloud (Keystone, Nova, Glance, Neutron)"
-)]
+#[command(name = "pcd-sim", about = "Simulator of a Platform9 PCD / OpenStack cloud (Keystone, Nova, Glance, Neutron)")]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]

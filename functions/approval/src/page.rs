@@ -1,0 +1,108 @@
+//! The approval pages. Every value shown is escaped; nothing is loaded from elsewhere (the CSP
+//! allows no scripts, images or fonts).
+
+use axum::response::Html;
+use domain::model::Status;
+use domain::usecases::approval::{Decision, LinkState, LinkView};
+use html_escape::encode_safe as esc;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:720px;margin:2rem auto;padding:0 1rem;color:#1f2933}
+table{border-collapse:collapse;margin:1rem 0}th{text-align:left;padding:4px 16px 4px 0;vertical-align:top;color:#52606d}
+.note{padding:.75rem 1rem;border-radius:4px;background:#f0f4f8;margin:1rem 0}.warn{background:#fff3c4}
+button{font-size:1rem;padding:.6rem 1.4rem;margin-right:.75rem;border-radius:4px;border:1px solid #52606d;background:#fff;cursor:pointer}
+button.pre{border-width:3px}button.approve{background:#e3f9e5}button.deny{background:#ffe3e3}
+textarea{width:100%;min-height:4rem;font:inherit}";
+
+fn shell(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        esc(title)
+    ))
+}
+
+pub fn message(title: &str, detail: &str) -> Html<String> {
+    shell(title, &format!("<h1>{}</h1><p>{}</p>", esc(title), esc(detail)))
+}
+
+fn when(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn details(view: &LinkView) -> String {
+    let r = &view.request;
+    let mut rows = vec![
+        ("Request", r.source.number.clone()),
+        ("Requester", format!("{} <{}>", r.requester.name, r.requester.email)),
+        ("Cloud", r.cloud.clone()),
+        ("Image", r.image.name.clone()),
+        ("Flavor", r.flavor.name.clone()),
+        ("Network", r.network.name.clone()),
+        ("Server names", r.planned_names().join(", ")),
+        ("Count", r.count.to_string()),
+        ("Justification", r.justification.clone().unwrap_or_default()),
+        ("Link expires", when(r.expires_at)),
+    ];
+    for (k, v) in &r.metadata {
+        rows.push(("Metadata", format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))));
+    }
+    let mut out = String::from("<table>");
+    for (k, v) in rows {
+        out.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v)));
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// Why a link can no longer decide, in a sentence.
+pub fn refusal(view: &LinkView) -> String {
+    let r = &view.request;
+    match view.state {
+        LinkState::Decided => {
+            let verb = match r.status {
+                Status::Denied => "denied",
+                _ => "approved",
+            };
+            let by = r.decided_by.as_deref().unwrap_or("another approver");
+            let comment = r.decision_comment.as_deref().map(|c| format!(" Comment: \u{201c}{c}\u{201d}")).unwrap_or_default();
+            format!("This request was already {verb} by {by}; it is now {}.{comment}", r.status)
+        }
+        LinkState::Expired => format!("This approval link expired at {}. Nothing was decided.", when(r.expires_at)),
+        LinkState::Cancelled => "This request was cancelled; its approval links no longer work.".to_string(),
+        LinkState::OwnRequest => "You requested this yourself, so another approver has to decide.".to_string(),
+        LinkState::Open => String::new(),
+    }
+}
+
+/// The confirmation page: the request, and for an open link the form that decides.
+pub fn link(view: &LinkView, preselect: Option<Decision>, notice: Option<&str>) -> Html<String> {
+    let r = &view.request;
+    let mut body = format!("<h1>Approve {}?</h1>", esc(&r.source.number));
+    let notice = notice.map(str::to_string).or_else(|| (view.state != LinkState::Open).then(|| refusal(view)));
+    if let Some(n) = notice {
+        body.push_str(&format!("<p class=\"note warn\">{}</p>", esc(&n)));
+    }
+    body.push_str(&details(view));
+    if view.state == LinkState::Open {
+        let cls = |d: Decision, base: &str| if preselect == Some(d) { format!("{base} pre") } else { base.to_string() };
+        let focus = |d: Decision| if preselect == Some(d) { " autofocus" } else { "" };
+        body.push_str(&format!(
+            "<form method=\"post\"><p><label for=\"comment\">Comment (optional, sent to the requester)</label><br>\
+             <textarea id=\"comment\" name=\"comment\" maxlength=\"2000\"></textarea></p>\
+             <p><button type=\"submit\" name=\"decision\" value=\"approve\" class=\"{}\"{}>Approve</button>\
+             <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"{}\"{}>Deny</button></p></form>\
+             <p class=\"note\">Signed in as the approver {}. Nothing is decided until you press a button.</p>",
+            cls(Decision::Approve, "approve"),
+            focus(Decision::Approve),
+            cls(Decision::Deny, "deny"),
+            focus(Decision::Deny),
+            esc(&view.approver)
+        ));
+    }
+    shell(&format!("Approval: {}", r.source.number), &body)
+}
+
+pub fn decided(view: &LinkView, message: &str) -> Html<String> {
+    let body = format!("<h1>{}</h1><p class=\"note\">{}</p>{}", esc(&view.request.source.number), esc(message), details(view));
+    shell(&format!("Decided: {}", view.request.source.number), &body)
+}

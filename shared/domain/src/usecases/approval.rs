@@ -1,0 +1,175 @@
+//! Approval links: looking never acts; one decision wins; every other link of the request dies with
+//! it; expired and cancelled links say so.
+
+use jiff::Timestamp;
+
+use super::Services;
+use crate::error::{Error, Result};
+use crate::mail::{MailNotice, MailTemplate};
+use crate::model::{OutboxMessage, Request, RequestId, Status};
+use crate::ports::Write;
+use crate::token::{ApprovalToken, TokenRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "approve" => Some(Decision::Approve),
+            "deny" => Some(Decision::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// Where a link stands, for its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Waiting for this approver's decision.
+    Open,
+    /// Decided (by anyone); the request's `status`, `decided_by` and comment tell how.
+    Decided,
+    /// The link or the request expired.
+    Expired,
+    Cancelled,
+    /// The approver is the requester: they may look but not decide.
+    OwnRequest,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    pub request: Request,
+    pub approver: String,
+    pub state: LinkState,
+}
+
+#[derive(Debug, Clone)]
+pub enum DecideOutcome {
+    /// This POST decided the request.
+    Decided(Request),
+    /// Someone decided before (409), or the link cannot decide (410 expired or cancelled, 403 own
+    /// request): the view says which.
+    Refused(LinkView),
+}
+
+fn link_state(record: &TokenRecord, request: &Request, now: Timestamp) -> LinkState {
+    match request.status {
+        Status::PendingApproval if now >= record.expires_at || now >= request.expires_at => LinkState::Expired,
+        Status::PendingApproval if record.approver.eq_ignore_ascii_case(&request.requester.email) => LinkState::OwnRequest,
+        Status::PendingApproval => LinkState::Open,
+        Status::Expired => LinkState::Expired,
+        Status::Cancelled => LinkState::Cancelled,
+        _ => LinkState::Decided,
+    }
+}
+
+impl Services {
+    async fn link(&self, token: &str) -> Result<(ApprovalToken, TokenRecord, Request)> {
+        let not_found = || Error::NotFound("approval link".into());
+        let token = ApprovalToken::parse(token).ok_or_else(not_found)?;
+        let record = self.store.token(&token.hash()).await?.ok_or_else(not_found)?;
+        let request = self.store.get(&record.request_id).await?.ok_or_else(not_found)?;
+        Ok((token, record, request))
+    }
+
+    /// What the link's page shows. Changes nothing.
+    pub async fn view_link(&self, token: &str) -> Result<LinkView> {
+        let (_, record, request) = self.link(token).await?;
+        let state = link_state(&record, &request, Timestamp::now());
+        Ok(LinkView { request, approver: record.approver, state })
+    }
+
+    /// Records the decision if the link may still decide. Races between clicks, approvers and the
+    /// sweeper are settled by the store's conditional write; the loser re-reads and is refused.
+    pub async fn decide(&self, token: &str, decision: Decision, comment: Option<String>) -> Result<DecideOutcome> {
+        let comment = comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        if let Some(c) = &comment
+            && c.chars().count() > 2000
+        {
+            return Err(Error::invalid("comment", "must be at most 2000 characters"));
+        }
+        for _ in 0..8 {
+            let (token, record, mut request) = self.link(token).await?;
+            let now = Timestamp::now();
+            let state = link_state(&record, &request, now);
+            if state != LinkState::Open {
+                return Ok(DecideOutcome::Refused(LinkView { request, approver: record.approver, state }));
+            }
+            let expected = request.version;
+            let to = match decision {
+                Decision::Approve => Status::Approved,
+                Decision::Deny => Status::Denied,
+            };
+            let history = request.transition(to, &record.approver, comment.clone(), now)?;
+            request.decided_by = Some(record.approver.clone());
+            request.decision_comment = comment.clone();
+            let requester_mail = match decision {
+                Decision::Approve => MailTemplate::Approved,
+                Decision::Deny => MailTemplate::Denied,
+            };
+            let messages = vec![OutboxMessage::mail(
+                &request.id,
+                now,
+                MailNotice { to: request.requester.email.clone(), template: requester_mail },
+            )];
+            let write = Write {
+                request,
+                expected_version: expected,
+                history: vec![history],
+                use_token: Some(token.hash()),
+                new_tokens: vec![],
+                messages,
+            };
+            match self.store.apply(write).await {
+                Ok(request) => {
+                    tracing::info!(request = %request.id, status = %request.status, "decision recorded");
+                    self.signals.messages_owed();
+                    if request.status == Status::Approved {
+                        self.signals.approved(&request.id);
+                    }
+                    return Ok(DecideOutcome::Decided(request));
+                }
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Stale)
+    }
+
+    /// Cancels a request still waiting for approval (its RITM was cancelled). Cancelling a cancelled
+    /// request answers it again; a decided one is a conflict.
+    pub async fn cancel(&self, id: &RequestId, actor: &str, reason: Option<String>) -> Result<Request> {
+        for _ in 0..8 {
+            let mut request = self.store.get(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+            match request.status {
+                Status::Cancelled => return Ok(request),
+                Status::PendingApproval => {}
+                other => {
+                    return Err(Error::Conflict(format!("request is {other}; only a request pending approval can be cancelled")));
+                }
+            }
+            let now = Timestamp::now();
+            let expected = request.version;
+            let history = request.transition(Status::Cancelled, actor, reason.clone(), now)?;
+            let messages = vec![OutboxMessage::mail(
+                &request.id,
+                now,
+                MailNotice { to: request.requester.email.clone(), template: MailTemplate::Cancelled },
+            )];
+            let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages };
+            match self.store.apply(write).await {
+                Ok(request) => {
+                    self.signals.messages_owed();
+                    return Ok(request);
+                }
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Stale)
+    }
+}

@@ -1,0 +1,294 @@
+//! Intake: ServiceNow hands over an approved catalog request. Validated against the live catalog,
+//! recorded once per sys_id with its approval tokens and the mails it owes.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::Services;
+use crate::error::{Error, FieldError, Result};
+use crate::mail::{MailNotice, MailTemplate, check_email, check_header_text};
+use crate::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
+use crate::ports::Created;
+use crate::token::{ApprovalToken, TokenRecord, hex};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceBody {
+    pub system: String,
+    pub number: String,
+    pub sys_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequesterBody {
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub user_name: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeBody {
+    pub source: SourceBody,
+    pub requester: RequesterBody,
+    pub cloud: String,
+    pub image: String,
+    pub flavor: String,
+    pub network: String,
+    pub server_name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub justification: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug)]
+pub enum IntakeOutcome {
+    Created(Request),
+    /// The same body for the same sys_id again: the first request, nothing new sent.
+    Replayed(Request),
+}
+
+/// JSON with object keys sorted, so equal documents hash equal whatever their key order.
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<_> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write(&map[*k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+/// RFC 1123 label: 1–63 of a–z, 0–9 and '-', not starting or ending with '-'.
+pub fn is_dns_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn check_plain_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
+    if value.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if let Err(Error::Invalid(mut e)) = check_header_text(field, value, max) {
+        errors.append(&mut e);
+    }
+}
+
+/// Checks everything that needs no outside system, collecting every problem.
+fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if body.source.system != "servicenow" {
+        errors.push(FieldError::new("source.system", "must be \"servicenow\""));
+    }
+    check_plain_text(&mut errors, "source.number", &body.source.number, 40);
+    if body.source.sys_id.len() != 32 || !body.source.sys_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        errors.push(FieldError::new("source.sys_id", "must be a ServiceNow sys_id: 32 hexadecimal characters"));
+    }
+    if let Err(Error::Invalid(mut e)) = check_email("requester.email", &body.requester.email) {
+        errors.append(&mut e);
+    }
+    check_plain_text(&mut errors, "requester.name", &body.requester.name, 200);
+    if let Some(u) = &body.requester.user_name {
+        check_plain_text(&mut errors, "requester.user_name", u, 100);
+    }
+    for (field, value) in [("cloud", &body.cloud), ("image", &body.image), ("flavor", &body.flavor), ("network", &body.network)] {
+        check_plain_text(&mut errors, field, value, 255);
+    }
+    if !(1..=max_count).contains(&body.count) {
+        errors.push(FieldError::new("count", format!("must be from 1 to {max_count}")));
+    }
+    let longest = if body.count > 1 { format!("{}-{}", body.server_name, body.count) } else { body.server_name.clone() };
+    if !is_dns_label(&body.server_name) {
+        errors.push(FieldError::new(
+            "server_name",
+            "must be an RFC 1123 label: 1 to 63 lowercase letters, digits or '-', not starting or ending with '-'",
+        ));
+    } else if longest.len() > 63 {
+        errors.push(FieldError::new("server_name", format!("with count {} the name {longest} is longer than 63", body.count)));
+    }
+    if let Some(j) = &body.justification {
+        if j.chars().count() > 4000 {
+            errors.push(FieldError::new("justification", "must be at most 4000 characters"));
+        }
+        if j.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+            errors.push(FieldError::new("justification", "must not contain control characters"));
+        }
+    }
+    if body.metadata.len() > 50 {
+        errors.push(FieldError::new("metadata", "must have at most 50 keys"));
+    }
+    for key in body.metadata.keys() {
+        if key.is_empty() || key.len() > 100 || key.chars().any(|c| c.is_control()) {
+            errors.push(FieldError::new(format!("metadata.{key}"), "keys must be 1 to 100 printable characters"));
+        }
+    }
+    errors
+}
+
+impl Services {
+    pub async fn intake(&self, body: IntakeBody, raw: &Value) -> Result<IntakeOutcome> {
+        let errors = check_shape(&body, self.config.max_count);
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        let digest = hex(&Sha256::digest(canonical_json(raw).as_bytes()));
+        let source_key = format!("{}#{}", body.source.system, body.source.sys_id);
+        if let Some(existing) = self.store.find_by_source(&source_key).await? {
+            return replay(existing, &digest);
+        }
+
+        if !self.catalog.clouds().iter().any(|c| c.name == body.cloud) {
+            return Err(Error::invalid("cloud", format!("\"{}\" is not a configured cloud", body.cloud)));
+        }
+        let options = self.catalog.options(&body.cloud).await?;
+        let mut errors = Vec::new();
+        let image = options.image(&body.image).map_err(|m| errors.push(FieldError::new("image", m))).ok();
+        let flavor = options.flavor(&body.flavor).map_err(|m| errors.push(FieldError::new("flavor", m))).ok();
+        let network = options.network(&body.network).map_err(|m| errors.push(FieldError::new("network", m))).ok();
+        let (Some(image), Some(flavor), Some(network)) = (image, flavor, network) else {
+            return Err(Error::Invalid(errors));
+        };
+
+        let now = Timestamp::now();
+        let ttl = SignedDuration::try_from(self.config.approval_ttl).map_err(|e| Error::internal("approval ttl", e))?;
+        let approvers = self.config.approvers.for_cloud(&body.cloud).to_vec();
+        let request = Request {
+            id: RequestId::generate(),
+            status: Status::PendingApproval,
+            version: 1,
+            source: Source { system: body.source.system, number: body.source.number, sys_id: body.source.sys_id },
+            requester: Requester { email: body.requester.email, name: body.requester.name, user_name: body.requester.user_name },
+            cloud: body.cloud,
+            image: Chosen { id: image.id.clone(), name: image.name.clone() },
+            flavor: Chosen { id: flavor.id.clone(), name: flavor.name.clone() },
+            network: Chosen { id: network.id.clone(), name: network.name.clone() },
+            boot_volume_gb: (flavor.disk_gb == 0).then_some(self.config.boot_volume_gb.max(image.min_disk_gb)),
+            server_name: body.server_name,
+            count: body.count,
+            justification: body.justification.filter(|j| !j.trim().is_empty()),
+            metadata: body.metadata,
+            approvers: approvers.clone(),
+            created_at: now,
+            updated_at: now,
+            expires_at: now + ttl,
+            // First thing the sweeper owes: the reminder at half time.
+            due_at: Some(now + ttl / 2),
+            reminded: false,
+            deadline: None,
+            lease: None,
+            servers: vec![],
+            error: None,
+            decision_comment: None,
+            decided_by: None,
+            intake_digest: digest.clone(),
+        };
+        let mut tokens = Vec::new();
+        let mut messages = vec![OutboxMessage::mail(
+            &request.id,
+            now,
+            MailNotice { to: request.requester.email.clone(), template: MailTemplate::Received },
+        )];
+        for approver in &approvers {
+            let token = ApprovalToken::generate();
+            tokens.push(TokenRecord {
+                hash: token.hash(),
+                request_id: request.id.clone(),
+                approver: approver.clone(),
+                expires_at: request.expires_at,
+                used_at: None,
+            });
+            messages.push(OutboxMessage::mail(
+                &request.id,
+                now,
+                MailNotice { to: approver.clone(), template: MailTemplate::ApprovalRequest { token: token.expose().to_string() } },
+            ));
+        }
+        let history = HistoryEntry {
+            at: now,
+            actor: format!("servicenow ({})", request.requester.user_name.as_deref().unwrap_or(&request.requester.email)),
+            from: None,
+            to: Status::PendingApproval,
+            note: Some(format!("received {}; approval asked of {}", request.source.number, approvers.join(", "))),
+        };
+        match self.store.create(request, history, tokens, messages).await? {
+            Created::New(request) => {
+                self.signals.messages_owed();
+                tracing::info!(request = %request.id, number = %request.source.number, "request received");
+                Ok(IntakeOutcome::Created(request))
+            }
+            Created::Existing(existing) => replay(existing, &digest),
+        }
+    }
+}
+
+fn replay(existing: Request, digest: &str) -> Result<IntakeOutcome> {
+    if existing.intake_digest == digest {
+        Ok(IntakeOutcome::Replayed(existing))
+    } else {
+        Err(Error::Conflict(format!(
+            "source.sys_id was already submitted with a different body as request {}",
+            existing.id
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, {"q":2,"p":1}], "x": null}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"p":1,"q":2}]},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        let c: Value = serde_json::from_str(r#"{"a":{"x":null,"y":[{"p":1,"q":2},1]},"b":1}"#).unwrap();
+        assert_ne!(canonical_json(&a), canonical_json(&c), "array order matters");
+    }
+
+    #[test]
+    fn dns_labels() {
+        for ok in ["web-01", "a", "x1", &"a".repeat(63)] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "-web", "web-", "Web", "web_01", "web.01", &"a".repeat(64), "wéb"] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
+}

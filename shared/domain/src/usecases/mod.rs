@@ -1,0 +1,38 @@
+//! The use-cases: what Gatehouse does, written against the ports only.
+
+pub mod approval;
+pub mod intake;
+pub mod outbox;
+
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::model::RequestId;
+use crate::ports::Store;
+
+/// Wakes whoever works after a write: locally an in-process task, on AWS the DynamoDB stream and
+/// the schedule (where these do nothing).
+pub trait Signals: Send + Sync {
+    /// A write recorded messages to deliver.
+    fn messages_owed(&self);
+    /// A request became `approved`.
+    fn approved(&self, id: &RequestId);
+}
+
+/// For deployments where the store's own change stream does the waking.
+pub struct NoSignals;
+
+impl Signals for NoSignals {
+    fn messages_owed(&self) {}
+    fn approved(&self, _id: &RequestId) {}
+}
+
+/// Everything the use-cases need, built once per process.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub config: Arc<Config>,
+    pub signals: Arc<dyn Signals>,
+}
