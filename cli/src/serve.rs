@@ -68,13 +68,11 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The configuration the demo runs with: nothing to set up.
-async fn demo_config(data_dir: PathBuf, listen: SocketAddr) -> Result<(Config, String, Vec<pcd_sim::PcdSim>), BoxError> {
-    let sim = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
+/// The configuration the demo runs with: nothing to set up. Tests start from it too.
+pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr) -> Result<(Config, String), BoxError> {
     std::fs::create_dir_all(&data_dir)?;
     let clouds_yaml = data_dir.join("clouds.yaml");
-    let entry: String = sim.clouds_yaml_entry().lines().map(|l| format!("    {l}\n")).collect();
-    std::fs::write(&clouds_yaml, format!("clouds:\n  demo:\n{entry}"))?;
+    std::fs::write(&clouds_yaml, sim.clouds_yaml("demo"))?;
     let token = domain::token::ApprovalToken::generate().expose().to_string();
     let config = Config {
         api_tokens: ApiTokens::new([&token]),
@@ -94,7 +92,7 @@ async fn demo_config(data_dir: PathBuf, listen: SocketAddr) -> Result<(Config, S
         boot_volume_gb: 20,
         sweep_interval: Duration::from_secs(60),
     };
-    Ok((config, token, vec![sim]))
+    Ok((config, token))
 }
 
 /// Delivers owed messages whenever a write says so, and retries on a short tick.
@@ -117,8 +115,10 @@ pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.demo {
-        let (config, token, sims) = demo_config(args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into()), addr).await?;
-        return start_with(listener, config, Some(token), sims, true).await;
+        let sim = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
+        let data_dir = args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into());
+        let (config, token) = demo_config(&sim, data_dir, addr)?;
+        return start_with(listener, config, Some(token), vec![sim], true).await;
     }
     let data_dir = args.data_dir.clone().map(|d| d.display().to_string());
     let settings = Settings::new(move |k| match (k, &data_dir) {

@@ -65,9 +65,19 @@ async fn show(
     let json = wants_json(&headers);
     let preselect = q.decision.as_deref().and_then(Decision::parse);
     let resp = match services.view_link(&token).await {
-        // Looking at an open link is fine for anyone, the requester included: only deciding is refused.
-        Ok(view) if json => (StatusCode::OK, Json(view_json(&view, None))).into_response(),
-        Ok(view) => (StatusCode::OK, page::link(&view, preselect, None)).into_response(),
+        // Looking is fine for anyone, the requester included: only deciding is refused. A dead
+        // link says so with 410.
+        Ok(view) => {
+            let status = match view.state {
+                LinkState::Expired | LinkState::Cancelled => StatusCode::GONE,
+                _ => StatusCode::OK,
+            };
+            if json {
+                (status, Json(view_json(&view, None))).into_response()
+            } else {
+                (status, page::link(&view, preselect, None)).into_response()
+            }
+        }
         Err(e) => error_response(e, json),
     };
     secure(resp)

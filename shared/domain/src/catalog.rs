@@ -57,7 +57,7 @@ impl Flavor {
 }
 
 fn format_ram(ram_mb: u64) -> String {
-    if ram_mb >= 1024 && ram_mb % 1024 == 0 {
+    if ram_mb >= 1024 && ram_mb.is_multiple_of(1024) {
         format!("{} GiB", ram_mb / 1024)
     } else if ram_mb >= 1024 {
         format!("{:.1} GiB", ram_mb as f64 / 1024.0)

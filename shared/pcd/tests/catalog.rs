@@ -233,3 +233,17 @@ async fn an_unknown_cloud_is_not_found() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_token_is_renewed_a_minute_before_it_expires() {
+    let config = pcd_sim::SimConfig { token_ttl: std::time::Duration::from_millis(60_400), ..Default::default() };
+    let sim = PcdSim::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let pcd = pcd(&password_by_names(&sim));
+    pcd.flavors(CLOUD).await.unwrap();
+    pcd.flavors(CLOUD).await.unwrap();
+    assert_eq!(sim.calls()["identity.auth"], 1);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    pcd.flavors(CLOUD).await.unwrap();
+    assert_eq!(sim.calls()["identity.auth"], 2);
+    assert_eq!(sim.calls()["compute.flavors"], 3, "renewed before use, not after a 401");
+}

@@ -1,0 +1,164 @@
+//! What the end-to-end tests share: a `gatehouse serve` on a free port with the PCD simulator, an
+//! HTTP client holding the API token, and the mail outbox read back as a recipient would.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::config::Config;
+use gatehouse::serve::{Running, demo_config, start_with};
+use mail::OutboxMail;
+use pcd_sim::{PcdSim, SimConfig};
+use reqwest::{Client, RequestBuilder};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub struct Harness {
+    pub sim: PcdSim,
+    pub base: String,
+    pub token: String,
+    pub http: Client,
+    pub data_dir: PathBuf,
+    pub outbox: PathBuf,
+    pub running: Running,
+}
+
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatehouse-{prefix}-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    domain::model::RequestId::generate().to_string()
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the demo configuration after `tune` adjusted it.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let sim = PcdSim::start("127.0.0.1:0".parse().unwrap(), SimConfig::default()).await.unwrap();
+        Self::start_on(sim, tune).await
+    }
+
+    pub async fn start_on(sim: PcdSim, tune: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data_dir = temp_dir("e2e");
+        let (mut config, token) = demo_config(&sim, data_dir.clone(), addr).unwrap();
+        tune(&mut config);
+        let outbox = match &config.mail_transport {
+            domain::config::MailTransport::Outbox { dir } => dir.clone(),
+            _ => data_dir.join("outbox"),
+        };
+        let running = start_with(listener, config, Some(token.clone()), vec![], true).await.unwrap();
+        let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Harness { sim, base: running.base_url.clone(), token, http, data_dir, outbox, running }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(&self.token)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self.get(path).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST /v1/requests; answers the status and the body.
+    pub async fn intake(&self, body: &Value) -> (u16, Value) {
+        let resp = self.post("/v1/requests").json(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn request(&self, id: &str) -> Value {
+        let (status, body) = self.get_json(&format!("/v1/requests/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub fn mails(&self) -> Vec<OutboxMail> {
+        mail::read_outbox(&self.outbox).unwrap()
+    }
+
+    pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
+        self.mails().into_iter().filter(|m| m.to.iter().any(|t| t == to)).collect()
+    }
+
+    /// Waits until `to` has `n` mails (and gives a short grace to catch any extra one).
+    pub async fn wait_mails_to(&self, to: &str, n: usize) -> Vec<OutboxMail> {
+        wait_until(Duration::from_secs(15), || self.mails_to(to).len() >= n).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.mails_to(to)
+    }
+
+    /// Waits until the request reaches `status`.
+    pub async fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self.request(id).await;
+            if r["status"] == status {
+                return r;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "request never became {status}: {r}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A fresh ServiceNow sys_id.
+pub fn sys_id() -> String {
+    uuid_like().replace('-', "")
+}
+
+/// DESIGN.md's intake body for the demo cloud.
+pub fn intake_body(sys_id: &str) -> Value {
+    json!({
+        "source": {"system": "servicenow", "number": "RITM0010001", "sys_id": sys_id},
+        "requester": {"email": "ada@example.com", "name": "Ada Lovelace", "user_name": "ada"},
+        "cloud": "demo",
+        "image": "Ubuntu 24.04 LTS", "flavor": "m1.small", "network": "dev-net",
+        "server_name": "web-01", "count": 1,
+        "justification": "Load test environment",
+        "metadata": {"cost_center": "CC-42"}
+    })
+}
+
+/// The Approve and Deny links of an approver's mail, from its plain-text part.
+pub fn links(mail: &OutboxMail) -> (String, String) {
+    let find = |label: &str| {
+        mail.text
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| panic!("no {label} link in {}", mail.text))
+    };
+    (find("Approve: "), find("Deny: "))
+}
+
+/// The link without its `?decision=` query: what the page's form posts to.
+pub fn page_of(link: &str) -> String {
+    link.split('?').next().unwrap().to_string()
+}
