@@ -15,7 +15,8 @@ async fn outbox(State(dir): State<PathBuf>, headers: HeaderMap) -> Response {
         Ok(Ok(m)) => m,
         _ => Vec::new(),
     };
-    let json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    let json =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     if json {
         return Json(serde_json::json!({ "mails": mails })).into_response();
     }

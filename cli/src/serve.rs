@@ -168,10 +168,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         println!("GATEHOUSE_TOKEN={token}");
         println!("Demo approver: approver@demo.invalid");
         println!("Outbox: {}/dev/outbox", running.base_url);
-        println!(
-            "Try: curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" {}/v1/clouds/demo/options",
-            running.base_url
-        );
+        println!("Try: curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" {}/v1/clouds/demo/options", running.base_url);
     }
     tokio::select! {
         r = running.wait() => r,

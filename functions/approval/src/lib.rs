@@ -17,7 +17,8 @@ use http_api::body::{is_json, parse_json, read_limited};
 use serde::Deserialize;
 use serde_json::json;
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn secure(mut resp: Response) -> Response {
     let h = resp.headers_mut();
@@ -116,7 +117,9 @@ async fn read_decision(request: Request) -> Result<(Decision, Option<String>), E
     let bytes = read_limited(request).await.map_err(|e| e.0)?;
     let body: DecisionBody = if is_json(ct.as_deref()) {
         parse_json(&bytes)?.0
-    } else if ct.as_deref().and_then(|c| c.split(';').next()).map(str::trim) == Some("application/x-www-form-urlencoded") {
+    } else if ct.as_deref().and_then(|c| c.split(';').next()).map(str::trim)
+        == Some("application/x-www-form-urlencoded")
+    {
         serde_urlencoded::from_bytes(&bytes).map_err(|e| Error::Malformed(format!("form body: {e}")))?
     } else {
         return Err(Error::UnsupportedMediaType { expected: "application/x-www-form-urlencoded or application/json" });

@@ -64,7 +64,8 @@ pub fn refusal(view: &LinkView) -> String {
                 _ => "approved",
             };
             let by = r.decided_by.as_deref().unwrap_or("another approver");
-            let comment = r.decision_comment.as_deref().map(|c| format!(" Comment: \u{201c}{c}\u{201d}")).unwrap_or_default();
+            let comment =
+                r.decision_comment.as_deref().map(|c| format!(" Comment: \u{201c}{c}\u{201d}")).unwrap_or_default();
             format!("This request was already {verb} by {by}; it is now {}.{comment}", r.status)
         }
         LinkState::Expired => format!("This approval link expired at {}. Nothing was decided.", when(r.expires_at)),
@@ -103,6 +104,7 @@ pub fn link(view: &LinkView, preselect: Option<Decision>, notice: Option<&str>) 
 }
 
 pub fn decided(view: &LinkView, message: &str) -> Html<String> {
-    let body = format!("<h1>{}</h1><p class=\"note\">{}</p>{}", esc(&view.request.source.number), esc(message), details(view));
+    let body =
+        format!("<h1>{}</h1><p class=\"note\">{}</p>{}", esc(&view.request.source.number), esc(message), details(view));
     shell(&format!("Decided: {}", view.request.source.number), &body)
 }

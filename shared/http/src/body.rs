@@ -40,15 +40,12 @@ pub fn from_value<T: DeserializeOwned>(raw: serde_json::Value) -> Result<T, Erro
     serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        // serde names an unknown field in its message, not in the path: lift it into the field.
-        let field = match inner.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            Some(unknown) if path == "." => unknown.to_string(),
-            Some(unknown) => format!("{path}.{unknown}"),
-            None => match inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-                Some(missing) if path == "." => missing.to_string(),
-                Some(missing) => format!("{path}.{missing}"),
-                None => path,
-            },
+        // The path already ends at an unknown field; for a missing one it stops at the parent and
+        // serde names the field only in its message.
+        let field = match inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            Some(missing) if path == "." => missing.to_string(),
+            Some(missing) => format!("{path}.{missing}"),
+            None => path,
         };
         let message = inner.split(" at line ").next().unwrap_or(&inner).to_string();
         Error::Invalid(vec![FieldError::new(if field == "." { "body".to_string() } else { field }, message)])

@@ -68,7 +68,10 @@ impl IntoResponse for ApiError {
         let e = self.0;
         log_error(&e);
         let (status, slug, title) = classify(&e);
-        let errors: &[FieldError] = match &e { Error::Invalid(list) => list, _ => &[] };
+        let errors: &[FieldError] = match &e {
+            Error::Invalid(list) => list,
+            _ => &[],
+        };
         let body = Problem {
             kind: &format!("https://gatehouse.dev/problems/{slug}"),
             title,

@@ -39,7 +39,11 @@ impl Smtp {
 #[async_trait]
 impl Transport for Smtp {
     async fn deliver(&self, message: Message) -> Result<()> {
-        self.0.send(message).await.map(|_| ()).map_err(|e| Error::upstream_caused("SMTP relay", "refused or failed to take the mail", e))
+        self.0
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::upstream_caused("SMTP relay", "refused or failed to take the mail", e))
     }
 }
 

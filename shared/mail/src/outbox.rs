@@ -15,7 +15,8 @@ pub struct FileOutbox {
 
 impl FileOutbox {
     pub fn new(dir: PathBuf) -> Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::internal(format!("cannot create outbox {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("cannot create outbox {}", dir.display()), e))?;
         Ok(Self { dir })
     }
 }
@@ -26,7 +27,9 @@ impl Transport for FileOutbox {
         let bytes = message.formatted();
         let name = format!("{}-{}.eml", jiff::Timestamp::now().as_microsecond(), uuid::Uuid::new_v4().simple());
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let fail = |e: std::io::Error| Error::upstream_caused("mail outbox", format!("cannot write to {}", self.dir.display()), e);
+        let fail = |e: std::io::Error| {
+            Error::upstream_caused("mail outbox", format!("cannot write to {}", self.dir.display()), e)
+        };
         tokio::fs::write(&tmp, bytes).await.map_err(fail)?;
         tokio::fs::rename(&tmp, self.dir.join(name)).await.map_err(fail)
     }

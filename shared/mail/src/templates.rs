@@ -125,7 +125,8 @@ fn comment_line(r: &Request) -> Vec<String> {
 pub fn render(template: &MailTemplate, r: &Request, base_url: &str) -> RenderedMail {
     let number = &r.source.number;
     let by = r.decided_by.clone().unwrap_or_else(|| "the approver".into());
-    let page_note = "Each link opens a confirmation page; nothing is decided until you press the button there.".to_string();
+    let page_note =
+        "Each link opens a confirmation page; nothing is decided until you press the button there.".to_string();
     let m = match template {
         MailTemplate::ApprovalRequest { token } | MailTemplate::ApprovalReminder { token } => {
             let reminder = matches!(template, MailTemplate::ApprovalReminder { .. });
@@ -162,8 +163,11 @@ pub fn render(template: &MailTemplate, r: &Request, base_url: &str) -> RenderedM
         },
         MailTemplate::Approved => Mail {
             subject: format!("Approved: {number}"),
-            intro: [vec![format!("Your request {number} was approved by {by}. The VMs are being created.")], comment_line(r)]
-                .concat(),
+            intro: [
+                vec![format!("Your request {number} was approved by {by}. The VMs are being created.")],
+                comment_line(r),
+            ]
+            .concat(),
             rows: details(r),
             actions: vec![],
             outro: vec![],

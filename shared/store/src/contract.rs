@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use domain::Error;
 use domain::mail::{MailNotice, MailTemplate};
 use domain::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
 use domain::ports::{Created, Store, Write};
 use domain::token::{ApprovalToken, TokenRecord};
-use domain::Error;
 use jiff::{SignedDuration, Timestamp};
 
 pub fn sample_request(sys_id: &str) -> Request {
@@ -17,7 +17,11 @@ pub fn sample_request(sys_id: &str) -> Request {
         status: Status::PendingApproval,
         version: 1,
         source: Source { system: "servicenow".into(), number: "RITM0010001".into(), sys_id: sys_id.into() },
-        requester: Requester { email: "ada@example.com".into(), name: "Ada Lovelace".into(), user_name: Some("ada".into()) },
+        requester: Requester {
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            user_name: Some("ada".into()),
+        },
         cloud: "demo".into(),
         image: Chosen { id: "img-1".into(), name: "Ubuntu".into() },
         flavor: Chosen { id: "2".into(), name: "m1.small".into() },
@@ -53,7 +57,13 @@ fn mail(r: &Request, to: &str) -> OutboxMessage {
 
 fn token_for(r: &Request) -> (ApprovalToken, TokenRecord) {
     let t = ApprovalToken::generate();
-    let rec = TokenRecord { hash: t.hash(), request_id: r.id.clone(), approver: "ops@example.com".into(), expires_at: r.expires_at, used_at: None };
+    let rec = TokenRecord {
+        hash: t.hash(),
+        request_id: r.id.clone(),
+        approver: "ops@example.com".into(),
+        expires_at: r.expires_at,
+        used_at: None,
+    };
     (t, rec)
 }
 
@@ -64,7 +74,14 @@ fn sys_id() -> String {
 fn approve(mut r: Request) -> (Write, Request) {
     let expected = r.version;
     let h = r.transition(Status::Approved, "ops@example.com", Some("ok".into()), Timestamp::now()).unwrap();
-    let w = Write { request: r.clone(), expected_version: expected, history: vec![h], use_token: None, new_tokens: vec![], messages: vec![] };
+    let w = Write {
+        request: r.clone(),
+        expected_version: expected,
+        history: vec![h],
+        use_token: None,
+        new_tokens: vec![],
+        messages: vec![],
+    };
     (w, r)
 }
 
@@ -87,13 +104,23 @@ pub async fn the_source_key_is_unique(store: Arc<dyn Store>) {
     store.create(first.clone(), created(&first), vec![], vec![mail(&first, "a@example.com")]).await.unwrap();
     let second = sample_request(&key);
     let (_, tok) = token_for(&second);
-    match store.create(second.clone(), created(&second), vec![tok.clone()], vec![mail(&second, "b@example.com")]).await.unwrap() {
+    match store
+        .create(second.clone(), created(&second), vec![tok.clone()], vec![mail(&second, "b@example.com")])
+        .await
+        .unwrap()
+    {
         Created::Existing(existing) => assert_eq!(existing.id, first.id),
         Created::New(_) => panic!("a second request was created for the same source"),
     }
     assert_eq!(store.get(&second.id).await.unwrap(), None, "nothing of the second request is written");
     assert_eq!(store.token(&tok.hash).await.unwrap(), None);
-    let owed: Vec<_> = store.messages_due(Timestamp::now(), 1000).await.unwrap().into_iter().filter(|m| m.request_id == second.id).collect();
+    let owed: Vec<_> = store
+        .messages_due(Timestamp::now(), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.request_id == second.id)
+        .collect();
     assert!(owed.is_empty());
 }
 
@@ -123,7 +150,14 @@ pub async fn a_token_is_used_once(store: Arc<dyn Store>) {
     // A later write at the right version that tries to use the token again loses, as a whole.
     let mut again = approved.clone();
     again.touch(Timestamp::now());
-    let w2 = Write { request: again, expected_version: approved.version, history: vec![], use_token: Some(tok.hash), new_tokens: vec![], messages: vec![] };
+    let w2 = Write {
+        request: again,
+        expected_version: approved.version,
+        history: vec![],
+        use_token: Some(tok.hash),
+        new_tokens: vec![],
+        messages: vec![],
+    };
     assert!(matches!(store.apply(w2).await, Err(Error::Stale)));
     assert_eq!(store.get(&r.id).await.unwrap().unwrap().version, approved.version);
 }
@@ -141,7 +175,14 @@ pub async fn racing_writes_have_one_winner(store: Arc<dyn Store>) {
             let mut next = r.clone();
             let to = if i % 2 == 0 { Status::Approved } else { Status::Denied };
             let h = next.transition(to, &format!("approver-{i}"), None, Timestamp::now()).unwrap();
-            let w = Write { request: next, expected_version: r.version, history: vec![h], use_token: Some(hash), new_tokens: vec![], messages: vec![] };
+            let w = Write {
+                request: next,
+                expected_version: r.version,
+                history: vec![h],
+                use_token: Some(hash),
+                new_tokens: vec![],
+                messages: vec![],
+            };
             store.apply(w).await
         }));
     }
@@ -188,7 +229,13 @@ pub async fn owed_messages_wait_until_sent(store: Arc<dyn Store>) {
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(retried[0].last_error.as_deref(), Some("relay down"));
-    let note = HistoryEntry { at: Timestamp::now(), actor: "gatehouse".into(), from: None, to: Status::PendingApproval, note: Some("sent".into()) };
+    let note = HistoryEntry {
+        at: Timestamp::now(),
+        actor: "gatehouse".into(),
+        from: None,
+        to: Status::PendingApproval,
+        note: Some("sent".into()),
+    };
     store.message_sent(&retried[0], Some(note)).await.unwrap();
     assert!(mine(store.messages_due(later, 1000).await.unwrap()).is_empty());
     assert_eq!(store.history(&r.id).await.unwrap().len(), 2);

@@ -110,7 +110,8 @@ fn insert_history(tx: &Transaction, id: &RequestId, entries: &[HistoryEntry]) ->
 
 fn insert_tokens(tx: &Transaction, tokens: &[TokenRecord]) -> Result<()> {
     for t in tokens {
-        let purge_after = t.expires_at.saturating_add(TOKEN_RETENTION).map_err(|e| Error::internal("token expiry", e))?;
+        let purge_after =
+            t.expires_at.saturating_add(TOKEN_RETENTION).map_err(|e| Error::internal("token expiry", e))?;
         tx.execute(
             "INSERT INTO tokens (hash, request_id, used_at, purge_after, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![t.hash.as_str(), t.request_id.as_str(), t.used_at.map(ms), ms(purge_after), json(t)?],
@@ -133,7 +134,8 @@ fn insert_messages(tx: &Transaction, messages: &[OutboxMessage]) -> Result<()> {
 
 fn request_by(conn: &Connection, column: &str, key: &str) -> Result<Option<Request>> {
     let sql = format!("SELECT data FROM requests WHERE {column} = ?1");
-    let data: Option<String> = conn.query_row(&sql, [key], |row| row.get(0)).optional().map_err(db("reading a request"))?;
+    let data: Option<String> =
+        conn.query_row(&sql, [key], |row| row.get(0)).optional().map_err(db("reading a request"))?;
     data.map(|d| parse(&d)).transpose()
 }
 
@@ -193,8 +195,9 @@ impl Store for SqliteStore {
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
         let id = id.clone();
         self.run(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq").map_err(db("reading history"))?;
+            let mut stmt = conn
+                .prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq")
+                .map_err(db("reading history"))?;
             let rows = stmt.query_map([id.as_str()], |row| row.get::<_, String>(0)).map_err(db("reading history"))?;
             rows.map(|r| r.map_err(db("reading history")).and_then(|d| parse(&d))).collect()
         })
@@ -278,7 +281,9 @@ impl Store for SqliteStore {
     async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
         self.run(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT data FROM messages WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2")
+                .prepare_cached(
+                    "SELECT data FROM messages WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+                )
                 .map_err(db("querying owed messages"))?;
             let rows = stmt
                 .query_map(params![ms(now), limit as i64], |row| row.get::<_, String>(0))

@@ -59,7 +59,9 @@ pub enum DecideOutcome {
 fn link_state(record: &TokenRecord, request: &Request, now: Timestamp) -> LinkState {
     match request.status {
         Status::PendingApproval if now >= record.expires_at || now >= request.expires_at => LinkState::Expired,
-        Status::PendingApproval if record.approver.eq_ignore_ascii_case(&request.requester.email) => LinkState::OwnRequest,
+        Status::PendingApproval if record.approver.eq_ignore_ascii_case(&request.requester.email) => {
+            LinkState::OwnRequest
+        }
         Status::PendingApproval => LinkState::Open,
         Status::Expired => LinkState::Expired,
         Status::Cancelled => LinkState::Cancelled,
@@ -149,7 +151,9 @@ impl Services {
                 Status::Cancelled => return Ok(request),
                 Status::PendingApproval => {}
                 other => {
-                    return Err(Error::Conflict(format!("request is {other}; only a request pending approval can be cancelled")));
+                    return Err(Error::Conflict(format!(
+                        "request is {other}; only a request pending approval can be cancelled"
+                    )));
                 }
             }
             let now = Timestamp::now();
@@ -160,7 +164,14 @@ impl Services {
                 now,
                 MailNotice { to: request.requester.email.clone(), template: MailTemplate::Cancelled },
             )];
-            let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages };
+            let write = Write {
+                request,
+                expected_version: expected,
+                history: vec![history],
+                use_token: None,
+                new_tokens: vec![],
+                messages,
+            };
             match self.store.apply(write).await {
                 Ok(request) => {
                     self.signals.messages_owed();

@@ -128,20 +128,26 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
     if let Some(u) = &body.requester.user_name {
         check_plain_text(&mut errors, "requester.user_name", u, 100);
     }
-    for (field, value) in [("cloud", &body.cloud), ("image", &body.image), ("flavor", &body.flavor), ("network", &body.network)] {
+    for (field, value) in
+        [("cloud", &body.cloud), ("image", &body.image), ("flavor", &body.flavor), ("network", &body.network)]
+    {
         check_plain_text(&mut errors, field, value, 255);
     }
     if !(1..=max_count).contains(&body.count) {
         errors.push(FieldError::new("count", format!("must be from 1 to {max_count}")));
     }
-    let longest = if body.count > 1 { format!("{}-{}", body.server_name, body.count) } else { body.server_name.clone() };
+    let longest =
+        if body.count > 1 { format!("{}-{}", body.server_name, body.count) } else { body.server_name.clone() };
     if !is_dns_label(&body.server_name) {
         errors.push(FieldError::new(
             "server_name",
             "must be an RFC 1123 label: 1 to 63 lowercase letters, digits or '-', not starting or ending with '-'",
         ));
     } else if longest.len() > 63 {
-        errors.push(FieldError::new("server_name", format!("with count {} the name {longest} is longer than 63", body.count)));
+        errors.push(FieldError::new(
+            "server_name",
+            format!("with count {} the name {longest} is longer than 63", body.count),
+        ));
     }
     if let Some(j) = &body.justification {
         if j.chars().count() > 4000 {
@@ -194,7 +200,11 @@ impl Services {
             status: Status::PendingApproval,
             version: 1,
             source: Source { system: body.source.system, number: body.source.number, sys_id: body.source.sys_id },
-            requester: Requester { email: body.requester.email, name: body.requester.name, user_name: body.requester.user_name },
+            requester: Requester {
+                email: body.requester.email,
+                name: body.requester.name,
+                user_name: body.requester.user_name,
+            },
             cloud: body.cloud,
             image: Chosen { id: image.id.clone(), name: image.name.clone() },
             flavor: Chosen { id: flavor.id.clone(), name: flavor.name.clone() },
@@ -237,12 +247,18 @@ impl Services {
             messages.push(OutboxMessage::mail(
                 &request.id,
                 now,
-                MailNotice { to: approver.clone(), template: MailTemplate::ApprovalRequest { token: token.expose().to_string() } },
+                MailNotice {
+                    to: approver.clone(),
+                    template: MailTemplate::ApprovalRequest { token: token.expose().to_string() },
+                },
             ));
         }
         let history = HistoryEntry {
             at: now,
-            actor: format!("servicenow ({})", request.requester.user_name.as_deref().unwrap_or(&request.requester.email)),
+            actor: format!(
+                "servicenow ({})",
+                request.requester.user_name.as_deref().unwrap_or(&request.requester.email)
+            ),
             from: None,
             to: Status::PendingApproval,
             note: Some(format!("received {}; approval asked of {}", request.source.number, approvers.join(", "))),

