@@ -2,19 +2,20 @@
 //! workers that Lambda gets from DynamoDB streams and schedules running in-process. With `--demo`
 //! it needs no configuration: the outside systems are simulated in-process.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use domain::config::{ApiTokens, Approvers, Config, MailTransport, Settings};
-use domain::model::RequestId;
+use domain::model::{RequestId, Status};
 use domain::ports::Mailer;
 use domain::usecases::{Services, Signals};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::dev;
 
@@ -33,16 +34,71 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-/// Wakes the in-process workers after a write.
+/// Wakes the in-process workers after a write: the mail sender, and the provisioning queue (what
+/// the DynamoDB stream does on AWS).
 struct LocalSignals {
     outbox: Notify,
+    provision: mpsc::UnboundedSender<RequestId>,
 }
 
 impl Signals for LocalSignals {
     fn messages_owed(&self) {
         self.outbox.notify_one();
     }
-    fn approved(&self, _id: &RequestId) {}
+    fn approved(&self, id: &RequestId) {
+        let _ = self.provision.send(id.clone());
+    }
+}
+
+/// Runs provisioning for each request sent to it, one run per request at a time.
+fn spawn_provisioner(services: Services, worker: String, mut queue: mpsc::UnboundedReceiver<RequestId>) {
+    let in_flight: Arc<Mutex<HashSet<RequestId>>> = Default::default();
+    tokio::spawn(async move {
+        while let Some(id) = queue.recv().await {
+            if !in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone()) {
+                continue;
+            }
+            let (services, worker, in_flight) = (services.clone(), worker.clone(), in_flight.clone());
+            tokio::spawn(async move {
+                match services.provision(&id, &worker, services.config.provision_wait).await {
+                    Ok(progress) => tracing::debug!(request = %id, ?progress, "provisioning run ended"),
+                    Err(e) => tracing::error!(request = %id, error = %e.chain(), "provisioning run failed; the sweeper retries"),
+                }
+                in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            });
+        }
+    });
+}
+
+/// Runs the sweeper on its interval; the provisioning work it finds goes to the queue.
+fn spawn_sweeper(services: Services, queue: mpsc::UnboundedSender<RequestId>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(services.config.sweep_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match services.sweep(jiff::Timestamp::now()).await {
+                Ok(sweep) => {
+                    for id in sweep.to_provision {
+                        let _ = queue.send(id);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e.chain(), "sweep failed"),
+            }
+        }
+    });
+}
+
+/// After a restart, work that was under way resumes: every approved or provisioning request.
+async fn resume(services: &Services, queue: &mpsc::UnboundedSender<RequestId>) -> Result<usize, BoxError> {
+    let mut n = 0;
+    for status in [Status::Approved, Status::Provisioning] {
+        for request in services.store.due(status, jiff::Timestamp::MAX, usize::MAX >> 1).await? {
+            let _ = queue.send(request.id);
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A started server: where it listens and what a client needs to talk to it.
@@ -137,10 +193,19 @@ pub async fn start_with(
     demo: bool,
 ) -> Result<Running, BoxError> {
     let addr = listener.local_addr()?;
-    let signals = Arc::new(LocalSignals { outbox: Notify::new() });
+    let (provision_tx, provision_rx) = mpsc::unbounded_channel();
+    let signals = Arc::new(LocalSignals { outbox: Notify::new(), provision: provision_tx.clone() });
     let services = runtime::services(&config, signals.clone())?;
     let mailer = runtime::mailer(&config)?;
+    // A stable name across restarts, so a restarted serve resumes its own leases at once.
+    let worker = format!("serve:{}", std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display());
     spawn_sender(services.clone(), mailer, signals);
+    spawn_provisioner(services.clone(), worker, provision_rx);
+    let resumed = resume(&services, &provision_tx).await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resuming provisioning after a restart");
+    }
+    spawn_sweeper(services.clone(), provision_tx);
 
     let mut app = Router::new()
         .route("/healthz", get(healthz))

@@ -108,6 +108,8 @@ impl Services {
             };
             let history = request.transition(to, &record.approver, comment.clone(), now)?;
             request.decided_by = Some(record.approver.clone());
+            // Due at once: if the signal to provision is lost, the sweeper starts it.
+            request.due_at = (to == Status::Approved).then_some(now);
             request.decision_comment = comment.clone();
             let requester_mail = match decision {
                 Decision::Approve => MailTemplate::Approved,

@@ -3,6 +3,8 @@
 pub mod approval;
 pub mod intake;
 pub mod outbox;
+pub mod provision;
+pub mod sweeper;
 
 use std::sync::Arc;
 

@@ -1,0 +1,236 @@
+//! Provisioning: an approved request becomes running VMs on PCD, or a clear failure, exactly once —
+//! through crashes, restarts, retries and Lambda timeouts.
+//!
+//! A worker first claims the request (a conditional write that also takes a lease), then creates
+//! the servers one by one, recording each id as soon as Nova returns it. A worker that takes over
+//! after a crash first adopts servers that carry this request's id in their metadata, so a create
+//! that happened but was never recorded is not repeated. Waiting for ACTIVE happens only briefly in
+//! one run; the sweeper re-checks the rest until the deadline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::Services;
+use crate::compute::{REQUEST_ID_METADATA_KEY, ServerSpec, ServerState};
+use crate::error::{Error, Result};
+use crate::mail::{MailNotice, MailTemplate};
+use crate::model::{HistoryEntry, Lease, OutboxMessage, Request, RequestId, ServerRecord, Status};
+use crate::ports::Write;
+
+/// What one provisioning run ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing to do: not approved, already final, or another worker holds the lease.
+    NotMine,
+    /// Created or adopted, not yet ACTIVE: left for the sweeper's next look.
+    Waiting,
+    Active,
+    Failed(String),
+}
+
+fn since(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+fn record_of(s: &ServerState) -> ServerRecord {
+    ServerRecord { id: s.id.clone(), name: s.name.clone(), status: s.status.clone(), addresses: s.addresses.clone() }
+}
+
+/// Turns an outside failure into the reason a requester reads.
+fn reason_of(e: &Error) -> String {
+    match e {
+        Error::Quota { system, detail } => format!("{system} refused for lack of quota: {detail}"),
+        Error::Upstream { system, detail, .. } => format!("{system} {detail}"),
+        other => other.to_string(),
+    }
+}
+
+impl Services {
+    /// Takes the request for `worker`: `approved → provisioning`, or a `provisioning` request whose
+    /// lease ran out or is `worker`'s own from before a restart. `None` when it is not ours to do.
+    async fn claim(&self, id: &RequestId, worker: &str, wait: Duration) -> Result<Option<(Request, bool)>> {
+        loop {
+            let Some(mut request) = self.store.get(id).await? else { return Ok(None) };
+            let now = Timestamp::now();
+            let expected = request.version;
+            let lease = Lease { owner: worker.to_string(), until: now + since(wait) + since(self.config.lease) };
+            let (history, fresh) = match (request.status, request.lease.clone()) {
+                (Status::Approved, _) => {
+                    let h = request.transition(Status::Provisioning, worker, Some("provisioning started".into()), now)?;
+                    request.deadline = Some(now + since(self.config.provision_deadline));
+                    (h, true)
+                }
+                (Status::Provisioning, Some(l)) if l.until > now && l.owner != worker => return Ok(None),
+                (Status::Provisioning, previous) => {
+                    request.touch(now);
+                    let note = match previous {
+                        Some(l) if l.owner != worker => format!("taken over from {} whose lease ran out", l.owner),
+                        Some(_) => "resumed after a restart".to_string(),
+                        None => "re-checking the servers".to_string(),
+                    };
+                    let h = HistoryEntry { at: now, actor: worker.to_string(), from: Some(Status::Provisioning), to: Status::Provisioning, note: Some(note) };
+                    (h, false)
+                }
+                _ => return Ok(None),
+            };
+            request.lease = Some(lease.clone());
+            // If this worker dies, the sweeper looks again once the lease has run out.
+            request.due_at = Some(lease.until);
+            let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages: vec![] };
+            match self.store.apply(write).await {
+                Ok(request) => return Ok(Some((request, fresh))),
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes `request` as the lease holder; `Stale` means another worker took it over.
+    async fn save(&self, mut request: Request, history: Vec<HistoryEntry>, messages: Vec<OutboxMessage>) -> Result<Request> {
+        let expected = request.version;
+        request.touch(Timestamp::now());
+        let write = Write { request, expected_version: expected, history, use_token: None, new_tokens: vec![], messages };
+        self.store.apply(write).await
+    }
+
+    async fn finish(&self, mut request: Request, worker: &str, outcome: std::result::Result<(), String>) -> Result<Progress> {
+        let now = Timestamp::now();
+        let expected = request.version;
+        let (to, note, progress) = match &outcome {
+            Ok(()) => {
+                let summary = request
+                    .servers
+                    .iter()
+                    .map(|s| format!("{} ({}) {}", s.name, s.id, s.addresses.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (Status::Active, format!("active: {summary}"), Progress::Active)
+            }
+            Err(reason) => (Status::Failed, reason.clone(), Progress::Failed(reason.clone())),
+        };
+        let history = request.transition(to, worker, Some(note), now)?;
+        let mut messages = Vec::new();
+        match outcome {
+            Ok(()) => messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Active })),
+            Err(reason) => {
+                request.error = Some(reason);
+                messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Failed }));
+                let approvers = match &request.decided_by {
+                    Some(a) => vec![a.clone()],
+                    None => request.approvers.clone(),
+                };
+                for a in approvers {
+                    messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: a, template: MailTemplate::FailedApprover }));
+                }
+            }
+        }
+        let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages };
+        let request = self.store.apply(write).await?;
+        tracing::info!(request = %request.id, status = %request.status, "provisioning ended");
+        self.signals.messages_owed();
+        Ok(progress)
+    }
+
+    /// One provisioning run for `worker`, waiting for ACTIVE at most `wait`.
+    pub async fn provision(&self, id: &RequestId, worker: &str, wait: Duration) -> Result<Progress> {
+        let Some((mut request, fresh)) = self.claim(id, worker, wait).await? else { return Ok(Progress::NotMine) };
+        let run = self.work(&mut request, fresh, wait).await;
+        let outcome = match run {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
+                // Not ACTIVE yet: release the lease and let the sweeper look again in a while.
+                let mut parked = request;
+                parked.lease = None;
+                parked.due_at = Some(Timestamp::now() + since(self.config.sweep_interval));
+                return match self.save(parked, vec![], vec![]).await {
+                    Ok(_) | Err(Error::Stale) => Ok(Progress::Waiting),
+                    Err(e) => Err(e),
+                };
+            }
+            Err(Error::Stale) => return Ok(Progress::NotMine),
+            Err(e @ (Error::Upstream { .. } | Error::Quota { .. })) => Err(reason_of(&e)),
+            Err(e) => return Err(e),
+        };
+        match self.finish(request, worker, outcome).await {
+            Err(Error::Stale) => Ok(Progress::NotMine),
+            other => other,
+        }
+    }
+
+    /// Creates or adopts every planned server and waits for them. `Ok(Some(Err(reason)))` ends in
+    /// failure, `Ok(Some(Ok(())))` in active, `Ok(None)` leaves it waiting.
+    async fn work(&self, request: &mut Request, fresh: bool, wait: Duration) -> Result<Option<std::result::Result<(), String>>> {
+        let cloud = self.catalog.cloud().clone();
+        let started = tokio::time::Instant::now();
+        let deadline = request.deadline.unwrap_or_else(|| Timestamp::now() + since(self.config.provision_deadline));
+        for name in request.planned_names() {
+            if request.servers.iter().any(|s| s.name == name) {
+                continue;
+            }
+            // A request claimed straight from `approved` has never created anything; a take-over
+            // may have, so it looks for servers carrying this request's id first.
+            let adopted = if fresh {
+                None
+            } else {
+                cloud
+                    .servers_named(&request.cloud, &name)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.metadata.get(REQUEST_ID_METADATA_KEY).map(String::as_str) == Some(request.id.as_str()))
+            };
+            let record = match adopted {
+                Some(server) => record_of(&server),
+                None => {
+                    let spec = ServerSpec {
+                        name: name.clone(),
+                        image_id: request.image.id.clone(),
+                        flavor_id: request.flavor.id.clone(),
+                        network_id: request.network.id.clone(),
+                        metadata: BTreeMap::from([
+                            (REQUEST_ID_METADATA_KEY.to_string(), request.id.to_string()),
+                            ("gatehouse_source".to_string(), request.source.number.clone()),
+                        ]),
+                        boot_volume_gb: request.boot_volume_gb,
+                    };
+                    let id = cloud.create_server(&request.cloud, &spec).await?;
+                    tracing::info!(request = %request.id, server = %id, name = %name, "server create accepted");
+                    ServerRecord { id, name: name.clone(), status: "BUILD".into(), addresses: vec![] }
+                }
+            };
+            request.servers.push(record);
+            *request = self.save(request.clone(), vec![], vec![]).await?;
+        }
+
+        let mut pause = Duration::from_millis(200);
+        loop {
+            for server in request.servers.iter_mut() {
+                match cloud.server(&request.cloud, &server.id).await? {
+                    Some(state) => {
+                        if state.status == "ERROR" {
+                            let fault = state.fault.unwrap_or_else(|| "no fault message".into());
+                            *server = record_of(&ServerState { fault: None, ..state });
+                            return Ok(Some(Err(format!("server {} went to ERROR: {fault}", server.name))));
+                        }
+                        *server = record_of(&state);
+                    }
+                    None => return Ok(Some(Err(format!("server {} ({}) disappeared from PCD", server.name, server.id)))),
+                }
+            }
+            if request.servers.iter().all(|s| s.status == "ACTIVE") {
+                return Ok(Some(Ok(())));
+            }
+            if Timestamp::now() >= deadline {
+                let minutes = self.config.provision_deadline.as_secs().div_ceil(60);
+                let waiting: Vec<_> = request.servers.iter().filter(|s| s.status != "ACTIVE").map(|s| format!("{} ({})", s.name, s.status)).collect();
+                return Ok(Some(Err(format!("not ACTIVE within {minutes} min: {}", waiting.join(", ")))));
+            }
+            if started.elapsed() + pause > wait {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+}

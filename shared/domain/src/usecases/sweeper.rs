@@ -1,0 +1,79 @@
+//! The sweeper, run on a schedule: expires overdue approvals, reminds approvers once at half time,
+//! and finds the provisioning work that is due (a missed start, a lease that ran out, a server
+//! still building). The caller hands that work to its provisioning workers.
+
+use jiff::Timestamp;
+
+use super::Services;
+use crate::error::{Error, Result};
+use crate::mail::{MailNotice, MailTemplate};
+use crate::model::{OutboxMessage, RequestId, Status};
+use crate::ports::Write;
+use crate::token::{ApprovalToken, TokenRecord};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    pub expired: usize,
+    pub reminded: usize,
+    /// Requests whose provisioning should run now.
+    pub to_provision: Vec<RequestId>,
+}
+
+const BATCH: usize = 200;
+
+impl Services {
+    pub async fn sweep(&self, now: Timestamp) -> Result<Sweep> {
+        let mut sweep = Sweep::default();
+        for request in self.store.due(Status::PendingApproval, now, BATCH).await? {
+            match self.expire_or_remind(request.id.clone(), now).await {
+                Ok(Some(true)) => sweep.expired += 1,
+                Ok(Some(false)) => sweep.reminded += 1,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(request = %request.id, error = %e.chain(), "sweeper could not update a pending request"),
+            }
+        }
+        for status in [Status::Approved, Status::Provisioning] {
+            sweep.to_provision.extend(self.store.due(status, now, BATCH).await?.into_iter().map(|r| r.id));
+        }
+        if sweep.expired + sweep.reminded > 0 {
+            self.signals.messages_owed();
+        }
+        Ok(sweep)
+    }
+
+    /// Expires a request past its expiry (`Some(true)`), or sends the half-time reminder with fresh
+    /// links (`Some(false)`). A concurrent decision wins; then nothing happens (`None`).
+    async fn expire_or_remind(&self, id: RequestId, now: Timestamp) -> Result<Option<bool>> {
+        for _ in 0..4 {
+            let Some(mut request) = self.store.get(&id).await? else { return Ok(None) };
+            if request.status != Status::PendingApproval || request.due_at.is_none_or(|d| d > now) {
+                return Ok(None);
+            }
+            let expected = request.version;
+            let write = if now >= request.expires_at {
+                let history = request.transition(Status::Expired, "sweeper", Some("nobody decided before the links expired".into()), now)?;
+                let messages = vec![OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Expired })];
+                Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages }
+            } else {
+                let mut tokens = Vec::new();
+                let mut messages = Vec::new();
+                for approver in &request.approvers {
+                    let token = ApprovalToken::generate();
+                    tokens.push(TokenRecord { hash: token.hash(), request_id: request.id.clone(), approver: approver.clone(), expires_at: request.expires_at, used_at: None });
+                    messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: approver.clone(), template: MailTemplate::ApprovalReminder { token: token.expose().to_string() } }));
+                }
+                request.reminded = true;
+                request.due_at = Some(request.expires_at);
+                request.touch(now);
+                Write { request, expected_version: expected, history: vec![], use_token: None, new_tokens: tokens, messages }
+            };
+            let expiring = write.request.status == Status::Expired;
+            match self.store.apply(write).await {
+                Ok(_) => return Ok(Some(expiring)),
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+}
