@@ -7,5 +7,8 @@ cd "$(dirname "$0")/.."
 out=test-output
 mkdir -p "$out"
 
+echo "== build (the end-to-end tests start the gatehouse and pcd-sim binaries)"
+cargo build --workspace --bins --quiet
+
 echo "== cargo test (unit, contract, end-to-end)"
 cargo test --workspace --all-targets --quiet 2>&1 | tee "$out/cargo-test.log"

@@ -62,7 +62,9 @@ fn spawn_provisioner(services: Services, worker: String, mut queue: mpsc::Unboun
             tokio::spawn(async move {
                 match services.provision(&id, &worker, services.config.provision_wait).await {
                     Ok(progress) => tracing::debug!(request = %id, ?progress, "provisioning run ended"),
-                    Err(e) => tracing::error!(request = %id, error = %e.chain(), "provisioning run failed; the sweeper retries"),
+                    Err(e) => {
+                        tracing::error!(request = %id, error = %e.chain(), "provisioning run failed; the sweeper retries")
+                    }
                 }
                 in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             });
@@ -198,7 +200,8 @@ pub async fn start_with(
     let services = runtime::services(&config, signals.clone())?;
     let mailer = runtime::mailer(&config)?;
     // A stable name across restarts, so a restarted serve resumes its own leases at once.
-    let worker = format!("serve:{}", std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display());
+    let worker =
+        format!("serve:{}", std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display());
     spawn_sender(services.clone(), mailer, signals);
     spawn_provisioner(services.clone(), worker, provision_rx);
     let resumed = resume(&services, &provision_tx).await?;

@@ -14,14 +14,29 @@ use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-pub struct Harness {
-    pub sim: PcdSim,
+pub mod process;
+
+/// A client of one running Gatehouse: its API with the token, and its mail outbox.
+pub struct Api {
     pub base: String,
     pub token: String,
     pub http: Client,
-    pub data_dir: PathBuf,
     pub outbox: PathBuf,
+}
+
+/// `gatehouse serve` in this process (demo configuration, tuned per test) with a PCD simulator.
+pub struct Harness {
+    pub sim: PcdSim,
+    pub data_dir: PathBuf,
     pub running: Running,
+    pub api: Api,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 pub fn temp_dir(prefix: &str) -> PathBuf {
@@ -56,8 +71,15 @@ impl Harness {
             _ => data_dir.join("outbox"),
         };
         let running = start_with(listener, config, Some(token.clone()), vec![], true).await.unwrap();
+        let api = Api::new(running.base_url.clone(), token, outbox);
+        Harness { sim, data_dir, running, api }
+    }
+}
+
+impl Api {
+    pub fn new(base: String, token: String, outbox: PathBuf) -> Self {
         let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Harness { sim, base: running.base_url.clone(), token, http, data_dir, outbox, running }
+        Api { base, token, http, outbox }
     }
 
     pub fn url(&self, path: &str) -> String {

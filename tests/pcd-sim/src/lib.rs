@@ -218,6 +218,8 @@ pub struct Faults {
     pub never_active: bool,
     /// Overrides [`SimConfig::build_delay`] for servers created while it is set.
     pub build_delay_ms: Option<u64>,
+    /// Server create records the server, then waits this long before answering.
+    pub create_reply_delay_ms: u64,
 }
 
 /// A running simulator. Dropping it aborts the server task; [`PcdSim::stop`] shuts it down

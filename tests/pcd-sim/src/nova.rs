@@ -446,7 +446,15 @@ pub(crate) async fn dispatch(
         (&Method::GET, ["flavors", id]) => flavor_show(&st, mv, id),
         (&Method::GET, ["servers", "detail"]) => server_list(&st, mv, &query, true),
         (&Method::GET, ["servers"]) => server_list(&st, mv, &query, false),
-        (&Method::POST, ["servers"]) => create(&st, mv, &body),
+        (&Method::POST, ["servers"]) => {
+            let resp = create(&st, mv, &body);
+            // The server exists now; a slow answer lets a test kill the client before it hears.
+            let delay = st.faults().create_reply_delay_ms;
+            if delay > 0 && resp.status() == StatusCode::ACCEPTED {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            resp
+        }
         (&Method::GET, ["servers", id]) => server_show(&st, mv, id),
         (&Method::DELETE, ["servers", id]) => server_delete(&st, id),
         (_, ["flavors", ..] | ["servers", ..]) if route.len() <= 2 => {

@@ -58,7 +58,8 @@ impl Services {
             let lease = Lease { owner: worker.to_string(), until: now + since(wait) + since(self.config.lease) };
             let (history, fresh) = match (request.status, request.lease.clone()) {
                 (Status::Approved, _) => {
-                    let h = request.transition(Status::Provisioning, worker, Some("provisioning started".into()), now)?;
+                    let h =
+                        request.transition(Status::Provisioning, worker, Some("provisioning started".into()), now)?;
                     request.deadline = Some(now + since(self.config.provision_deadline));
                     (h, true)
                 }
@@ -70,7 +71,13 @@ impl Services {
                         Some(_) => "resumed after a restart".to_string(),
                         None => "re-checking the servers".to_string(),
                     };
-                    let h = HistoryEntry { at: now, actor: worker.to_string(), from: Some(Status::Provisioning), to: Status::Provisioning, note: Some(note) };
+                    let h = HistoryEntry {
+                        at: now,
+                        actor: worker.to_string(),
+                        from: Some(Status::Provisioning),
+                        to: Status::Provisioning,
+                        note: Some(note),
+                    };
                     (h, false)
                 }
                 _ => return Ok(None),
@@ -78,7 +85,14 @@ impl Services {
             request.lease = Some(lease.clone());
             // If this worker dies, the sweeper looks again once the lease has run out.
             request.due_at = Some(lease.until);
-            let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages: vec![] };
+            let write = Write {
+                request,
+                expected_version: expected,
+                history: vec![history],
+                use_token: None,
+                new_tokens: vec![],
+                messages: vec![],
+            };
             match self.store.apply(write).await {
                 Ok(request) => return Ok(Some((request, fresh))),
                 Err(Error::Stale) => continue,
@@ -88,14 +102,25 @@ impl Services {
     }
 
     /// Writes `request` as the lease holder; `Stale` means another worker took it over.
-    async fn save(&self, mut request: Request, history: Vec<HistoryEntry>, messages: Vec<OutboxMessage>) -> Result<Request> {
+    async fn save(
+        &self,
+        mut request: Request,
+        history: Vec<HistoryEntry>,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<Request> {
         let expected = request.version;
         request.touch(Timestamp::now());
-        let write = Write { request, expected_version: expected, history, use_token: None, new_tokens: vec![], messages };
+        let write =
+            Write { request, expected_version: expected, history, use_token: None, new_tokens: vec![], messages };
         self.store.apply(write).await
     }
 
-    async fn finish(&self, mut request: Request, worker: &str, outcome: std::result::Result<(), String>) -> Result<Progress> {
+    async fn finish(
+        &self,
+        mut request: Request,
+        worker: &str,
+        outcome: std::result::Result<(), String>,
+    ) -> Result<Progress> {
         let now = Timestamp::now();
         let expected = request.version;
         let (to, note, progress) = match &outcome {
@@ -113,20 +138,39 @@ impl Services {
         let history = request.transition(to, worker, Some(note), now)?;
         let mut messages = Vec::new();
         match outcome {
-            Ok(()) => messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Active })),
+            Ok(()) => messages.push(OutboxMessage::mail(
+                &request.id,
+                now,
+                MailNotice { to: request.requester.email.clone(), template: MailTemplate::Active },
+            )),
             Err(reason) => {
                 request.error = Some(reason);
-                messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Failed }));
+                messages.push(OutboxMessage::mail(
+                    &request.id,
+                    now,
+                    MailNotice { to: request.requester.email.clone(), template: MailTemplate::Failed },
+                ));
                 let approvers = match &request.decided_by {
                     Some(a) => vec![a.clone()],
                     None => request.approvers.clone(),
                 };
                 for a in approvers {
-                    messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: a, template: MailTemplate::FailedApprover }));
+                    messages.push(OutboxMessage::mail(
+                        &request.id,
+                        now,
+                        MailNotice { to: a, template: MailTemplate::FailedApprover },
+                    ));
                 }
             }
         }
-        let write = Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages };
+        let write = Write {
+            request,
+            expected_version: expected,
+            history: vec![history],
+            use_token: None,
+            new_tokens: vec![],
+            messages,
+        };
         let request = self.store.apply(write).await?;
         tracing::info!(request = %request.id, status = %request.status, "provisioning ended");
         self.signals.messages_owed();
@@ -161,7 +205,12 @@ impl Services {
 
     /// Creates or adopts every planned server and waits for them. `Ok(Some(Err(reason)))` ends in
     /// failure, `Ok(Some(Ok(())))` in active, `Ok(None)` leaves it waiting.
-    async fn work(&self, request: &mut Request, fresh: bool, wait: Duration) -> Result<Option<std::result::Result<(), String>>> {
+    async fn work(
+        &self,
+        request: &mut Request,
+        fresh: bool,
+        wait: Duration,
+    ) -> Result<Option<std::result::Result<(), String>>> {
         let cloud = self.catalog.cloud().clone();
         let started = tokio::time::Instant::now();
         let deadline = request.deadline.unwrap_or_else(|| Timestamp::now() + since(self.config.provision_deadline));
@@ -171,15 +220,14 @@ impl Services {
             }
             // A request claimed straight from `approved` has never created anything; a take-over
             // may have, so it looks for servers carrying this request's id first.
-            let adopted = if fresh {
-                None
-            } else {
-                cloud
-                    .servers_named(&request.cloud, &name)
-                    .await?
-                    .into_iter()
-                    .find(|s| s.metadata.get(REQUEST_ID_METADATA_KEY).map(String::as_str) == Some(request.id.as_str()))
-            };
+            let adopted =
+                if fresh {
+                    None
+                } else {
+                    cloud.servers_named(&request.cloud, &name).await?.into_iter().find(|s| {
+                        s.metadata.get(REQUEST_ID_METADATA_KEY).map(String::as_str) == Some(request.id.as_str())
+                    })
+                };
             let record = match adopted {
                 Some(server) => record_of(&server),
                 None => {
@@ -215,7 +263,9 @@ impl Services {
                         }
                         *server = record_of(&state);
                     }
-                    None => return Ok(Some(Err(format!("server {} ({}) disappeared from PCD", server.name, server.id)))),
+                    None => {
+                        return Ok(Some(Err(format!("server {} ({}) disappeared from PCD", server.name, server.id))));
+                    }
                 }
             }
             if request.servers.iter().all(|s| s.status == "ACTIVE") {
@@ -223,7 +273,12 @@ impl Services {
             }
             if Timestamp::now() >= deadline {
                 let minutes = self.config.provision_deadline.as_secs().div_ceil(60);
-                let waiting: Vec<_> = request.servers.iter().filter(|s| s.status != "ACTIVE").map(|s| format!("{} ({})", s.name, s.status)).collect();
+                let waiting: Vec<_> = request
+                    .servers
+                    .iter()
+                    .filter(|s| s.status != "ACTIVE")
+                    .map(|s| format!("{} ({})", s.name, s.status))
+                    .collect();
                 return Ok(Some(Err(format!("not ACTIVE within {minutes} min: {}", waiting.join(", ")))));
             }
             if started.elapsed() + pause > wait {

@@ -29,7 +29,9 @@ impl Services {
                 Ok(Some(true)) => sweep.expired += 1,
                 Ok(Some(false)) => sweep.reminded += 1,
                 Ok(None) => {}
-                Err(e) => tracing::warn!(request = %request.id, error = %e.chain(), "sweeper could not update a pending request"),
+                Err(e) => {
+                    tracing::warn!(request = %request.id, error = %e.chain(), "sweeper could not update a pending request")
+                }
             }
         }
         for status in [Status::Approved, Status::Provisioning] {
@@ -51,21 +53,57 @@ impl Services {
             }
             let expected = request.version;
             let write = if now >= request.expires_at {
-                let history = request.transition(Status::Expired, "sweeper", Some("nobody decided before the links expired".into()), now)?;
-                let messages = vec![OutboxMessage::mail(&request.id, now, MailNotice { to: request.requester.email.clone(), template: MailTemplate::Expired })];
-                Write { request, expected_version: expected, history: vec![history], use_token: None, new_tokens: vec![], messages }
+                let history = request.transition(
+                    Status::Expired,
+                    "sweeper",
+                    Some("nobody decided before the links expired".into()),
+                    now,
+                )?;
+                let messages = vec![OutboxMessage::mail(
+                    &request.id,
+                    now,
+                    MailNotice { to: request.requester.email.clone(), template: MailTemplate::Expired },
+                )];
+                Write {
+                    request,
+                    expected_version: expected,
+                    history: vec![history],
+                    use_token: None,
+                    new_tokens: vec![],
+                    messages,
+                }
             } else {
                 let mut tokens = Vec::new();
                 let mut messages = Vec::new();
                 for approver in &request.approvers {
                     let token = ApprovalToken::generate();
-                    tokens.push(TokenRecord { hash: token.hash(), request_id: request.id.clone(), approver: approver.clone(), expires_at: request.expires_at, used_at: None });
-                    messages.push(OutboxMessage::mail(&request.id, now, MailNotice { to: approver.clone(), template: MailTemplate::ApprovalReminder { token: token.expose().to_string() } }));
+                    tokens.push(TokenRecord {
+                        hash: token.hash(),
+                        request_id: request.id.clone(),
+                        approver: approver.clone(),
+                        expires_at: request.expires_at,
+                        used_at: None,
+                    });
+                    messages.push(OutboxMessage::mail(
+                        &request.id,
+                        now,
+                        MailNotice {
+                            to: approver.clone(),
+                            template: MailTemplate::ApprovalReminder { token: token.expose().to_string() },
+                        },
+                    ));
                 }
                 request.reminded = true;
                 request.due_at = Some(request.expires_at);
                 request.touch(now);
-                Write { request, expected_version: expected, history: vec![], use_token: None, new_tokens: tokens, messages }
+                Write {
+                    request,
+                    expected_version: expected,
+                    history: vec![],
+                    use_token: None,
+                    new_tokens: tokens,
+                    messages,
+                }
             };
             let expiring = write.request.status == Status::Expired;
             match self.store.apply(write).await {
