@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod mail;
 pub mod model;
+pub mod policy;
 pub mod ports;
 pub mod token;
 
