@@ -28,7 +28,10 @@ async fn main() {
         let id = resp.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
         // The approver's link, from the mail.
         let link = loop {
-            let found = mail::read_outbox(&outbox).unwrap().into_iter().find(|m| m.text.contains(&id) && m.text.contains("Approve: "));
+            let found = mail::read_outbox(&outbox)
+                .unwrap()
+                .into_iter()
+                .find(|m| m.text.contains(&id) && m.text.contains("Approve: "));
             if let Some(m) = found {
                 let line = m.text.lines().find_map(|l| l.strip_prefix("Approve: ")).unwrap().to_string();
                 break line.split('?').next().unwrap().to_string();
@@ -37,7 +40,14 @@ async fn main() {
         };
         let creates = b.sim.calls().get("compute.create").copied().unwrap_or(0);
         let t = Instant::now();
-        let resp = b.http.post(&link).header("accept", "application/json").json(&json!({"decision": "approve"})).send().await.unwrap();
+        let resp = b
+            .http
+            .post(&link)
+            .header("accept", "application/json")
+            .json(&json!({"decision": "approve"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         while b.sim.calls().get("compute.create").copied().unwrap_or(0) == creates {
             tokio::task::yield_now().await;

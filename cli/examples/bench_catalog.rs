@@ -53,5 +53,9 @@ async fn main() {
     }
     report("options warm", warm);
     let calls = b.sim.calls();
-    println!("PCD calls for 5001 warm requests: identity.auth={:?} compute.flavors={:?}", calls.get("identity.auth"), calls.get("compute.flavors"));
+    println!(
+        "PCD calls for 5001 warm requests: identity.auth={:?} compute.flavors={:?}",
+        calls.get("identity.auth"),
+        calls.get("compute.flavors")
+    );
 }

@@ -49,6 +49,10 @@ async fn main() {
         all.extend(t.await.unwrap());
     }
     let elapsed = started.elapsed().as_secs_f64();
-    println!("intake: {} requests in {elapsed:.1} s with {CLIENTS} clients = {:.0} requests/s", all.len(), all.len() as f64 / elapsed);
+    println!(
+        "intake: {} requests in {elapsed:.1} s with {CLIENTS} clients = {:.0} requests/s",
+        all.len(),
+        all.len() as f64 / elapsed
+    );
     report("intake latency", all);
 }

@@ -197,7 +197,8 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let (provision_tx, provision_rx) = mpsc::unbounded_channel();
     let signals = Arc::new(LocalSignals { outbox: Notify::new(), provision: provision_tx.clone() });
-    let services = runtime::services(&config, signals.clone())?;
+    let store = runtime::store(&config)?;
+    let services = runtime::services_with(&config, store.clone(), signals.clone())?;
     let mailer = runtime::mailer(&config)?;
     // A stable name across restarts, so a restarted serve resumes its own leases at once.
     let worker =
@@ -216,7 +217,7 @@ pub async fn start_with(
         .merge(intake::router(services.clone(), config.api_tokens.clone()))
         .merge(approval::router(services.clone()));
     if demo {
-        app = app.merge(dev::router(&config));
+        app = app.merge(dev::router(&config, store, api_token.clone().unwrap_or_default()));
     }
     let app = app.fallback(http_api::problem::not_found);
 

@@ -15,7 +15,10 @@ pub struct Bench {
 }
 
 pub async fn start(latency_ms: u64, tune: impl FnOnce(&mut domain::config::Config)) -> Bench {
-    let sim = PcdSim::start("127.0.0.1:0".parse().unwrap(), SimConfig::default()).await.unwrap();
+    // Glance answers up to the client's `limit` per page, as a real one does (the simulator's
+    // default of 2 exists to make the tests follow `next` links).
+    let config = SimConfig { image_page_size: 1000, ..SimConfig::default() };
+    let sim = PcdSim::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
     sim.set_faults(Faults { latency_ms, ..Default::default() });
     start_on(sim, tune).await
 }

@@ -334,7 +334,12 @@ impl EnvironmentPolicy {
     }
 
     /// The rules that forbid deploying at `t`.
-    fn blocks(&self, t: Timestamp, planned: Option<(Timestamp, Timestamp)>, blackouts: &[(Timestamp, Timestamp)]) -> Vec<Block> {
+    fn blocks(
+        &self,
+        t: Timestamp,
+        planned: Option<(Timestamp, Timestamp)>,
+        blackouts: &[(Timestamp, Timestamp)],
+    ) -> Vec<Block> {
         let mut out = Vec::new();
         for (i, (from, to)) in blackouts.iter().enumerate() {
             if *from <= t && t < *to {
@@ -506,11 +511,13 @@ impl TimeOfDay {
     fn parse(s: &str) -> Result<TimeOfDay, String> {
         let bad = |why: &str| format!("invalid time \"{s}\": {why}");
         let (h, m) = s.split_once(':').ok_or_else(|| bad("expected HH:MM"))?;
-        let digits = |p: &str, max_len: usize| !p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str, max_len: usize| !p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(h, 2) || m.len() != 2 || !digits(m, 2) {
             return Err(bad("expected HH:MM"));
         }
-        let (h, m): (u16, u16) = (h.parse().map_err(|_| bad("expected HH:MM"))?, m.parse().map_err(|_| bad("expected HH:MM"))?);
+        let (h, m): (u16, u16) =
+            (h.parse().map_err(|_| bad("expected HH:MM"))?, m.parse().map_err(|_| bad("expected HH:MM"))?);
         if m > 59 {
             return Err(bad("minutes go from 00 to 59"));
         }
@@ -748,7 +755,9 @@ impl CronSchedule {
             return true;
         }
         const LONGEST: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        (1..=12u32).any(|m| self.months & (1 << m) != 0 && (1..=LONGEST[m as usize]).any(|d| self.days_of_month & (1 << d) != 0))
+        (1..=12u32).any(|m| {
+            self.months & (1 << m) != 0 && (1..=LONGEST[m as usize]).any(|d| self.days_of_month & (1 << d) != 0)
+        })
     }
 
     fn day_matches(&self, date: Date) -> bool {
@@ -933,11 +942,47 @@ fn prev_bit(mask: u64, from: u32) -> Option<u32> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPolicyFields {
+    environments: Environments,
+}
+
 struct RawPolicy {
     environments: Environments,
 }
 
+impl<'de> Deserialize<'de> for RawPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, "a mapping with the key `environments`", |raw: RawPolicyFields| {
+            Ok(RawPolicy { environments: raw.environments })
+        })
+    }
+}
+
 struct Environments(BTreeMap<String, EnvironmentPolicy>);
+
+/// An environment's name, refused (at the name) when it was seen before.
+struct NewName<'a>(&'a BTreeMap<String, EnvironmentPolicy>);
+
+impl<'de> de::DeserializeSeed<'de> for NewName<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        struct V<'a>(&'a BTreeMap<String, EnvironmentPolicy>);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an environment name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                if self.0.contains_key(v) {
+                    return Err(E::custom(format!("environment \"{v}\" is defined twice")));
+                }
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_str(V(self.0))
+    }
+}
 
 impl<'de> Deserialize<'de> for Environments {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -949,11 +994,9 @@ impl<'de> Deserialize<'de> for Environments {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Environments, A::Error> {
                 let mut out = BTreeMap::new();
-                while let Some(name) = map.next_key::<String>()? {
+                while let Some(name) = map.next_key_seed(NewName(&out))? {
                     let policy = map.next_value::<Option<EnvironmentPolicy>>()?.unwrap_or_default();
-                    if out.insert(name.clone(), policy).is_some() {
-                        return Err(de::Error::custom(format!("environment \"{name}\" is defined twice")));
-                    }
+                    out.insert(name, policy);
                 }
                 Ok(Environments(out))
             }
@@ -1053,15 +1096,19 @@ struct RawEnvironment {
 
 impl<'de> Deserialize<'de> for EnvironmentPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked_map(d, "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window)", |raw: RawEnvironment| {
-            Ok(EnvironmentPolicy {
-                timezone: raw.timezone.unwrap_or_else(Zone::utc),
-                windows: raw.windows.map(|w| w.0).unwrap_or_default(),
-                blackouts: raw.blackouts.unwrap_or_default(),
-                freezes: raw.freezes.unwrap_or_default(),
-                respect_planned_window: raw.respect_planned_window.unwrap_or(false),
-            })
-        })
+        checked_map(
+            d,
+            "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window)",
+            |raw: RawEnvironment| {
+                Ok(EnvironmentPolicy {
+                    timezone: raw.timezone.unwrap_or_else(Zone::utc),
+                    windows: raw.windows.map(|w| w.0).unwrap_or_default(),
+                    blackouts: raw.blackouts.unwrap_or_default(),
+                    freezes: raw.freezes.unwrap_or_default(),
+                    respect_planned_window: raw.respect_planned_window.unwrap_or(false),
+                })
+            },
+        )
     }
 }
 
@@ -1075,7 +1122,8 @@ struct Windows(Vec<Window>);
 
 impl<'de> Deserialize<'de> for Windows {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        non_empty_seq(d, "a list of windows", "windows is empty: leave it out to allow deploys at any time").map(Windows)
+        non_empty_seq(d, "a list of windows", "windows is empty: leave it out to allow deploys at any time")
+            .map(Windows)
     }
 }
 

@@ -28,5 +28,13 @@ pub fn mailer(config: &Config) -> Result<Arc<mail::TemplateMailer>> {
 }
 
 pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> {
-    Ok(Services { store: store(config)?, catalog: catalog(config)?, config: Arc::new(config.clone()), signals })
+    services_with(config, store(config)?, signals)
+}
+
+pub fn services_with(
+    config: &Config,
+    store: Arc<dyn domain::ports::Store>,
+    signals: Arc<dyn Signals>,
+) -> Result<Services> {
+    Ok(Services { store, catalog: catalog(config)?, config: Arc::new(config.clone()), signals })
 }

@@ -270,8 +270,10 @@ mod tests {
             .order_by_desc("sys_created_on")
             .unwrap();
         let rec = |cid: &str, state: &str| {
-            Record::from_value(json!({"correlation_id": cid, "state": {"value": state, "display_value": "x"}, "active": "true"}))
-                .unwrap()
+            Record::from_value(
+                json!({"correlation_id": cid, "state": {"value": state, "display_value": "x"}, "active": "true"}),
+            )
+            .unwrap()
         };
         assert!(q.matches(&rec("gitlab:1:abc:prod", "-4")));
         assert!(!q.matches(&rec("gitlab:1:abc:Prod", "-4")));

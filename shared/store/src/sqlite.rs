@@ -85,6 +85,18 @@ impl SqliteStore {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// The most recent requests, newest first (for the demo portal; not part of the port).
+    pub async fn recent(&self, limit: usize) -> Result<Vec<Request>> {
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT data FROM requests ORDER BY id DESC LIMIT ?1")
+                .map_err(db("listing requests"))?;
+            let rows = stmt.query_map([limit as i64], |row| row.get::<_, String>(0)).map_err(db("listing requests"))?;
+            rows.map(|r| r.map_err(db("listing requests")).and_then(|d| parse(&d))).collect()
+        })
+        .await
+    }
+
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {

@@ -1,0 +1,49 @@
+//! The `sweeper` function, on an EventBridge schedule: expiry and reminders, provisioning that is
+//! due (missed starts, leases that ran out, VMs still building), and owed messages to retry.
+
+use std::time::Duration;
+
+use domain::ports::{Itsm, Mailer};
+use domain::usecases::Services;
+use futures::StreamExt;
+use serde::Serialize;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub expired: usize,
+    pub reminded: usize,
+    pub provisioning_runs: usize,
+    pub sent: usize,
+    pub failed_deliveries: usize,
+}
+
+/// One sweep. Provisioning runs go four at a time, each waiting at most `wait` for ACTIVE, so the
+/// invocation stays far below Lambda's limit.
+pub async fn run(
+    services: &Services,
+    mailer: &dyn Mailer,
+    itsm: Option<&dyn Itsm>,
+    worker: &str,
+    wait: Duration,
+) -> domain::Result<Report> {
+    let sweep = services.sweep(jiff::Timestamp::now()).await?;
+    let runs = sweep.to_provision.len();
+    let results: Vec<_> = futures::stream::iter(sweep.to_provision)
+        .map(|id| async move { (services.provision(&id, worker, wait).await, id) })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (result, id) in results {
+        if let Err(e) = result {
+            tracing::error!(request = %id, error = %e.chain(), "provisioning run failed");
+        }
+    }
+    let delivery = services.deliver_owed(mailer, itsm).await?;
+    Ok(Report {
+        expired: sweep.expired,
+        reminded: sweep.reminded,
+        provisioning_runs: runs,
+        sent: delivery.sent,
+        failed_deliveries: delivery.failed,
+    })
+}

@@ -1,0 +1,621 @@
+//! The DynamoDB store: DESIGN.md's single-table model behind the domain's `Store` port, with the same
+//! conditional semantics as the SQLite store (one contract suite runs against both).
+//!
+//! | item            | pk                     | sk                        | other attributes                                   |
+//! |-----------------|------------------------|---------------------------|----------------------------------------------------|
+//! | request         | `REQ#{id}`             | `META`                    | `status`, `version` (N), `source_key`, `data` (the `Request` as JSON); while `due_at` is set: `gsi1pk = DUE#{status}`, `gsi1sk = {due_at}#{id}` |
+//! | history entry   | `REQ#{id}`             | `EVT#{at}#{uuidv7}`       | `data` (the `HistoryEntry` as JSON)                |
+//! | source key      | `SRC#{system}#{sys_id}`| `META`                    | `request_id`                                       |
+//! | approval token  | `TOK#{sha256 hex}`     | `META`                    | `request_id`, `approver`, `expires_at`, `used_at` (absent until used), `ttl` (N, epoch seconds: expiry + 30 days) |
+//! | owed message    | `REQ#{id}`             | `MSG#{message id}`        | `data` (the `OutboxMessage` as JSON), `gsi1pk = MSG`, `gsi1sk = {next_attempt_at}#{id}` |
+//!
+//! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`). Times in keys
+//! are RFC 3339 UTC with nine fractional digits, so they sort as text. The one global secondary index,
+//! `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with a due
+//! time and owed messages are in it; `due` and `messages_due` query it.
+//!
+//! Writes that must be atomic are one `TransactWriteItems` carrying a fresh `ClientRequestToken` per
+//! call, so an SDK retry of a write that already committed is answered as committed, not as a lost
+//! condition. A lost condition (or a conflicting concurrent transaction) is `Error::Stale`; every
+//! other failure is `Error::Upstream` naming the table and the operation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::{BoxError, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use domain::model::{HistoryEntry, OutboxMessage, Request, RequestId, Status};
+use domain::ports::{Created, Store, Write};
+use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
+use domain::{Error, Result};
+use jiff::Timestamp;
+
+/// The name of the sparse global secondary index.
+pub const GSI1: &str = "gsi1";
+/// The attribute DynamoDB's TTL deletes token items by.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The timeouts the store's clients use: 2 s to connect, 5 s per attempt, 10 s for an operation with
+/// its retries (the SDK's standard retries stay on for throttling and transient errors).
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`. Give the client `timeouts()` (as `from_env` does).
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// A store on `table` with the SDK's default configuration chain (region, credentials and
+    /// `AWS_ENDPOINT_URL` from the environment or the Lambda role) and `timeouts()`.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await;
+        Self::new(Client::new(&config), table.into())
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn upstream(&self, operation: &str, source: impl Into<BoxError>) -> Error {
+        upstream(&self.table, operation, source)
+    }
+
+    async fn get_item(&self, pk: String) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, "META".into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.upstream("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn request_by_id(&self, id: &str) -> Result<Option<Request>> {
+        self.get_item(format!("REQ#{id}")).await?.map(|item| decode_data(&item, "request")).transpose()
+    }
+
+    /// All items of one query, page after page, up to `limit`.
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: Vec<(&str, String)>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        while items.len() < limit {
+            let page = i32::try_from(limit - items.len()).unwrap_or(i32::MAX).min(1000);
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .key_condition_expression(condition)
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(true)
+                .limit(page);
+            if index.is_none() {
+                query = query.consistent_read(true);
+            }
+            for (name, value) in &values {
+                query = query.expression_attribute_values(*name, s(value.clone()));
+            }
+            let out = query.send().await.map_err(|e| self.upstream("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), SdkError<TransactWriteItemsError>> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // One token per call: the SDK resends the same token on its retries, so a retry of a
+            // write that already committed succeeds instead of failing its own condition.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(|e| Error::internal("DynamoDB store: building a Put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem> {
+        self.put(item, Some("attribute_not_exists(pk)"))
+    }
+}
+
+fn upstream(table: &str, operation: &str, source: impl Into<BoxError>) -> Error {
+    Error::Upstream {
+        system: format!("DynamoDB table {table}"),
+        detail: format!("{operation} failed"),
+        source: Some(source.into()),
+    }
+}
+
+/// What a cancelled transaction says about each of its items (`None`, `ConditionalCheckFailed`,
+/// `TransactionConflict`, …), or `None` when the failure was not a cancellation.
+fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => Some(
+            e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
+        ),
+        _ => None,
+    }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const CONFLICT: &str = "TransactionConflict";
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// RFC 3339 in UTC with nine fractional digits: fixed width, so it sorts as text.
+fn sortable(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S.%NZ").to_string()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal("DynamoDB store: encoding a record", e))
+}
+
+fn string<'a>(item: &'a Item, name: &str, what: &str) -> Result<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(Error::internal_msg(format!("DynamoDB store: a {what} item has no string attribute {name}"))),
+    }
+}
+
+fn decode_data<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T> {
+    serde_json::from_str(string(item, "data", what)?)
+        .map_err(|e| Error::internal(format!("DynamoDB store: decoding a {what} item"), e))
+}
+
+fn timestamp(text: &str, what: &str) -> Result<Timestamp> {
+    text.parse().map_err(|e| Error::internal(format!("DynamoDB store: a {what} item has a bad time"), e))
+}
+
+fn request_item(r: &Request) -> Result<Item> {
+    let mut item = key(format!("REQ#{}", r.id), "META".into());
+    item.insert("type".into(), s("request"));
+    item.insert("status".into(), s(r.status.as_str()));
+    item.insert("version".into(), AttributeValue::N(r.version.to_string()));
+    item.insert("source_key".into(), s(r.source_key()));
+    item.insert("data".into(), s(json(r)?));
+    if let Some(due) = r.due_at {
+        item.insert("gsi1pk".into(), s(due_partition(r.status)));
+        item.insert("gsi1sk".into(), s(format!("{}#{}", sortable(due), r.id)));
+    }
+    Ok(item)
+}
+
+fn due_partition(status: Status) -> String {
+    format!("DUE#{status}")
+}
+
+fn history_item(id: &RequestId, entry: &HistoryEntry) -> Result<Item> {
+    // The UUIDv7 keeps entries with the same time apart, in the order they were written.
+    let sk = format!("EVT#{}#{}", sortable(entry.at), uuid::Uuid::now_v7());
+    let mut item = key(format!("REQ#{id}"), sk);
+    item.insert("type".into(), s("history"));
+    item.insert("data".into(), s(json(entry)?));
+    Ok(item)
+}
+
+fn source_item(r: &Request) -> Item {
+    let mut item = key(format!("SRC#{}", r.source_key()), "META".into());
+    item.insert("type".into(), s("source"));
+    item.insert("request_id".into(), s(r.id.as_str()));
+    item
+}
+
+fn token_item(t: &TokenRecord) -> Result<Item> {
+    let purge_after = t
+        .expires_at
+        .checked_add(TOKEN_RETENTION)
+        .map_err(|e| Error::internal("DynamoDB store: token expiry out of range", e))?;
+    let mut item = key(format!("TOK#{}", t.hash.as_str()), "META".into());
+    item.insert("type".into(), s("token"));
+    item.insert("request_id".into(), s(t.request_id.as_str()));
+    item.insert("approver".into(), s(&t.approver));
+    item.insert("expires_at".into(), s(sortable(t.expires_at)));
+    if let Some(used) = t.used_at {
+        item.insert("used_at".into(), s(sortable(used)));
+    }
+    item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(purge_after.as_second().to_string()));
+    Ok(item)
+}
+
+fn token_record(hash: &TokenHash, item: &Item) -> Result<TokenRecord> {
+    let request_id = string(item, "request_id", "token")?;
+    Ok(TokenRecord {
+        hash: hash.clone(),
+        request_id: RequestId::parse(request_id)
+            .ok_or_else(|| Error::internal_msg("DynamoDB store: a token item has a bad request_id"))?,
+        approver: string(item, "approver", "token")?.to_string(),
+        expires_at: timestamp(string(item, "expires_at", "token")?, "token")?,
+        used_at: match item.get("used_at") {
+            Some(AttributeValue::S(v)) => Some(timestamp(v, "token")?),
+            _ => None,
+        },
+    })
+}
+
+fn message_item(m: &OutboxMessage) -> Result<Item> {
+    let mut item = key(format!("REQ#{}", m.request_id), format!("MSG#{}", m.id));
+    item.insert("type".into(), s("message"));
+    item.insert("data".into(), s(json(m)?));
+    item.insert("gsi1pk".into(), s("MSG"));
+    item.insert("gsi1sk".into(), s(format!("{}#{}", sortable(m.next_attempt_at), m.id)));
+    Ok(item)
+}
+
+/// Everything sorting at or before `now` in a `{time}#{id}` range key.
+fn up_to(now: Timestamp) -> String {
+    format!("{}#~", sortable(now))
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create(
+        &self,
+        request: Request,
+        history: HistoryEntry,
+        tokens: Vec<TokenRecord>,
+        messages: Vec<OutboxMessage>,
+    ) -> Result<Created> {
+        // Order matters: the cancellation reasons come back in this order.
+        let mut items = vec![self.put_new(source_item(&request))?, self.put_new(request_item(&request)?)?];
+        items.push(self.put(history_item(&request.id, &history)?, None)?);
+        for t in &tokens {
+            items.push(self.put_new(token_item(t)?)?);
+        }
+        for m in &messages {
+            items.push(self.put_new(message_item(m)?)?);
+        }
+        let err = match self.transact(items).await {
+            Ok(()) => return Ok(Created::New(request)),
+            Err(err) => err,
+        };
+        let Some(codes) = cancellation_codes(&err) else {
+            return Err(self.upstream("TransactWriteItems", err));
+        };
+        let code = |i: usize| codes.get(i).map(String::as_str);
+        let key = request.source_key();
+        if code(0) == Some(CONDITION_FAILED) || codes.iter().any(|c| c == CONFLICT) {
+            // The source key exists, or another transaction is writing it right now.
+            return match self.find_by_source(&key).await? {
+                Some(existing) => Ok(Created::Existing(existing)),
+                None if code(0) == Some(CONDITION_FAILED) => {
+                    Err(Error::Conflict(format!("source {key} is recorded without its request")))
+                }
+                None => Err(Error::Stale),
+            };
+        }
+        if code(1) == Some(CONDITION_FAILED) {
+            return Err(Error::Conflict(format!("request id {} already exists", request.id)));
+        }
+        if codes.iter().any(|c| c == CONDITION_FAILED) {
+            return Err(Error::Conflict("an approval token or message of this request already exists".into()));
+        }
+        Err(self.upstream("TransactWriteItems", err))
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>> {
+        self.request_by_id(id.as_str()).await
+    }
+
+    async fn find_by_source(&self, source_key: &str) -> Result<Option<Request>> {
+        let Some(item) = self.get_item(format!("SRC#{source_key}")).await? else { return Ok(None) };
+        self.request_by_id(string(&item, "request_id", "source")?).await
+    }
+
+    async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
+        let items = self
+            .query_all(
+                None,
+                "pk = :pk AND begins_with(sk, :evt)",
+                vec![(":pk", format!("REQ#{id}")), (":evt", "EVT#".into())],
+                usize::MAX,
+            )
+            .await?;
+        items.iter().map(|item| decode_data(item, "history")).collect()
+    }
+
+    async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        self.get_item(format!("TOK#{}", hash.as_str())).await?.map(|item| token_record(hash, &item)).transpose()
+    }
+
+    async fn apply(&self, write: Write) -> Result<Request> {
+        let Write { request, expected_version, history, use_token, new_tokens, messages } = write;
+        let put_request = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(request_item(&request)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .build()
+            .map_err(|e| Error::internal("DynamoDB store: building a Put", e))?;
+        let mut items = vec![TransactWriteItem::builder().put(put_request).build()];
+        if let Some(hash) = &use_token {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("TOK#{}", hash.as_str()), "META".into())))
+                .update_expression("SET used_at = :used")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(used_at) AND request_id = :request",
+                )
+                .expression_attribute_values(":used", s(sortable(request.updated_at)))
+                .expression_attribute_values(":request", s(request.id.as_str()))
+                .build()
+                .map_err(|e| Error::internal("DynamoDB store: building an Update", e))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        for entry in &history {
+            items.push(self.put(history_item(&request.id, entry)?, None)?);
+        }
+        for t in &new_tokens {
+            items.push(self.put_new(token_item(t)?)?);
+        }
+        for m in &messages {
+            items.push(self.put_new(message_item(m)?)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(request),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED || c == CONFLICT) => Err(Error::Stale),
+                _ => Err(self.upstream("TransactWriteItems", err)),
+            },
+        }
+    }
+
+    async fn due(&self, status: Status, now: Timestamp, limit: usize) -> Result<Vec<Request>> {
+        let items = self
+            .query_all(
+                Some(GSI1),
+                "gsi1pk = :pk AND gsi1sk <= :upto",
+                vec![(":pk", due_partition(status)), (":upto", up_to(now))],
+                limit,
+            )
+            .await?;
+        items.iter().map(|item| decode_data(item, "request")).collect()
+    }
+
+    async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
+        let items = self
+            .query_all(
+                Some(GSI1),
+                "gsi1pk = :pk AND gsi1sk <= :upto",
+                vec![(":pk", "MSG".into()), (":upto", up_to(now))],
+                limit,
+            )
+            .await?;
+        items.iter().map(|item| decode_data(item, "message")).collect()
+    }
+
+    async fn message_sent(&self, message: &OutboxMessage, history: Option<HistoryEntry>) -> Result<()> {
+        let message_key = key(format!("REQ#{}", message.request_id), format!("MSG#{}", message.id));
+        let Some(entry) = history else {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(message_key))
+                .send()
+                .await
+                .map_err(|e| self.upstream("DeleteItem", e))?;
+            return Ok(());
+        };
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(message_key))
+            .build()
+            .map_err(|e| Error::internal("DynamoDB store: building a Delete", e))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.put(history_item(&message.request_id, &entry)?, None)?,
+        ];
+        self.transact(items).await.map_err(|e| self.upstream("TransactWriteItems", e))
+    }
+
+    async fn message_failed(&self, message: &OutboxMessage, next_attempt_at: Timestamp, error: &str) -> Result<()> {
+        let mut message = message.clone();
+        message.attempts += 1;
+        message.next_attempt_at = next_attempt_at;
+        message.last_error = Some(error.to_string());
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(message_item(&message)?))
+            // A message sent (and removed) meanwhile is not brought back.
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(self.upstream("PutItem", e)),
+        }
+    }
+}
+
+/// Creates `table` as the SAM template defines it (for tests and local setups): `pk`/`sk` string
+/// keys, PAY_PER_REQUEST, a NEW_AND_OLD_IMAGES stream, the sparse `gsi1` (projection ALL) and TTL on
+/// `ttl`; waits until it is active.
+pub async fn create_table(client: &Client, table: &str) -> Result<()> {
+    let build = |e: aws_sdk_dynamodb::error::BuildError| Error::internal("DynamoDB store: building CreateTable", e);
+    let attribute = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build)
+    };
+    let key_part = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(GSI1)
+        .key_schema(key_part("gsi1pk", KeyType::Hash).map_err(build)?)
+        .key_schema(key_part("gsi1sk", KeyType::Range).map_err(build)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(build)?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .attribute_definitions(attribute("gsi1pk")?)
+        .attribute_definitions(attribute("gsi1sk")?)
+        .key_schema(key_part("pk", KeyType::Hash).map_err(build)?)
+        .key_schema(key_part("sk", KeyType::Range).map_err(build)?)
+        .global_secondary_indexes(gsi)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(build)?,
+        )
+        .send()
+        .await
+        .map_err(|e| upstream(table, "CreateTable", e))?;
+    for _ in 0..100 {
+        let out = client.describe_table().table_name(table).send().await.map_err(|e| upstream(table, "DescribeTable", e))?;
+        if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(TTL_ATTRIBUTE)
+                        .build()
+                        .map_err(build)?,
+                )
+                .send()
+                .await
+                .map_err(|e| upstream(table, "UpdateTimeToLive", e))?;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::upstream(format!("DynamoDB table {table}"), "the new table did not become active"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_times_have_one_width_and_sort_as_text() {
+        let a: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let b: Timestamp = "2026-01-01T00:00:00.5Z".parse().unwrap();
+        let c: Timestamp = "2026-01-01T00:00:01Z".parse().unwrap();
+        let (sa, sb, sc) = (sortable(a), sortable(b), sortable(c));
+        assert_eq!(sa, "2026-01-01T00:00:00.000000000Z");
+        assert!(sa < sb && sb < sc);
+        assert_eq!(sa.len(), sb.len());
+        assert_eq!(timestamp(&sb, "t").unwrap(), b);
+        // The upper bound of a range includes every id at exactly that time.
+        assert!(format!("{sa}#0190e8d4-0000-7000-8000-000000000000") <= up_to(a));
+        assert!(format!("{sb}#0190e8d4-0000-7000-8000-000000000000") > up_to(a));
+    }
+
+    #[test]
+    fn a_token_item_keeps_it_thirty_days_past_expiry_and_reads_back() {
+        let t = TokenRecord {
+            hash: TokenHash::from_stored("ab".repeat(32)),
+            request_id: RequestId::generate(),
+            approver: "ops@example.com".into(),
+            expires_at: "2026-03-01T12:00:00.25Z".parse().unwrap(),
+            used_at: None,
+        };
+        let item = token_item(&t).unwrap();
+        let expected_ttl = t.expires_at.as_second() + 30 * 24 * 3600;
+        assert_eq!(item.get(TTL_ATTRIBUTE), Some(&AttributeValue::N(expected_ttl.to_string())));
+        assert!(!item.contains_key("used_at"));
+        assert_eq!(token_record(&t.hash, &item).unwrap(), t);
+        let used = TokenRecord { used_at: Some("2026-03-01T13:00:00Z".parse().unwrap()), ..t };
+        assert_eq!(token_record(&used.hash, &token_item(&used).unwrap()).unwrap(), used);
+    }
+
+    #[test]
+    fn only_requests_with_a_due_time_are_in_the_index() {
+        let mut r = store_sample();
+        let item = request_item(&r).unwrap();
+        assert_eq!(item.get("gsi1pk"), Some(&s("DUE#pending_approval")));
+        assert!(string(&item, "gsi1sk", "request").unwrap().ends_with(&format!("#{}", r.id)));
+        assert_eq!(item.get("status"), Some(&s("pending_approval")));
+        r.due_at = None;
+        let item = request_item(&r).unwrap();
+        assert!(!item.contains_key("gsi1pk") && !item.contains_key("gsi1sk"));
+        assert_eq!(decode_data::<Request>(&item, "request").unwrap(), r);
+    }
+
+    fn store_sample() -> Request {
+        let now = Timestamp::now();
+        serde_json::from_value(serde_json::json!({
+            "id": RequestId::generate(), "status": "pending_approval", "version": 1,
+            "source": {"system": "servicenow", "number": "RITM1", "sys_id": "abc"},
+            "requester": {"email": "ada@example.com", "name": "Ada"},
+            "cloud": "demo", "image": {"id": "i", "name": "I"}, "flavor": {"id": "f", "name": "F"},
+            "network": {"id": "n", "name": "N"}, "boot_volume_gb": null, "server_name": "web-01", "count": 1,
+            "justification": null, "metadata": {}, "approvers": ["ops@example.com"],
+            "created_at": now, "updated_at": now, "expires_at": now, "due_at": now, "reminded": false,
+            "deadline": null, "lease": null, "servers": [], "error": null, "decision_comment": null,
+            "decided_by": null, "intake_digest": "d"
+        }))
+        .unwrap()
+    }
+}

@@ -1,0 +1,205 @@
+//! The store contract against moto (started single-threaded by ./tests/run.sh, or
+//! `eval "$(tests/aws/start-moto.sh)"`), each test on a fresh table, plus what is particular to the
+//! DynamoDB layout and its errors.
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::Error;
+use domain::model::{HistoryEntry, RequestId, Status};
+use domain::ports::{Store, Write};
+use domain::token::{ApprovalToken, TokenRecord};
+use store::contract::sample_request;
+use store::store_contract;
+use gatehouse_store_dynamodb::{DynamoStore, TTL_ATTRIBUTE, create_table, timeouts};
+use jiff::Timestamp;
+
+fn endpoint() -> String {
+    std::env::var("GATEHOUSE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "GATEHOUSE_TEST_AWS_ENDPOINT is not set: the DynamoDB store tests need moto. Run ./tests/run.sh, \
+             or eval \"$(tests/aws/start-moto.sh)\" before cargo test"
+        )
+    })
+}
+
+fn client(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "gatehouse-tests"))
+        .endpoint_url(endpoint)
+        .timeout_config(timeouts())
+        .build();
+    Client::from_conf(config)
+}
+
+async fn fresh_store() -> DynamoStore {
+    let client = client(&endpoint());
+    let table = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());
+    create_table(&client, &table).await.unwrap();
+    DynamoStore::new(client, table)
+}
+
+store_contract!(async { Arc::new(fresh_store().await) as Arc<dyn Store> }.await);
+
+fn created(r: &domain::model::Request) -> HistoryEntry {
+    HistoryEntry { at: r.created_at, actor: "servicenow".into(), from: None, to: r.status, note: None }
+}
+
+async fn raw_item(store: &DynamoStore, pk: String) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S("META".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+#[tokio::test]
+async fn the_items_follow_the_designed_layout() {
+    let store = fresh_store().await;
+    let r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
+    let token = ApprovalToken::generate();
+    let record = TokenRecord {
+        hash: token.hash(),
+        request_id: r.id.clone(),
+        approver: "ops@example.com".into(),
+        expires_at: r.expires_at,
+        used_at: None,
+    };
+    store.create(r.clone(), created(&r), vec![record.clone()], vec![]).await.unwrap();
+
+    let source = raw_item(&store, format!("SRC#servicenow#{}", r.source.sys_id)).await.unwrap();
+    assert_eq!(source.get("request_id"), Some(&AttributeValue::S(r.id.to_string())));
+    let tok = raw_item(&store, format!("TOK#{}", token.hash().as_str())).await.unwrap();
+    let ttl = r.expires_at.as_second() + 30 * 24 * 3600;
+    assert_eq!(tok.get(TTL_ATTRIBUTE), Some(&AttributeValue::N(ttl.to_string())));
+    let req = raw_item(&store, format!("REQ#{}", r.id)).await.unwrap();
+    assert_eq!(req.get("status"), Some(&AttributeValue::S("pending_approval".into())));
+    assert_eq!(req.get("version"), Some(&AttributeValue::N("1".into())));
+    assert!(req.contains_key("gsi1pk") && req.contains_key("gsi1sk"), "an open request is in the index");
+
+    // A final state leaves the sweeper's index; the token records when it was used.
+    let mut denied = r.clone();
+    let h = denied.transition(Status::Denied, "ops@example.com", None, Timestamp::now()).unwrap();
+    let w = Write {
+        request: denied.clone(),
+        expected_version: r.version,
+        history: vec![h],
+        use_token: Some(token.hash()),
+        new_tokens: vec![],
+        messages: vec![],
+    };
+    store.apply(w).await.unwrap();
+    let req = raw_item(&store, format!("REQ#{}", r.id)).await.unwrap();
+    assert_eq!(req.get("status"), Some(&AttributeValue::S("denied".into())));
+    assert!(!req.contains_key("gsi1pk") && !req.contains_key("gsi1sk"));
+    assert!(store.due(Status::Denied, Timestamp::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(store.token(&token.hash()).await.unwrap().unwrap().used_at, Some(denied.updated_at));
+}
+
+#[tokio::test]
+async fn history_comes_back_in_time_order() {
+    let store = fresh_store().await;
+    let mut r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
+    r.due_at = None;
+    let first = created(&r);
+    store.create(r.clone(), first.clone(), vec![], vec![]).await.unwrap();
+    let expected = r.version;
+    let at = Timestamp::now();
+    let h1 = r.transition(Status::Approved, "ops@example.com", Some("first".into()), at).unwrap();
+    // Two entries at the same instant keep the order they were written in.
+    let h2 = r.transition(Status::Provisioning, "provision", Some("second".into()), at).unwrap();
+    let w = Write {
+        request: r.clone(),
+        expected_version: expected,
+        history: vec![h1.clone(), h2.clone()],
+        use_token: None,
+        new_tokens: vec![],
+        messages: vec![],
+    };
+    store.apply(w).await.unwrap();
+    assert_eq!(store.history(&r.id).await.unwrap(), vec![first, h1, h2]);
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap().version, expected + 2);
+    assert!(store.history(&RequestId::generate()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn due_and_messages_due_honour_the_limit() {
+    let store = fresh_store().await;
+    let now = Timestamp::now();
+    let mut ids = Vec::new();
+    for minutes in [30, 20, 10] {
+        let mut r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
+        r.due_at = Some(now - jiff::SignedDuration::from_mins(minutes));
+        let m = domain::model::OutboxMessage::mail(
+            &r.id,
+            now - jiff::SignedDuration::from_mins(minutes),
+            domain::mail::MailNotice { to: "a@example.com".into(), template: domain::mail::MailTemplate::Received },
+        );
+        store.create(r.clone(), created(&r), vec![], vec![m]).await.unwrap();
+        ids.push(r.id);
+    }
+    let due: Vec<_> = store.due(Status::PendingApproval, now, 2).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(due, ids[..2].to_vec());
+    let owed: Vec<_> = store.messages_due(now, 2).await.unwrap().into_iter().map(|m| m.request_id).collect();
+    assert_eq!(owed, ids[..2].to_vec());
+    assert!(store.due(Status::PendingApproval, now, 0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_failed_after_it_was_sent_is_not_brought_back() {
+    let store = fresh_store().await;
+    let r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
+    let m = domain::model::OutboxMessage::mail(
+        &r.id,
+        r.created_at,
+        domain::mail::MailNotice { to: "a@example.com".into(), template: domain::mail::MailTemplate::Received },
+    );
+    store.create(r.clone(), created(&r), vec![], vec![m.clone()]).await.unwrap();
+    store.message_sent(&m, None).await.unwrap();
+    store.message_failed(&m, Timestamp::now(), "late report").await.unwrap();
+    assert!(store.messages_due(Timestamp::MAX, 100).await.unwrap().is_empty());
+    assert_eq!(store.history(&r.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_an_upstream_error_naming_table_and_operation() {
+    // Nothing listens on port 1: connection refused, retried by the SDK, bounded by the timeouts.
+    let store = DynamoStore::new(client("http://127.0.0.1:1"), "gatehouse-unreachable".into());
+    let started = std::time::Instant::now();
+    let r = sample_request("0123456789abcdef0123456789abcdef");
+    for (operation, err) in [
+        ("GetItem", store.get(&r.id).await.unwrap_err()),
+        ("TransactWriteItems", store.create(r.clone(), created(&r), vec![], vec![]).await.unwrap_err()),
+        ("Query", store.due(Status::PendingApproval, Timestamp::now(), 10).await.unwrap_err()),
+    ] {
+        match err {
+            Error::Upstream { system, detail, source } => {
+                assert_eq!(system, "DynamoDB table gatehouse-unreachable");
+                assert_eq!(detail, format!("{operation} failed"));
+                assert!(source.is_some());
+            }
+            other => panic!("{operation}: expected an upstream error, got {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(40), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_missing_table_is_an_upstream_error_too() {
+    let store = DynamoStore::new(client(&endpoint()), format!("gatehouse-missing-{}", uuid::Uuid::new_v4().simple()));
+    let err = store.get(&RequestId::generate()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Upstream { system, detail, .. }
+            if system == &format!("DynamoDB table {}", store.table()) && detail == "GetItem failed"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,168 @@
+// Browser test of the demo portal (/dev/ in `gatehouse serve --demo`), in Debian's Chromium driven
+// by playwright-core. run.sh starts the server and sets GATEHOUSE_URL and SCREENSHOT_DIR.
+//
+// The whole product, by clicking: order a VM through the catalog form (after a rejected try that
+// shows the server's field error next to the field), open the approver's mail in the outbox,
+// follow its Approve link, press Approve on the confirmation page, go back to the portal and wait
+// until the request is active with an address.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.GATEHOUSE_URL;
+const shots = process.env.SCREENSHOT_DIR || 'test-output/screenshots';
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const approver = 'approver@demo.invalid';
+assert.ok(base, 'GATEHOUSE_URL must be set (run tests/browser/run.sh)');
+mkdirSync(shots, { recursive: true });
+
+const step = (s) => console.log(`-- ${s}`);
+const shot = async (page, name, opts = {}) => {
+  const path = join(shots, name);
+  await page.screenshot({ path, ...opts });
+  console.log(`   screenshot ${path}`);
+};
+
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+let page;
+let failed = false;
+const problems = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+  context.setDefaultTimeout(15_000);
+  page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // The one expected failure: the 422 of the order with a bad server name.
+    const expected = / 422 /.test(m.text()) && m.location().url.endsWith('/v1/requests');
+    if (m.type() === 'error' && !expected) problems.push(`console error: ${m.text()} (${m.location().url})`);
+  });
+
+  step('open the portal');
+  const resp = await page.goto(`${base}/dev/`);
+  assert.equal(resp.status(), 200);
+  await page.getByText('Calling the API as ServiceNow').waitFor();
+
+  step('choose the cloud; one options call fills image, flavor and network');
+  const optionsCalls = [];
+  page.on('request', (r) => r.url().includes('/options') && optionsCalls.push(r.url()));
+  await page.locator('#cloud option[value="demo"]').waitFor({ state: 'attached' });
+  await page.locator('#order[data-options-for="demo"]').waitFor({ state: 'attached' }); // the auto-selected single cloud
+  optionsCalls.length = 0;
+  await page.selectOption('#cloud', '');
+  await page.selectOption('#cloud', 'demo');
+  await page.locator('#order[data-options-for="demo"]').waitFor({ state: 'attached' });
+  assert.equal(optionsCalls.length, 1, `one options call per cloud change, saw ${optionsCalls.join(', ')}`);
+  for (const id of ['image', 'flavor', 'network']) {
+    assert.ok(await page.locator(`#${id}`).isEnabled(), `${id} is enabled`);
+    assert.ok((await page.locator(`#${id} option`).count()) > 1, `${id} has options`);
+  }
+  await page.selectOption('#image', { label: 'Ubuntu 24.04 LTS' });
+  await page.selectOption('#flavor', { label: 'm1.small — 1 vCPU, 2 GiB RAM, 20 GB disk' });
+
+  step("a name that is not an RFC 1123 label: the server's 422 shows next to the field");
+  await page.fill('#server_name', 'Web_01');
+  await page.click('#submit');
+  const nameError = page.locator('.field-error[data-error-for="server_name"]');
+  await nameError.filter({ hasText: 'RFC 1123' }).waitFor();
+  assert.equal(await page.getAttribute('#server_name', 'aria-invalid'), 'true');
+  await shot(page, 'form-error.png');
+
+  step('fill the form and order');
+  await page.fill('#server_name', 'browser-01');
+  await page.fill('#justification', 'Browser test: order, approve by mail, watch it become active');
+  const number = (await page.textContent('#ritm')).trim();
+  assert.match(number, /^RITM\d{7}$/);
+  assert.match((await page.textContent('#sys-id')).trim(), /^[0-9a-f]{32}$/);
+  assert.equal(await nameError.textContent(), '', 'editing the field cleared its error');
+  await shot(page, 'form.png');
+  const posted = page.waitForResponse((r) => r.url().endsWith('/v1/requests') && r.request().method() === 'POST');
+  await page.click('#submit');
+  const answer = await posted;
+  assert.equal(answer.status(), 202, 'intake answers 202');
+  const sent = answer.request().postDataJSON();
+  assert.equal(sent.source.system, 'servicenow');
+  assert.equal(sent.source.number, number);
+  assert.equal(sent.server_name, 'browser-01');
+  assert.equal(sent.count, 1);
+  await page.locator('#form-status.good').filter({ hasText: number }).waitFor();
+  assert.notEqual((await page.textContent('#ritm')).trim(), number, 'the next order gets a new RITM');
+
+  step('the request is listed, waiting for approval');
+  const request = page.locator(`li.request[data-number="${number}"]`);
+  await request.locator('[data-role="status"]', { hasText: 'pending_approval' }).waitFor();
+
+  step("open the approver's mail in the outbox and click Approve");
+  const mail = page
+    .locator(`article.mail[data-to="${approver}"]`)
+    .filter({ has: page.locator('.subject', { hasText: `Approval needed: ${number}` }) });
+  await mail.waitFor();
+  await mail.scrollIntoViewIfNeeded();
+  const approveLink = mail.locator('iframe.mail-body').contentFrame().getByRole('link', { name: 'Approve' });
+  const [confirmation] = await Promise.all([context.waitForEvent('page'), approveLink.click()]);
+  await confirmation.waitForLoadState();
+  assert.match(confirmation.url(), /\/v1\/approvals\/[A-Za-z0-9_-]+\?decision=approve$/);
+
+  step('the confirmation page changed nothing yet; press Approve');
+  await confirmation.getByRole('heading', { name: `Approve ${number}?` }).waitFor();
+  assert.equal(await request.getAttribute('data-status'), 'pending_approval');
+  await shot(confirmation, 'confirmation.png');
+  const decided = confirmation.waitForResponse((r) => r.request().method() === 'POST');
+  await confirmation.getByRole('button', { name: 'Approve' }).click();
+  assert.equal((await decided).status(), 200, 'the decision is taken');
+  await confirmation.getByText(number).first().waitFor();
+  await shot(confirmation, 'approved.png');
+  await confirmation.close();
+
+  step('back to the portal: the request becomes active with an address');
+  await page.bringToFront();
+  await request.locator('[data-role="status"]', { hasText: 'active' }).waitFor({ timeout: 60_000 });
+  const address = (await request.locator('[data-role="addresses"]').textContent()).trim();
+  assert.match(address, /^\d{1,3}(\.\d{1,3}){3}/, `an IPv4 address, got "${address}"`);
+  // Expanded on submit: its servers and history are on show.
+  const body = request.locator('.request-body');
+  await body.waitFor();
+  await body.locator('table.servers td', { hasText: 'ACTIVE' }).first().waitFor();
+  const history = await body.locator('table.history tbody tr').allTextContents();
+  const changes = history.join('\n');
+  for (const to of ['approved', 'provisioning', 'active']) {
+    assert.ok(changes.includes(`→ ${to}`), `history shows → ${to}:\n${changes}`);
+  }
+  assert.ok(changes.includes(approver), `history names the approver:\n${changes}`);
+
+  step("the requester's mail says it is ready");
+  await page
+    .locator('article.mail[data-to="ada@example.com"] .subject', { hasText: `Ready: ${number}` })
+    .waitFor({ timeout: 30_000 });
+  await request.scrollIntoViewIfNeeded();
+  await shot(page, 'request-active.png');
+  await request.screenshot({ path: join(shots, 'request-active-detail.png') });
+  // Frames below the fold paint once they have been on screen.
+  await page.locator('#outbox').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await shot(page, 'portal.png', { fullPage: true });
+
+  assert.deepEqual(problems, [], 'no script errors on the portal');
+  console.log(`ok: ${number} ordered, approved by mail and active at ${address}`);
+} catch (e) {
+  failed = true;
+  console.error(e);
+  if (problems.length) console.error(problems.join('\n'));
+  if (page) await page.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

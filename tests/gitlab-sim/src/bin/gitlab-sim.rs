@@ -1,0 +1,74 @@
+//! `gitlab-sim`: runs the GitLab API simulator as its own process.
+//!
+//! Prints one line `GITLAB_SIM_URL=http://127.0.0.1:PORT` on stdout once listening, then serves
+//! until killed (SIGINT/SIGTERM). Records are seeded and faults set over HTTP under `/_sim/`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use gitlab_sim::{GitLabSim, GitLabSimConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "gitlab-sim", about = "Simulator of the GitLab REST API v4 subset Gatehouse uses")]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The token API calls must carry in PRIVATE-TOKEN (default: the simulator's demo token).
+    #[arg(long, env = "GITLAB_SIM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Seed the demo project, merge request, pipeline, manual job and blocked deployment.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = GitLabSimConfig::default();
+    if let Some(token) = args.token {
+        config.token = token;
+    }
+    let sim = GitLabSim::start(args.listen, config).await?;
+    if args.demo {
+        sim.seed_demo();
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "GITLAB_SIM_URL={}", sim.base_url())?;
+        out.flush()?;
+    }
+    shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

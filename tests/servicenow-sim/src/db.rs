@@ -1,0 +1,766 @@
+//! The simulated instance's records: tables, journals, encoded queries, display values and the
+//! business rules of the change state model.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+use crate::JournalEntry;
+
+/// Fields every record has, set by the platform.
+const SYS_FIELDS: [&str; 7] = [
+    "sys_id",
+    "sys_created_on",
+    "sys_created_by",
+    "sys_updated_on",
+    "sys_updated_by",
+    "sys_mod_count",
+    "sys_class_name",
+];
+/// Journal fields: a write appends an entry to `sys_journal_field`; nothing is stored on the record.
+pub(crate) const JOURNAL_FIELDS: [&str; 2] = ["work_notes", "comments"];
+/// The virtual table of journal entries.
+pub(crate) const JOURNAL_TABLE: &str = "sys_journal_field";
+const JOURNAL_TABLE_FIELDS: [&str; 8] =
+    ["sys_id", "element_id", "element", "name", "value", "sys_created_on", "sys_created_by", "sys_updated_on"];
+
+const TASK_FIELDS: &[&str] = &[
+    "number",
+    "state",
+    "approval",
+    "short_description",
+    "description",
+    "active",
+    "assigned_to",
+    "assignment_group",
+    "opened_by",
+    "opened_at",
+    "closed_by",
+    "closed_at",
+    "priority",
+    "impact",
+    "urgency",
+    "correlation_id",
+    "correlation_display",
+    "work_notes_list",
+    "due_date",
+    "cmdb_ci",
+    "sys_domain",
+];
+const RITM_FIELDS: &[&str] =
+    &["request", "cat_item", "requested_for", "quantity", "stage", "price", "u_gatehouse_request_id"];
+const CHANGE_FIELDS: &[&str] = &[
+    "type",
+    "category",
+    "phase",
+    "start_date",
+    "end_date",
+    "close_code",
+    "close_notes",
+    "requested_by",
+    "risk",
+    "cab_required",
+    "implementation_plan",
+    "backout_plan",
+    "test_plan",
+    "justification",
+    "business_service",
+    "work_start",
+    "work_end",
+];
+const USER_FIELDS: &[&str] = &["user_name", "name", "first_name", "last_name", "email", "active"];
+
+struct TableDef {
+    fields: &'static [&'static [&'static str]],
+    /// Number prefix and first number.
+    number: Option<(&'static str, u64)>,
+    journal: bool,
+}
+
+fn def(table: &str) -> Option<TableDef> {
+    match table {
+        "sc_req_item" => {
+            Some(TableDef { fields: &[TASK_FIELDS, RITM_FIELDS], number: Some(("RITM", 10001)), journal: true })
+        }
+        "change_request" => {
+            Some(TableDef { fields: &[TASK_FIELDS, CHANGE_FIELDS], number: Some(("CHG", 30001)), journal: true })
+        }
+        "sys_user" => Some(TableDef { fields: &[USER_FIELDS], number: None, journal: false }),
+        _ => None,
+    }
+}
+
+fn defined_field(d: &TableDef, field: &str) -> bool {
+    d.fields.iter().any(|fs| fs.contains(&field))
+}
+
+fn reference_table(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "assigned_to" | "opened_by" | "closed_by" | "requested_for" | "requested_by" => "sys_user",
+        "assignment_group" | "sys_domain" => "sys_user_group",
+        "request" => "sc_request",
+        "cat_item" => "sc_cat_item",
+        "cmdb_ci" => "cmdb_ci",
+        "business_service" => "cmdb_ci_service",
+        _ => return None,
+    })
+}
+
+fn choice_label(table: &str, field: &str, value: &str) -> Option<&'static str> {
+    Some(match (table, field, value) {
+        ("sc_req_item", "state", "1") => "Open",
+        ("sc_req_item", "state", "2") => "Work in Progress",
+        ("sc_req_item", "state", "3") => "Closed Complete",
+        ("sc_req_item", "state", "4") => "Closed Incomplete",
+        ("sc_req_item", "state", "7") => "Closed Skipped",
+        ("change_request", "state", "-5") => "New",
+        ("change_request", "state", "-4") => "Assess",
+        ("change_request", "state", "-3") => "Authorize",
+        ("change_request", "state", "-2") => "Scheduled",
+        ("change_request", "state", "-1") => "Implement",
+        ("change_request", "state", "0") => "Review",
+        ("change_request", "state", "3") => "Closed",
+        ("change_request", "state", "4") => "Canceled",
+        ("change_request", "type", "normal") => "Normal",
+        ("change_request", "type", "standard") => "Standard",
+        ("change_request", "type", "emergency") => "Emergency",
+        ("change_request", "close_code", "successful") => "Successful",
+        ("change_request", "close_code", "successful_issues") => "Successful with issues",
+        ("change_request", "close_code", "unsuccessful") => "Unsuccessful",
+        ("change_request", "phase", "requested") => "Requested",
+        (_, "approval", "not requested") => "Not Yet Requested",
+        (_, "approval", "requested") => "Requested",
+        (_, "approval", "approved") => "Approved",
+        (_, "approval", "rejected") => "Rejected",
+        (_, "approval", "cancelled") => "Cancelled",
+        (_, "approval", "not_required") => "No Longer Required",
+        (_, "impact" | "urgency", "1") => "1 - High",
+        (_, "impact" | "urgency", "2") => "2 - Medium",
+        (_, "impact" | "urgency", "3") => "3 - Low",
+        (_, "priority", "1") => "1 - Critical",
+        (_, "priority", "2") => "2 - High",
+        (_, "priority", "3") => "3 - Moderate",
+        (_, "priority", "4") => "4 - Low",
+        (_, "priority", "5") => "5 - Planning",
+        _ => return None,
+    })
+}
+
+/// `sysparm_display_value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Stored,
+    Display,
+    All,
+}
+
+impl Mode {
+    pub(crate) fn parse(v: Option<&str>) -> Mode {
+        match v.map(str::to_ascii_lowercase).as_deref() {
+            Some("true") => Mode::Display,
+            Some("all") => Mode::All,
+            _ => Mode::Stored,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Row {
+    pub(crate) seq: u64,
+    pub(crate) fields: Map<String, Value>,
+}
+
+impl Row {
+    fn get(&self, field: &str) -> &str {
+        self.fields.get(field).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Journal {
+    seq: u64,
+    sys_id: String,
+    table: String,
+    element_id: String,
+    element: String,
+    value: String,
+    created_on: String,
+    created_by: String,
+}
+
+/// Who writes: the user name (for `sys_*_by`) and whether ServiceNow's rules apply (the
+/// simulator's control API acts as an administrator fixing data: no refusals, derived fields
+/// still follow).
+pub(crate) struct Actor<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) enforce: bool,
+}
+
+/// A write ServiceNow refuses: status and its error body's message and detail.
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+    pub(crate) detail: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Db {
+    tables: BTreeMap<String, Vec<Row>>,
+    journal: Vec<Journal>,
+    seq: u64,
+    counters: HashMap<String, u64>,
+}
+
+pub(crate) fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub(crate) fn new_sys_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn is_sys_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A JSON value as ServiceNow stores it: text.
+fn stored(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(o) => o.get("value").map(stored).unwrap_or_default(),
+        Value::Array(a) => a.iter().map(stored).collect::<Vec<_>>().join(","),
+    }
+}
+
+impl Db {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub(crate) fn rows(&self, table: &str) -> Vec<Row> {
+        if table == JOURNAL_TABLE {
+            return self.journal.iter().map(journal_row).collect();
+        }
+        self.tables.get(table).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn row(&self, table: &str, sys_id: &str) -> Option<Row> {
+        if table == JOURNAL_TABLE {
+            return self.journal.iter().find(|j| j.sys_id == sys_id).map(journal_row);
+        }
+        self.tables.get(table)?.iter().find(|r| r.get("sys_id") == sys_id).cloned()
+    }
+
+    pub(crate) fn delete(&mut self, table: &str, sys_id: &str) -> bool {
+        let Some(rows) = self.tables.get_mut(table) else { return false };
+        let before = rows.len();
+        rows.retain(|r| r.get("sys_id") != sys_id);
+        rows.len() != before
+    }
+
+    /// The journal entries of one record's field, oldest first.
+    pub(crate) fn journal(&self, table: &str, sys_id: &str, element: &str) -> Vec<JournalEntry> {
+        self.journal
+            .iter()
+            .filter(|j| j.table == table && j.element_id == sys_id && j.element == element)
+            .map(|j| JournalEntry { at: j.created_on.clone(), author: j.created_by.clone(), text: j.value.clone() })
+            .collect()
+    }
+
+    /// The user's display name (`sys_user.name`), or the user name.
+    fn user_display(&self, user_name: &str) -> String {
+        self.tables
+            .get("sys_user")
+            .and_then(|rows| rows.iter().find(|r| r.get("user_name") == user_name))
+            .map(|r| r.get("name").to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| user_name.to_string())
+    }
+
+    fn user_sys_id(&self, user_name: &str) -> Option<String> {
+        self.tables
+            .get("sys_user")?
+            .iter()
+            .find(|r| r.get("user_name") == user_name)
+            .map(|r| r.get("sys_id").to_string())
+    }
+
+    /// A journal field as ServiceNow displays it: newest entry first.
+    fn journal_text(&self, table: &str, sys_id: &str, element: &str) -> String {
+        let label = if element == "work_notes" { "Work notes" } else { "Additional comments" };
+        let mut out = String::new();
+        for j in
+            self.journal.iter().rev().filter(|j| j.table == table && j.element_id == sys_id && j.element == element)
+        {
+            out.push_str(&format!(
+                "{} - {} ({label})\n{}\n\n",
+                j.created_on,
+                self.user_display(&j.created_by),
+                j.value
+            ));
+        }
+        out
+    }
+
+    /// Whether the table has the field: the platform's, the table's own, or one some record has.
+    fn knows(&self, table: &str, field: &str, rows: &[Row]) -> bool {
+        if table == JOURNAL_TABLE {
+            return JOURNAL_TABLE_FIELDS.contains(&field);
+        }
+        SYS_FIELDS.contains(&field)
+            || def(table).is_some_and(|d| defined_field(&d, field) || (d.journal && JOURNAL_FIELDS.contains(&field)))
+            || rows.iter().any(|r| r.fields.contains_key(field))
+    }
+
+    fn accepts(&self, table: &str, field: &str) -> bool {
+        if SYS_FIELDS.contains(&field) {
+            return false;
+        }
+        match def(table) {
+            Some(d) => defined_field(&d, field) || field.starts_with("u_"),
+            None => true,
+        }
+    }
+
+    /// Inserts a record and answers its sys_id.
+    pub(crate) fn insert(
+        &mut self,
+        table: &str,
+        body: &Map<String, Value>,
+        actor: &Actor<'_>,
+    ) -> Result<String, Refusal> {
+        if table == JOURNAL_TABLE {
+            return Err(acl_refusal());
+        }
+        let at = now();
+        let requested = body.get("sys_id").map(stored).filter(|s| is_sys_id(s));
+        let sys_id = match requested {
+            Some(id) if self.row(table, &id).is_none() => id,
+            _ => new_sys_id(),
+        };
+        let mut fields = Map::new();
+        let d = def(table);
+        if let Some(d) = &d {
+            for fs in d.fields {
+                for f in *fs {
+                    fields.insert((*f).to_string(), Value::String(String::new()));
+                }
+            }
+        }
+        let mut defaults: Vec<(&str, String)> = vec![];
+        match table {
+            "sc_req_item" => {
+                defaults.extend([
+                    ("state", "1".into()),
+                    ("approval", "not requested".into()),
+                    ("active", "true".into()),
+                ]);
+                defaults.push(("quantity", "1".into()));
+            }
+            "change_request" => defaults.extend([
+                ("state", "-5".into()),
+                ("approval", "not requested".into()),
+                ("active", "true".into()),
+                ("type", "normal".into()),
+                ("phase", "requested".into()),
+            ]),
+            "sys_user" => defaults.push(("active", "true".into())),
+            _ => {}
+        }
+        if d.as_ref().is_some_and(|d| d.fields.contains(&TASK_FIELDS)) {
+            defaults.push(("opened_at", at.clone()));
+            if let Some(u) = self.user_sys_id(actor.user) {
+                defaults.push(("opened_by", u));
+            }
+        }
+        if let Some((prefix, first)) = d.as_ref().and_then(|d| d.number) {
+            let n = self.counters.entry(table.to_string()).or_insert(first);
+            defaults.push(("number", format!("{prefix}{:07}", *n)));
+            *n += 1;
+        }
+        for (k, v) in defaults {
+            fields.insert(k.into(), Value::String(v));
+        }
+        let before = fields.clone();
+        let (mut patch, notes) = self.split(table, body);
+        self.rules(table, &before, &mut patch, actor, &at)?;
+        fields.extend(patch);
+        for (k, v) in [
+            ("sys_id", sys_id.clone()),
+            ("sys_created_on", at.clone()),
+            ("sys_created_by", actor.user.to_string()),
+            ("sys_updated_on", at.clone()),
+            ("sys_updated_by", actor.user.to_string()),
+            ("sys_mod_count", "0".into()),
+            ("sys_class_name", table.to_string()),
+        ] {
+            fields.insert(k.into(), Value::String(v));
+        }
+        let seq = self.next_seq();
+        self.tables.entry(table.to_string()).or_default().push(Row { seq, fields });
+        self.add_notes(table, &sys_id, notes, actor.user, &at);
+        Ok(sys_id)
+    }
+
+    /// Updates a record; `Ok(false)` when there is no such record.
+    pub(crate) fn update(
+        &mut self,
+        table: &str,
+        sys_id: &str,
+        body: &Map<String, Value>,
+        actor: &Actor<'_>,
+    ) -> Result<bool, Refusal> {
+        if table == JOURNAL_TABLE {
+            return Err(acl_refusal());
+        }
+        let Some(before) = self.row(table, sys_id) else { return Ok(false) };
+        let at = now();
+        let (mut patch, notes) = self.split(table, body);
+        self.rules(table, &before.fields, &mut patch, actor, &at)?;
+        if let Some(row) =
+            self.tables.get_mut(table).and_then(|rows| rows.iter_mut().find(|r| r.get("sys_id") == sys_id))
+        {
+            row.fields.extend(patch);
+            let count = row.get("sys_mod_count").parse::<u64>().unwrap_or(0) + 1;
+            row.fields.insert("sys_mod_count".into(), Value::String(count.to_string()));
+            row.fields.insert("sys_updated_on".into(), Value::String(at.clone()));
+            row.fields.insert("sys_updated_by".into(), Value::String(actor.user.to_string()));
+        }
+        self.add_notes(table, sys_id, notes, actor.user, &at);
+        Ok(true)
+    }
+
+    /// The body's storable fields (as text) and its journal entries (element, text).
+    fn split(&self, table: &str, body: &Map<String, Value>) -> (Map<String, Value>, Vec<(String, String)>) {
+        let mut patch = Map::new();
+        let mut notes = Vec::new();
+        for (k, v) in body {
+            if JOURNAL_FIELDS.contains(&k.as_str()) {
+                let text = stored(v);
+                if !text.trim().is_empty() {
+                    notes.push((k.clone(), text));
+                }
+            } else if self.accepts(table, k) {
+                patch.insert(k.clone(), Value::String(stored(v)));
+            }
+        }
+        (patch, notes)
+    }
+
+    fn add_notes(&mut self, table: &str, sys_id: &str, notes: Vec<(String, String)>, user: &str, at: &str) {
+        for (element, value) in notes {
+            let seq = self.next_seq();
+            self.journal.push(Journal {
+                seq,
+                sys_id: new_sys_id(),
+                table: table.to_string(),
+                element_id: sys_id.to_string(),
+                element,
+                value,
+                created_on: at.to_string(),
+                created_by: user.to_string(),
+            });
+        }
+    }
+
+    /// Business rules. Change requests (normal change state model): closing (3) only from
+    /// Review (0) with a close code and close notes; Scheduled (-2) and Implement (-1) only once
+    /// approved; Authorize (-3) requests approval; Closed and Canceled end `active`. Request
+    /// items: the closed states end `active`.
+    fn rules(
+        &self,
+        table: &str,
+        before: &Map<String, Value>,
+        patch: &mut Map<String, Value>,
+        actor: &Actor<'_>,
+        at: &str,
+    ) -> Result<(), Refusal> {
+        let get = |m: &Map<String, Value>, f: &str| m.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+        let old_state = get(before, "state");
+        let new_state = patch.get("state").and_then(Value::as_str).map(str::to_string);
+        let Some(new_state) = new_state.filter(|s| *s != old_state) else { return Ok(()) };
+        let merged = |patch: &Map<String, Value>, f: &str| {
+            patch.get(f).and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| get(before, f))
+        };
+        let closed = match table {
+            "change_request" => {
+                if actor.enforce {
+                    let refuse = |why: &str| Refusal {
+                        status: 403,
+                        message: "Operation Failed".into(),
+                        detail: format!(
+                            "Operation against file 'change_request' was aborted by Business Rule \
+                             'State model - can change state?'. {why}"
+                        ),
+                    };
+                    if new_state == "3" {
+                        if old_state != "0" {
+                            return Err(refuse("A change can only be closed from the Review state."));
+                        }
+                        if merged(patch, "close_code").trim().is_empty()
+                            || merged(patch, "close_notes").trim().is_empty()
+                        {
+                            return Err(refuse("Close code and close notes are mandatory to close a change."));
+                        }
+                    }
+                    if (new_state == "-1" || new_state == "-2") && merged(patch, "approval") != "approved" {
+                        return Err(refuse("A change can only be scheduled or implemented once it is approved."));
+                    }
+                }
+                if new_state == "-3" && !patch.contains_key("approval") && merged(patch, "approval") == "not requested"
+                {
+                    patch.insert("approval".into(), Value::String("requested".into()));
+                }
+                new_state == "3" || new_state == "4"
+            }
+            "sc_req_item" => matches!(new_state.as_str(), "3" | "4" | "7"),
+            _ => false,
+        };
+        if closed {
+            patch.insert("active".into(), Value::String("false".into()));
+            if merged(patch, "closed_at").is_empty() {
+                patch.insert("closed_at".into(), Value::String(at.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The records an encoded query selects, in its order.
+    pub(crate) fn select(&self, table: &str, query: &str) -> Vec<Row> {
+        let mut rows = self.rows(table);
+        let q = parse_query(query, |f| self.knows(table, f, &rows));
+        rows.retain(|r| q.conds.iter().all(|c| c.matches(r)));
+        if !q.order.is_empty() {
+            let newest_first = q.order[0].1;
+            rows.sort_by(|a, b| {
+                for (field, desc) in &q.order {
+                    let o = compare(a.get(field), b.get(field));
+                    let o = if *desc { o.reverse() } else { o };
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+                if newest_first { b.seq.cmp(&a.seq) } else { a.seq.cmp(&b.seq) }
+            });
+        }
+        rows
+    }
+
+    /// The record as the Table API shows it.
+    pub(crate) fn render(
+        &self,
+        table: &str,
+        row: &Row,
+        mode: Mode,
+        fields: Option<&[String]>,
+        links: bool,
+        base: &str,
+    ) -> Map<String, Value> {
+        let sys_id = row.get("sys_id");
+        let journal = table != JOURNAL_TABLE
+            && (def(table).is_some_and(|d| d.journal) || self.journal.iter().any(|j| j.element_id == sys_id));
+        let mut names: Vec<String> = row.fields.keys().cloned().collect();
+        if journal {
+            names.extend(JOURNAL_FIELDS.iter().map(|s| s.to_string()));
+        }
+        if let Some(wanted) = fields {
+            names = wanted.iter().filter(|w| names.contains(w)).cloned().collect();
+        }
+        let mut out = Map::new();
+        for name in names {
+            let (value, display, link) = if JOURNAL_FIELDS.contains(&name.as_str()) && journal {
+                (String::new(), self.journal_text(table, sys_id, &name), None)
+            } else {
+                let v = row.get(&name).to_string();
+                match reference_table(&name).filter(|_| table != JOURNAL_TABLE && !v.is_empty()) {
+                    Some(rt) => {
+                        let d = self.reference_display(rt, &v);
+                        let link = links.then(|| format!("{base}/api/now/table/{rt}/{v}"));
+                        (v, d, link)
+                    }
+                    None => {
+                        let d = choice_label(table, &name, &v).map(str::to_string).unwrap_or_else(|| v.clone());
+                        (v, d, None)
+                    }
+                }
+            };
+            let rendered = match (mode, link) {
+                (Mode::Stored, None) => Value::String(value),
+                (Mode::Stored, Some(link)) => json!({"link": link, "value": value}),
+                (Mode::Display, None) => Value::String(display),
+                (Mode::Display, Some(link)) => json!({"display_value": display, "link": link}),
+                (Mode::All, None) => json!({"display_value": display, "value": value}),
+                (Mode::All, Some(link)) => json!({"display_value": display, "link": link, "value": value}),
+            };
+            out.insert(name, rendered);
+        }
+        out
+    }
+
+    /// A referenced record's display value: its name, number or user name (the sys_id when the
+    /// simulator has no such record).
+    fn reference_display(&self, table: &str, sys_id: &str) -> String {
+        let Some(row) = self.tables.get(table).and_then(|rows| rows.iter().find(|r| r.get("sys_id") == sys_id)) else {
+            return sys_id.to_string();
+        };
+        ["name", "number", "user_name"].iter().map(|f| row.get(f)).find(|v| !v.is_empty()).unwrap_or(sys_id).to_string()
+    }
+}
+
+fn acl_refusal() -> Refusal {
+    Refusal {
+        status: 403,
+        message: "Operation Failed".into(),
+        detail: "ACL Exception Insert Failed due to security constraints".into(),
+    }
+}
+
+fn journal_row(j: &Journal) -> Row {
+    let mut fields = Map::new();
+    for (k, v) in [
+        ("sys_id", &j.sys_id),
+        ("element_id", &j.element_id),
+        ("element", &j.element),
+        ("name", &j.table),
+        ("value", &j.value),
+        ("sys_created_on", &j.created_on),
+        ("sys_created_by", &j.created_by),
+        ("sys_updated_on", &j.created_on),
+    ] {
+        fields.insert(k.into(), Value::String(v.clone()));
+    }
+    Row { seq: j.seq, fields }
+}
+
+/// Integers compare as numbers (choice values like `-5`), everything else as text.
+fn compare(a: &str, b: &str) -> Ordering {
+    match (a.parse::<i64>(), b.parse::<i64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+enum Cond {
+    Eq(String, String),
+    Ne(String, String),
+    In(String, Vec<String>),
+}
+
+impl Cond {
+    /// Text comparisons ignore case, as ServiceNow's database does.
+    fn matches(&self, row: &Row) -> bool {
+        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        match self {
+            Cond::Eq(f, v) => same(row.get(f), v),
+            Cond::Ne(f, v) => !same(row.get(f), v),
+            Cond::In(f, vs) => vs.iter().any(|v| same(row.get(f), v)),
+        }
+    }
+}
+
+struct ParsedQuery {
+    conds: Vec<Cond>,
+    order: Vec<(String, bool)>,
+}
+
+/// Reads the subset of encoded-query syntax Gatehouse uses: `field=value`, `field!=value`,
+/// `fieldINa,b`, `ORDERBYfield`, `ORDERBYDESCfield`, joined with `^`. Like ServiceNow, a
+/// condition it does not understand (another operator, `^OR`, `^NQ`, an unknown field) is
+/// silently dropped.
+fn parse_query(query: &str, knows: impl Fn(&str) -> bool) -> ParsedQuery {
+    let mut q = ParsedQuery { conds: Vec::new(), order: Vec::new() };
+    for part in query.split('^') {
+        if let Some(f) = part.strip_prefix("ORDERBYDESC") {
+            if knows(f) {
+                q.order.push((f.to_string(), true));
+            }
+            continue;
+        }
+        if let Some(f) = part.strip_prefix("ORDERBY") {
+            if knows(f) {
+                q.order.push((f.to_string(), false));
+            }
+            continue;
+        }
+        let end = part
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'))
+            .unwrap_or(part.len());
+        let (field, rest) = part.split_at(end);
+        if field.is_empty() || !knows(field) {
+            continue;
+        }
+        if let Some(v) = rest.strip_prefix("!=") {
+            q.conds.push(Cond::Ne(field.into(), v.into()));
+        } else if let Some(v) = rest.strip_prefix('=') {
+            q.conds.push(Cond::Eq(field.into(), v.into()));
+        } else if let Some(v) = rest.strip_prefix("IN") {
+            q.conds.push(Cond::In(field.into(), v.split(',').map(str::to_string).collect()));
+        }
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_with(values: &[(&str, &str)]) -> (Db, Vec<String>) {
+        let mut db = Db::default();
+        let actor = Actor { user: "t", enforce: true };
+        let ids = values
+            .iter()
+            .map(|(cid, desc)| {
+                let mut m = Map::new();
+                m.insert("correlation_id".into(), json!(cid));
+                m.insert("short_description".into(), json!(desc));
+                db.insert("change_request", &m, &actor).ok().unwrap()
+            })
+            .collect();
+        (db, ids)
+    }
+
+    #[test]
+    fn queries_drop_what_they_do_not_understand() {
+        let (db, ids) = db_with(&[("a", "one"), ("b", "two"), ("A", "three")]);
+        let n = |q: &str| db.select("change_request", q).len();
+        assert_eq!(n("correlation_id=a"), 2, "= ignores case");
+        assert_eq!(n("correlation_id!=a"), 1);
+        assert_eq!(n("correlation_idINa,b"), 3);
+        assert_eq!(n("no_such_field=x"), 3, "unknown field: dropped");
+        assert_eq!(n("correlation_idLIKEa"), 3, "unknown operator: dropped");
+        assert_eq!(n("correlation_id=b^ORcorrelation_id=a"), 1, "^OR: dropped");
+        assert_eq!(n("active=true^state=-5"), 3);
+        let order: Vec<String> =
+            db.select("change_request", "ORDERBYDESCnumber").iter().map(|r| r.get("sys_id").to_string()).collect();
+        assert_eq!(order, ids.iter().rev().cloned().collect::<Vec<_>>());
+        let newest = db.select("change_request", "ORDERBYDESCsys_created_on");
+        assert_eq!(newest[0].get("sys_id"), ids[2], "same second: newest first");
+    }
+
+    #[test]
+    fn change_state_model() {
+        let (mut db, ids) = db_with(&[("a", "one")]);
+        let id = &ids[0];
+        let actor = Actor { user: "t", enforce: true };
+        let set = |db: &mut Db, kv: Value| {
+            let Value::Object(m) = kv else { unreachable!() };
+            db.update("change_request", id, &m, &actor).map_err(|r| r.detail)
+        };
+        assert!(set(&mut db, json!({"state": "-1"})).is_err());
+        set(&mut db, json!({"state": "-3"})).unwrap();
+        assert_eq!(db.row("change_request", id).unwrap().get("approval"), "requested");
+        assert!(set(&mut db, json!({"state": "3"})).unwrap_err().contains("Review"));
+        set(&mut db, json!({"approval": "approved", "state": "-1"})).unwrap();
+        set(&mut db, json!({"state": "0"})).unwrap();
+        assert!(set(&mut db, json!({"state": "3", "close_code": "successful"})).unwrap_err().contains("mandatory"));
+        set(&mut db, json!({"state": "3", "close_code": "successful", "close_notes": "ok"})).unwrap();
+        let row = db.row("change_request", id).unwrap();
+        assert_eq!(row.get("active"), "false");
+        assert_eq!(row.get("sys_mod_count"), "4");
+    }
+}
