@@ -94,7 +94,7 @@ async fn outbox(State(dev): State<Dev>, headers: HeaderMap) -> Response {
         return with_headers(Json(json!({ "mails": mails })).into_response(), "application/json");
     }
     let mut body = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Outbox</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Outbox</title><link rel=\"icon\" href=\"data:,\">\
          <link rel=\"stylesheet\" href=\"/dev/app.css\"></head><body class=\"plain\">\
          <h1>Outbox</h1><p><a href=\"/dev/\">\u{2190} Demo portal</a></p>",
     );

@@ -149,6 +149,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         lease: Duration::from_secs(120),
         boot_volume_gb: 20,
         sweep_interval: Duration::from_secs(60),
+        servicenow: None,
     };
     Ok((config, token))
 }

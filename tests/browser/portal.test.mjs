@@ -45,6 +45,10 @@ try {
   context.setDefaultTimeout(15_000);
   page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('dialog', (d) => {
+    problems.push(`dialog: ${d.message()}`);
+    d.dismiss();
+  });
   page.on('console', (m) => {
     // The one expected failure: the 422 of the order with a bad server name.
     const expected = / 422 /.test(m.text()) && m.location().url.endsWith('/v1/requests');
@@ -83,7 +87,9 @@ try {
 
   step('fill the form and order');
   await page.fill('#server_name', 'browser-01');
-  await page.fill('#justification', 'Browser test: order, approve by mail, watch it become active');
+  // Markup in a field is shown as text everywhere (the portal, the mails, the approval page).
+  const justification = 'Browser test <img src=x onerror=alert(1)> & "approve" by mail';
+  await page.fill('#justification', justification);
   const number = (await page.textContent('#ritm')).trim();
   assert.match(number, /^RITM\d{7}$/);
   assert.match((await page.textContent('#sys-id')).trim(), /^[0-9a-f]{32}$/);
@@ -136,6 +142,9 @@ try {
   const body = request.locator('.request-body');
   await body.waitFor();
   await body.locator('table.servers td', { hasText: 'ACTIVE' }).first().waitFor();
+  const shown = body.locator('dl.facts dt', { hasText: 'Justification' }).locator('xpath=following-sibling::dd[1]');
+  assert.equal(await shown.textContent(), justification, 'the justification is shown as text');
+  assert.equal(await page.locator('#requests img').count(), 0, 'no markup from the request got into the page');
   const history = await body.locator('table.history tbody tr').allTextContents();
   const changes = history.join('\n');
   for (const to of ['approved', 'provisioning', 'active']) {

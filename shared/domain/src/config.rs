@@ -45,6 +45,45 @@ impl std::fmt::Debug for ApiTokens {
     }
 }
 
+/// A credential read from configuration: shown as `***` in every Debug output and log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceNowAuth {
+    /// The default: OAuth client credentials exist only on recent releases and are off by default.
+    Basic {
+        user: String,
+        password: Secret,
+    },
+    OAuthClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+/// Where write-backs go. Without it, Gatehouse owes ServiceNow nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNowSettings {
+    pub instance_url: String,
+    pub auth: ServiceNowAuth,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailTransport {
     /// `.eml` files in a folder (demo, tests, or a site whose mail relay picks them up).
@@ -89,6 +128,7 @@ pub struct Config {
     pub lease: Duration,
     pub boot_volume_gb: u64,
     pub sweep_interval: Duration,
+    pub servicenow: Option<ServiceNowSettings>,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -162,6 +202,22 @@ fn base_url(key: &str, value: &str) -> Result<String, ConfigError> {
     }
 }
 
+fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<ServiceNowSettings>, ConfigError> {
+    let Some(url) = s.optional("GATEHOUSE_SERVICENOW_URL") else { return Ok(None) };
+    let instance_url = base_url("GATEHOUSE_SERVICENOW_URL", &url)?;
+    let auth = match s.optional("GATEHOUSE_SERVICENOW_CLIENT_ID") {
+        Some(client_id) => ServiceNowAuth::OAuthClientCredentials {
+            client_id,
+            client_secret: Secret::new(s.required("GATEHOUSE_SERVICENOW_CLIENT_SECRET")?),
+        },
+        None => ServiceNowAuth::Basic {
+            user: s.required("GATEHOUSE_SERVICENOW_USER")?,
+            password: Secret::new(s.required("GATEHOUSE_SERVICENOW_PASSWORD")?),
+        },
+    };
+    Ok(Some(ServiceNowSettings { instance_url, auth }))
+}
+
 impl Config {
     pub fn load<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, ConfigError> {
         let tokens: Vec<String> = s
@@ -219,6 +275,7 @@ impl Config {
             lease: s.seconds("GATEHOUSE_LEASE_SECS", 120)?,
             boot_volume_gb: s.number("GATEHOUSE_BOOT_VOLUME_GB", 20, 1..=16384)?,
             sweep_interval: s.seconds("GATEHOUSE_SWEEP_INTERVAL_SECS", 60)?,
+            servicenow: servicenow(s)?,
         })
     }
 }
@@ -284,6 +341,22 @@ mod tests {
         }
         let err = Config::load(&settings(&with(&[("GATEHOUSE_MAIL_TRANSPORT", "smtp")]))).unwrap_err();
         assert_eq!(err.setting, "GATEHOUSE_SMTP_URL");
+        let err = Config::load(&settings(&with(&[("GATEHOUSE_SERVICENOW_URL", "https://acme.service-now.com")])))
+            .unwrap_err();
+        assert_eq!(err.setting, "GATEHOUSE_SERVICENOW_USER");
+    }
+
+    #[test]
+    fn servicenow_credentials_never_show_in_debug_output() {
+        let c = Config::load(&settings(&with(&[
+            ("GATEHOUSE_SERVICENOW_URL", "https://acme.service-now.com"),
+            ("GATEHOUSE_SERVICENOW_USER", "gatehouse"),
+            ("GATEHOUSE_SERVICENOW_PASSWORD", "hunter2-very-secret"),
+        ])))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("gatehouse") && !shown.contains("hunter2"));
+        assert!(!shown.contains("0123456789abcdef0123456789abcdef"), "API tokens neither");
     }
 
     #[test]

@@ -88,8 +88,10 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, notice: &MailNotice, request: &Request) -> Result<()>;
 }
 
-/// The IT service management system (ServiceNow): write-backs onto the request item.
+/// The IT service management system (ServiceNow): write-backs onto the request item. `marker` is
+/// unique per owed message: a retried write-back first checks whether the note carrying it is
+/// already there, so a lost answer never doubles a note.
 #[async_trait]
 pub trait Itsm: Send + Sync {
-    async fn write_back(&self, note: &WorkNote, request: &Request) -> Result<()>;
+    async fn write_back(&self, marker: &str, note: &WorkNote, request: &Request) -> Result<()>;
 }

@@ -55,7 +55,12 @@ pub struct GitLabConfig {
 impl GitLabConfig {
     /// A 10 s timeout and 3 retries.
     pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> Self {
-        GitLabConfig { base_url: base_url.into(), token: token.into(), timeout: Duration::from_secs(10), max_retries: 3 }
+        GitLabConfig {
+            base_url: base_url.into(),
+            token: token.into(),
+            timeout: Duration::from_secs(10),
+            max_retries: 3,
+        }
     }
 }
 
@@ -447,7 +452,8 @@ impl Client {
         let mut out = Vec::new();
         let mut page = 1;
         loop {
-            let (headers, body) = self.send(project_id, &call, Some(page)).await.map_err(|f| self.fail(project_id, &call, f))?;
+            let (headers, body) =
+                self.send(project_id, &call, Some(page)).await.map_err(|f| self.fail(project_id, &call, f))?;
             let items: Vec<T> = serde_json::from_slice(&body)
                 .map_err(|error| self.fail(project_id, &call, Failure::Decode { error }))?;
             out.extend(items);
@@ -588,7 +594,11 @@ fn upstream_message(body: &[u8]) -> Option<String> {
 
 /// `10 s`, `250 ms`.
 fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 { format!("{} s", d.as_secs()) } else { format!("{} ms", d.as_millis()) }
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 #[cfg(test)]
@@ -611,7 +621,10 @@ mod tests {
     fn urls_escape_each_segment() {
         let c = client("https://gitlab.example.com");
         let call = create_note_call(4242, 7, "x");
-        assert_eq!(c.url(&call, None).as_str(), "https://gitlab.example.com/api/v4/projects/4242/merge_requests/7/notes");
+        assert_eq!(
+            c.url(&call, None).as_str(),
+            "https://gitlab.example.com/api/v4/projects/4242/merge_requests/7/notes"
+        );
         let call = Call {
             method: Method::GET,
             segments: segs(1, &["repository", "commits", "a/b?c", "merge_requests"]),
@@ -629,7 +642,9 @@ mod tests {
 
     #[test]
     fn bad_configuration_is_refused_without_showing_the_token() {
-        for (base, token) in [("not a url", "t"), ("ftp://x", "t"), ("https://x", " "), ("https://x", "bad\ntoken-secret")] {
+        for (base, token) in
+            [("not a url", "t"), ("ftp://x", "t"), ("https://x", " "), ("https://x", "bad\ntoken-secret")]
+        {
             let err = Client::new(GitLabConfig::new(base, token)).unwrap_err();
             assert!(!err.chain().contains("secret"), "{err}");
         }
@@ -679,10 +694,7 @@ mod tests {
     fn upstream_messages_are_short_and_on_one_line() {
         assert_eq!(upstream_message(br#"{"message":"403 Forbidden"}"#).as_deref(), Some("403 Forbidden"));
         assert_eq!(upstream_message(br#"{"error":"body is missing"}"#).as_deref(), Some("body is missing"));
-        assert_eq!(
-            upstream_message(br#"{"message":{"base":["x"]}}"#).as_deref(),
-            Some(r#"{"base":["x"]}"#)
-        );
+        assert_eq!(upstream_message(br#"{"message":{"base":["x"]}}"#).as_deref(), Some(r#"{"base":["x"]}"#));
         assert_eq!(upstream_message(b"Retry later\n").as_deref(), Some("Retry later"));
         assert_eq!(upstream_message(b"").as_deref(), None);
         let long = "x".repeat(500);

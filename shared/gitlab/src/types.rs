@@ -225,7 +225,10 @@ mod tests {
         assert_eq!(note.author.unwrap().username, "pipin");
 
         let job: Job = serde_json::from_str(sample!("job-get-response.json")).unwrap();
-        assert_eq!((job.id, job.name.as_str(), job.status.as_str(), job.ref_.as_str()), (8, "rubocop", "failed", "main"));
+        assert_eq!(
+            (job.id, job.name.as_str(), job.status.as_str(), job.ref_.as_str()),
+            (8, "rubocop", "failed", "main")
+        );
         assert_eq!(job.pipeline.as_ref().unwrap().id, 6);
         assert_eq!(job.duration, Some(0.465));
         assert_eq!(job.commit.unwrap().created_at, Some("2015-12-24T15:51:14Z".parse().unwrap()));

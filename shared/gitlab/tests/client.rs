@@ -192,13 +192,10 @@ async fn pipelines_are_read() {
     let sim = sim().await;
     let c = client(&sim);
     let p = c.pipeline(P, demo::PIPELINE_ID).await.unwrap();
-    assert_eq!((p.id, p.project_id, p.sha.as_str(), p.ref_.as_str(), p.status.as_str()), (
-        demo::PIPELINE_ID,
-        P,
-        demo::SHA,
-        "main",
-        "running"
-    ));
+    assert_eq!(
+        (p.id, p.project_id, p.sha.as_str(), p.ref_.as_str(), p.status.as_str()),
+        (demo::PIPELINE_ID, P, demo::SHA, "main", "running")
+    );
     assert_eq!(p.web_url, format!("{}/acme/shop/-/pipelines/{}", sim.base_url(), demo::PIPELINE_ID));
     sim.set_pipeline_status(P, demo::PIPELINE_ID, "success");
     assert_eq!(c.pipeline(P, demo::PIPELINE_ID).await.unwrap().status, "success");
@@ -253,7 +250,10 @@ async fn rate_limits_are_waited_out() {
     sim.set_faults(Faults { retry_after: Some(120), ..faults(429, "jobs.get", None) });
     let started = Instant::now();
     let detail = upstream(c.job(P, demo::JOB_ID).await.unwrap_err());
-    assert_eq!(detail, "could not read job 77001: GitLab is rate limiting Gatehouse (HTTP 429) and asked it to wait 120 s");
+    assert_eq!(
+        detail,
+        "could not read job 77001: GitLab is rate limiting Gatehouse (HTTP 429) and asked it to wait 120 s"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(calls(&sim, "jobs.get"), 3);
 

@@ -73,11 +73,8 @@ impl SesTransport {
 #[async_trait]
 impl Transport for SesTransport {
     async fn deliver(&self, message: Message) -> Result<()> {
-        let out = self
-            .request(&message)?
-            .send()
-            .await
-            .map_err(|e| Error::upstream_caused(SYSTEM, "SendEmail failed", e))?;
+        let out =
+            self.request(&message)?.send().await.map_err(|e| Error::upstream_caused(SYSTEM, "SendEmail failed", e))?;
         tracing::debug!(message_id = out.message_id().unwrap_or_default(), "SES accepted a mail");
         Ok(())
     }
@@ -87,7 +84,9 @@ impl Transport for SesTransport {
 /// the file outbox.
 pub async fn transport_for(config: &MailTransport) -> Result<Arc<dyn Transport>> {
     match config {
-        MailTransport::Ses { configuration_set } => Ok(Arc::new(SesTransport::from_env(configuration_set.clone()).await)),
+        MailTransport::Ses { configuration_set } => {
+            Ok(Arc::new(SesTransport::from_env(configuration_set.clone()).await))
+        }
         other => TemplateMailer::transport_for(other),
     }
 }

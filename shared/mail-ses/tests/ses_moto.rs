@@ -64,11 +64,8 @@ async fn a_mail_is_sent_with_its_text_and_html_parts() {
     let transport = SesTransport::new(client, None);
     transport.deliver(message(&from, "Ada Lovelace <ada@example.com>", &subject)).await.unwrap();
 
-    let recorded: Vec<_> = sent(&endpoint)
-        .await
-        .into_iter()
-        .filter(|m| m["source"] == serde_json::Value::String(from.clone()))
-        .collect();
+    let recorded: Vec<_> =
+        sent(&endpoint).await.into_iter().filter(|m| m["source"] == serde_json::Value::String(from.clone())).collect();
     assert_eq!(recorded.len(), 1, "one mail from {from}: {recorded:?}");
     let m = &recorded[0];
     let destinations: Vec<_> = m["destinations"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();

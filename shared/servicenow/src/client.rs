@@ -711,9 +711,8 @@ impl Client {
         }
         let bytes = resp.bytes().await.map_err(|e| Fail::transport(e, true))?;
         let unreadable = |why: String| Fail { token: true, kind: FailKind::Unreadable(why) };
-        let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| {
-            unreadable(format!("token answer is not the expected JSON: {}", format!("{:?}", e.classify())))
-        })?;
+        let answer: TokenAnswer = serde_json::from_slice(&bytes)
+            .map_err(|e| unreadable(format!("token answer is not the expected JSON: {:?}", e.classify())))?;
         if answer.access_token.is_empty() {
             return Err(unreadable("token answer has an empty access_token".into()));
         }

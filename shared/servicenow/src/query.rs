@@ -143,10 +143,7 @@ impl Query {
         self.conds.iter().all(|c| match c {
             Cond::Eq(f, v) => get(f) == *v,
             Cond::Ne(f, v) => get(f) != *v,
-            Cond::In(f, vs) => {
-                let have = get(f);
-                vs.iter().any(|v| *v == have)
-            }
+            Cond::In(f, vs) => vs.contains(&get(f)),
             Cond::OrderBy(_) | Cond::OrderByDesc(_) => true,
         })
     }

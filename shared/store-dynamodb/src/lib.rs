@@ -187,9 +187,9 @@ fn upstream(table: &str, operation: &str, source: impl Into<BoxError>) -> Error 
 /// `TransactionConflict`, …), or `None` when the failure was not a cancellation.
 fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
     match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect(),
-        ),
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect())
+        }
         _ => None,
     }
 }
@@ -499,7 +499,11 @@ impl Store for DynamoStore {
 pub async fn create_table(client: &Client, table: &str) -> Result<()> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| Error::internal("DynamoDB store: building CreateTable", e);
     let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(build)
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(build)
     };
     let key_part = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
     let gsi = GlobalSecondaryIndex::builder()
@@ -531,7 +535,8 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
         .await
         .map_err(|e| upstream(table, "CreateTable", e))?;
     for _ in 0..100 {
-        let out = client.describe_table().table_name(table).send().await.map_err(|e| upstream(table, "DescribeTable", e))?;
+        let out =
+            client.describe_table().table_name(table).send().await.map_err(|e| upstream(table, "DescribeTable", e))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             client
                 .update_time_to_live()

@@ -11,10 +11,10 @@ use domain::Error;
 use domain::model::{HistoryEntry, RequestId, Status};
 use domain::ports::{Store, Write};
 use domain::token::{ApprovalToken, TokenRecord};
-use store::contract::sample_request;
-use store::store_contract;
 use gatehouse_store_dynamodb::{DynamoStore, TTL_ATTRIBUTE, create_table, timeouts};
 use jiff::Timestamp;
+use store::contract::sample_request;
+use store::store_contract;
 
 fn endpoint() -> String {
     std::env::var("GATEHOUSE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {

@@ -175,7 +175,13 @@ impl GitLabSim {
             ip => ip,
         };
         let base = format!("http://{}", SocketAddr::new(ip, local.port()));
-        let state = Arc::new(SimState { config, base, faults: Mutex::default(), data: Mutex::default(), calls: Mutex::default() });
+        let state = Arc::new(SimState {
+            config,
+            base,
+            faults: Mutex::default(),
+            data: Mutex::default(),
+            calls: Mutex::default(),
+        });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -929,7 +935,11 @@ async fn list_notes(
     .await
 }
 
-async fn get_note(State(st): Shared, headers: HeaderMap, Path((id, iid, note_id)): Path<(String, u64, u64)>) -> Response {
+async fn get_note(
+    State(st): Shared,
+    headers: HeaderMap,
+    Path((id, iid, note_id)): Path<(String, u64, u64)>,
+) -> Response {
     api(&st, "notes.get", &headers, |st| {
         let data = st.data();
         let Some((project, _)) = data.project(&id) else { return not_found() };
@@ -1049,7 +1059,11 @@ async fn get_pipeline(State(st): Shared, headers: HeaderMap, Path((id, pipeline_
     .await
 }
 
-async fn get_deployment(State(st): Shared, headers: HeaderMap, Path((id, deployment_id)): Path<(String, u64)>) -> Response {
+async fn get_deployment(
+    State(st): Shared,
+    headers: HeaderMap,
+    Path((id, deployment_id)): Path<(String, u64)>,
+) -> Response {
     api(&st, "deployments.get", &headers, |st| {
         let data = st.data();
         let Some((project, _)) = data.project(&id) else { return not_found() };
@@ -1088,7 +1102,12 @@ async fn approve_deployment(
                 json!({"message": "400 Bad request - This deployment is not waiting for approvals."}),
             );
         }
-        let approval = SimApproval { username: SIM_USERNAME.into(), status: status.clone(), comment, created_at: time(Timestamp::now()) };
+        let approval = SimApproval {
+            username: SIM_USERNAME.into(),
+            status: status.clone(),
+            comment,
+            created_at: time(Timestamp::now()),
+        };
         match existing {
             Some(i) => deployment.approvals[i] = approval.clone(),
             None => deployment.approvals.push(approval.clone()),
@@ -1105,8 +1124,8 @@ fn control_error(message: String) -> Response {
     json_response(StatusCode::BAD_REQUEST, json!({ "error": message }))
 }
 
-fn control_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| control_error(format!("invalid body: {e}")))
+fn control_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))
 }
 
 async fn control_get_faults(State(st): Shared) -> Json<Faults> {
@@ -1119,7 +1138,7 @@ async fn control_put_faults(State(st): Shared, body: Bytes) -> Response {
             *lock(&st.faults) = f.clone();
             Json(f).into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1206,7 +1225,7 @@ async fn control_add_project(State(st): Shared, body: Bytes) -> Response {
             st.data().add_project(p.id, &p.path);
             StatusCode::CREATED.into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1216,7 +1235,7 @@ async fn control_add_merge_request(State(st): Shared, body: Bytes) -> Response {
             st.data().add_merge_request(m.project_id, m.iid, &m.sha, &m.title);
             StatusCode::CREATED.into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1226,7 +1245,7 @@ async fn control_add_pipeline(State(st): Shared, body: Bytes) -> Response {
             st.data().add_pipeline(p.project_id, p.id, &p.sha, &p.ref_, &p.status);
             StatusCode::CREATED.into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1236,7 +1255,7 @@ async fn control_add_job(State(st): Shared, body: Bytes) -> Response {
             st.data().add_job(j.project_id, j.id, j.pipeline_id, &j.name, &j.status);
             StatusCode::CREATED.into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1246,7 +1265,7 @@ async fn control_add_deployment(State(st): Shared, body: Bytes) -> Response {
             st.data().add_deployment(d.project_id, d.id, &d.environment, &d.status);
             StatusCode::CREATED.into_response()
         }
-        Err(resp) => resp,
+        Err(e) => control_error(e),
     }
 }
 
@@ -1264,7 +1283,7 @@ async fn control_job(State(st): Shared, Path((p, id)): Path<(u64, u64)>) -> Resp
 async fn control_job_status(State(st): Shared, Path((p, id)): Path<(u64, u64)>, body: Bytes) -> Response {
     let status = match control_body::<NewStatus>(&body) {
         Ok(s) => s.status,
-        Err(resp) => return resp,
+        Err(e) => return control_error(e),
     };
     match st.data().jobs.get_mut(&(p, id)) {
         Some(job) => {
@@ -1278,7 +1297,7 @@ async fn control_job_status(State(st): Shared, Path((p, id)): Path<(u64, u64)>, 
 async fn control_pipeline_status(State(st): Shared, Path((p, id)): Path<(u64, u64)>, body: Bytes) -> Response {
     let status = match control_body::<NewStatus>(&body) {
         Ok(s) => s.status,
-        Err(resp) => return resp,
+        Err(e) => return control_error(e),
     };
     match st.data().pipelines.get_mut(&(p, id)) {
         Some(pipeline) => {

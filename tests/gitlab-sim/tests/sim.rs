@@ -50,7 +50,8 @@ fn keys(v: &Value) -> BTreeSet<String> {
 #[tokio::test]
 async fn answers_have_the_shapes_of_the_samples() {
     let sim = start().await;
-    let (status, mrs) = get(&sim, &format!("/projects/{}/repository/commits/{}/merge_requests", demo::PROJECT_ID, demo::SHA)).await;
+    let (status, mrs) =
+        get(&sim, &format!("/projects/{}/repository/commits/{}/merge_requests", demo::PROJECT_ID, demo::SHA)).await;
     assert_eq!(status, StatusCode::OK);
     let sample_mr = &sample!("commit-merge_requests-list-response.json")[0];
     assert_eq!(keys(&mrs[0]), keys(sample_mr));
@@ -80,7 +81,8 @@ async fn answers_have_the_shapes_of_the_samples() {
     assert_eq!(keys(&played), keys(&sample!("job-play-response.json")));
     assert_eq!(played["status"], "pending");
 
-    let (status, pipeline) = get(&sim, &format!("/projects/{}/pipelines/{}", demo::PROJECT_ID, demo::PIPELINE_ID)).await;
+    let (status, pipeline) =
+        get(&sim, &format!("/projects/{}/pipelines/{}", demo::PROJECT_ID, demo::PIPELINE_ID)).await;
     assert_eq!(status, StatusCode::OK);
     let sample_pipeline = sample!("pipeline-get-response.json");
     assert_eq!(keys(&pipeline), keys(&sample_pipeline));
@@ -112,16 +114,19 @@ async fn the_token_is_required() {
 #[tokio::test]
 async fn unknown_things_and_unplayable_jobs() {
     let sim = start().await;
-    for path in ["/projects/1/jobs/1", "/projects/4242/jobs/1", "/projects/4242/pipelines/1", "/projects/4242/nothing"] {
+    for path in ["/projects/1/jobs/1", "/projects/4242/jobs/1", "/projects/4242/pipelines/1", "/projects/4242/nothing"]
+    {
         assert_eq!(get(&sim, path).await, (StatusCode::NOT_FOUND, json!({"message": "404 Not found"})), "{path}");
     }
     sim.set_job_status(demo::PROJECT_ID, demo::JOB_ID, "success");
-    let (status, body) = post(&sim, &format!("/projects/{}/jobs/{}/play", demo::PROJECT_ID, demo::JOB_ID), json!({})).await;
+    let (status, body) =
+        post(&sim, &format!("/projects/{}/jobs/{}/play", demo::PROJECT_ID, demo::JOB_ID), json!({})).await;
     assert_eq!((status, body), (StatusCode::FORBIDDEN, sample!("error-403-forbidden-response.json")));
     let (status, body) = post(&sim, "/projects/4242/merge_requests/7/notes", json!({})).await;
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": "body is missing"})));
     let (status, _) =
-        post(&sim, &format!("/projects/4242/deployments/{}/approval", demo::DEPLOYMENT_ID), json!({"status": "maybe"})).await;
+        post(&sim, &format!("/projects/4242/deployments/{}/approval", demo::DEPLOYMENT_ID), json!({"status": "maybe"}))
+            .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -161,7 +166,10 @@ async fn lists_are_paginated_like_gitlab() {
     let page: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(page.len(), 20);
     assert_eq!(page[0]["body"], "n44", "newest first by default");
-    assert_eq!((&h["x-page"], &h["x-next-page"], &h["x-total"], &h["x-total-pages"]), (&"1".parse().unwrap(), &"2".parse().unwrap(), &"45".parse().unwrap(), &"3".parse().unwrap()));
+    assert_eq!(
+        (&h["x-page"], &h["x-next-page"], &h["x-total"], &h["x-total-pages"]),
+        (&"1".parse().unwrap(), &"2".parse().unwrap(), &"45".parse().unwrap(), &"3".parse().unwrap())
+    );
     let resp = http()
         .get(&url)
         .header("PRIVATE-TOKEN", TOKEN)
@@ -172,14 +180,23 @@ async fn lists_are_paginated_like_gitlab() {
     assert_eq!(resp.headers()["x-next-page"], "");
     assert_eq!(resp.headers()["x-prev-page"], "1");
     let page: Vec<Value> = resp.json().await.unwrap();
-    assert_eq!(page.iter().map(|n| n["body"].as_str().unwrap()).collect::<Vec<_>>(), ["n40", "n41", "n42", "n43", "n44"]);
+    assert_eq!(
+        page.iter().map(|n| n["body"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["n40", "n41", "n42", "n43", "n44"]
+    );
 }
 
 #[tokio::test]
 async fn faults_are_applied_and_counted_down() {
     let sim = start().await;
     let job = format!("/projects/{}/jobs/{}", demo::PROJECT_ID, demo::JOB_ID);
-    sim.set_faults(Faults { status: Some(429), retry_after: Some(7), remaining: Some(2), only: Some("jobs.get".into()), ..Faults::default() });
+    sim.set_faults(Faults {
+        status: Some(429),
+        retry_after: Some(7),
+        remaining: Some(2),
+        only: Some("jobs.get".into()),
+        ..Faults::default()
+    });
     for _ in 0..2 {
         let resp = http().get(api(&sim, &job)).header("PRIVATE-TOKEN", TOKEN).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -223,7 +240,12 @@ async fn the_control_api_seeds_and_inspects() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     let api = |p: &str| format!("{base}/api/v4{p}");
-    c.post(api("/projects/7/merge_requests/3/notes")).header("PRIVATE-TOKEN", &token).json(&json!({"body": "x"})).send().await.unwrap();
+    c.post(api("/projects/7/merge_requests/3/notes"))
+        .header("PRIVATE-TOKEN", &token)
+        .json(&json!({"body": "x"}))
+        .send()
+        .await
+        .unwrap();
     c.post(api("/projects/7/jobs/700/play")).header("PRIVATE-TOKEN", &token).send().await.unwrap();
     c.post(api("/projects/7/deployments/7000/approval"))
         .header("PRIVATE-TOKEN", &token)
@@ -232,16 +254,23 @@ async fn the_control_api_seeds_and_inspects() {
         .await
         .unwrap();
 
-    let notes: Value = c.get(format!("{base}/_sim/projects/7/merge_requests/3/notes")).send().await.unwrap().json().await.unwrap();
+    let notes: Value =
+        c.get(format!("{base}/_sim/projects/7/merge_requests/3/notes")).send().await.unwrap().json().await.unwrap();
     assert_eq!(notes[0]["body"], "x");
     let job: Value = c.get(format!("{base}/_sim/projects/7/jobs/700")).send().await.unwrap().json().await.unwrap();
     assert_eq!((job["status"].as_str(), job["play_count"].as_u64()), (Some("pending"), Some(1)));
     let approvals: Value =
         c.get(format!("{base}/_sim/projects/7/deployments/7000/approvals")).send().await.unwrap().json().await.unwrap();
     assert_eq!(approvals[0]["status"], "approved");
-    let deployment: Value = c.get(format!("{base}/_sim/projects/7/deployments/7000")).send().await.unwrap().json().await.unwrap();
+    let deployment: Value =
+        c.get(format!("{base}/_sim/projects/7/deployments/7000")).send().await.unwrap().json().await.unwrap();
     assert_eq!(deployment["status"], "created");
-    let resp = c.put(format!("{base}/_sim/projects/7/jobs/700/status")).json(&json!({"status": "success"})).send().await.unwrap();
+    let resp = c
+        .put(format!("{base}/_sim/projects/7/jobs/700/status"))
+        .json(&json!({"status": "success"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(sim.job(7, 700).unwrap().status, "success");
 
@@ -270,7 +299,8 @@ fn binary_prints_its_url() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("GITLAB_SIM_URL=").unwrap_or_else(|| panic!("unexpected line: {line}")).to_string();
+    let url =
+        line.trim().strip_prefix("GITLAB_SIM_URL=").unwrap_or_else(|| panic!("unexpected line: {line}")).to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async {

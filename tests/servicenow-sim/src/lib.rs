@@ -344,7 +344,7 @@ impl SimState {
     }
 
     /// The authenticated user, from `Authorization: Basic …` or `Bearer …`.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<String, Response> {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, Reject> {
         let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
@@ -363,7 +363,7 @@ impl SimState {
         {
             return Ok(user.clone());
         }
-        Err(unauthorized())
+        Err(Reject::Unauthenticated)
     }
 }
 
@@ -428,15 +428,32 @@ fn refusal(r: Refusal) -> Response {
     sn_error(StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN), &r.message, Some(&r.detail))
 }
 
-fn bad_body() -> Response {
-    sn_error(StatusCode::BAD_REQUEST, "Exception while reading request", Some("The payload is not valid JSON."))
+/// An early answer of a handler.
+enum Reject {
+    Unauthenticated,
+    InvalidTable(String),
+    BadBody,
 }
 
-fn valid_table(table: &str) -> Result<(), Response> {
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::Unauthenticated => unauthorized(),
+            Reject::InvalidTable(table) => sn_error(StatusCode::BAD_REQUEST, &format!("Invalid table {table}"), None),
+            Reject::BadBody => sn_error(
+                StatusCode::BAD_REQUEST,
+                "Exception while reading request",
+                Some("The payload is not valid JSON."),
+            ),
+        }
+    }
+}
+
+fn valid_table(table: &str) -> Result<(), Reject> {
     if !table.is_empty() && table.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
         Ok(())
     } else {
-        Err(sn_error(StatusCode::BAD_REQUEST, &format!("Invalid table {table}"), None))
+        Err(Reject::InvalidTable(table.to_string()))
     }
 }
 
@@ -483,13 +500,13 @@ impl Params {
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reject> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(bad_body()),
+        _ => Err(Reject::BadBody),
     }
 }
 
@@ -523,7 +540,7 @@ async fn fallback() -> Response {
 async fn oauth_token(State(st): Shared, headers: HeaderMap, body: Bytes) -> Response {
     st.token_requests.fetch_add(1, Ordering::SeqCst);
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
@@ -586,10 +603,10 @@ async fn table_list(
     RawQuery(q): RawQuery,
 ) -> Response {
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp;
+        return resp.into_response();
     }
     let params = Params::parse(q);
     let limit = params.get("sysparm_limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(st.config.default_limit);
@@ -633,10 +650,10 @@ async fn record_get(
     RawQuery(q): RawQuery,
 ) -> Response {
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp;
+        return resp.into_response();
     }
     let params = Params::parse(q);
     let db = lock(&st.db);
@@ -658,15 +675,15 @@ async fn table_create(
     body: Bytes,
 ) -> Response {
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     let user = match st.authenticate(&headers).and_then(|u| valid_table(&table).map(|_| u)) {
         Ok(u) => u,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let fields = match parse_body(&body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let params = Params::parse(q);
     let answer = {
@@ -701,15 +718,15 @@ async fn record_update(
     body: Bytes,
 ) -> Response {
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     let user = match st.authenticate(&headers).and_then(|u| valid_table(&table).map(|_| u)) {
         Ok(u) => u,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let fields = match parse_body(&body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let params = Params::parse(q);
     let result = {
@@ -736,10 +753,10 @@ async fn record_delete(
     headers: HeaderMap,
 ) -> Response {
     if let Err(resp) = st.gate().await {
-        return resp;
+        return resp.into_response();
     }
     if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp;
+        return resp.into_response();
     }
     if lock(&st.db).delete(&table, &sys_id) { StatusCode::NO_CONTENT.into_response() } else { not_found() }
 }
@@ -765,11 +782,11 @@ async fn control_records(State(st): Shared, Path(table): Path<String>) -> Respon
 
 async fn control_insert(State(st): Shared, Path(table): Path<String>, body: Bytes) -> Response {
     if let Err(resp) = valid_table(&table) {
-        return resp;
+        return resp.into_response();
     }
     let fields = match parse_body(&body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     match lock(&st.db).insert(&table, &fields, &Actor { user: SYSTEM_USER, enforce: false }) {
         Ok(sys_id) => json_response(StatusCode::CREATED, json!({ "sys_id": sys_id })),
@@ -787,7 +804,7 @@ async fn control_record(State(st): Shared, Path((table, sys_id)): Path<(String, 
 async fn control_set(State(st): Shared, Path((table, sys_id)): Path<(String, String)>, body: Bytes) -> Response {
     let fields = match parse_body(&body) {
         Ok(m) => m,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let mut db = lock(&st.db);
     match db.update(&table, &sys_id, &fields, &Actor { user: SYSTEM_USER, enforce: false }) {

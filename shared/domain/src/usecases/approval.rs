@@ -115,11 +115,23 @@ impl Services {
                 Decision::Approve => MailTemplate::Approved,
                 Decision::Deny => MailTemplate::Denied,
             };
-            let messages = vec![OutboxMessage::mail(
+            let mut messages = vec![OutboxMessage::mail(
                 &request.id,
                 now,
                 MailNotice { to: request.requester.email.clone(), template: requester_mail },
             )];
+            let said = comment.as_deref().map(|c| format!(" Comment: {c}")).unwrap_or_default();
+            messages.extend(match decision {
+                Decision::Approve => {
+                    self.work_note(&request, now, format!("Approved in Gatehouse by {}.{said}", record.approver), None)
+                }
+                Decision::Deny => self.work_note(
+                    &request,
+                    now,
+                    format!("Denied in Gatehouse by {}.{said}", record.approver),
+                    Some(false),
+                ),
+            });
             let write = Write {
                 request,
                 expected_version: expected,

@@ -253,6 +253,17 @@ impl Services {
                 },
             ));
         }
+        messages.extend(self.work_note(
+            &request,
+            now,
+            format!(
+                "Gatehouse received this request as {} and asked {} to approve it by {}.",
+                request.id,
+                approvers.join(", "),
+                request.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+            ),
+            None,
+        ));
         let history = HistoryEntry {
             at: now,
             actor: format!(

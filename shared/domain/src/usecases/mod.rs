@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::model::RequestId;
+use crate::model::{MessageKind, OutboxMessage, Request, RequestId, WorkNote};
 use crate::ports::Store;
+use jiff::Timestamp;
 
 /// Wakes whoever works after a write: locally an in-process task, on AWS the DynamoDB stream and
 /// the schedule (where these do nothing).
@@ -28,6 +29,22 @@ pub struct NoSignals;
 impl Signals for NoSignals {
     fn messages_owed(&self) {}
     fn approved(&self, _id: &RequestId) {}
+}
+
+impl Services {
+    /// The write-back a step owes the request item, when ServiceNow is configured.
+    pub(crate) fn work_note(
+        &self,
+        request: &Request,
+        at: Timestamp,
+        text: String,
+        close: Option<bool>,
+    ) -> Option<OutboxMessage> {
+        self.config
+            .servicenow
+            .as_ref()
+            .map(|_| OutboxMessage::new(&request.id, at, MessageKind::WorkNote(WorkNote { text, close })))
+    }
 }
 
 /// Everything the use-cases need, built once per process.

@@ -5,7 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Services;
 use crate::error::Result;
-use crate::model::MessageKind;
+use crate::model::{HistoryEntry, MessageKind};
 use crate::ports::{Itsm, Mailer};
 
 /// Seconds before the next attempt: 1, 2, 4, … capped at a minute.
@@ -37,13 +37,34 @@ impl Services {
                 };
                 let result = match (&message.kind, itsm) {
                     (MessageKind::Mail(notice), _) => mailer.send(notice, &request).await,
-                    (MessageKind::WorkNote(note), Some(itsm)) => itsm.write_back(note, &request).await,
+                    (MessageKind::WorkNote(note), Some(itsm)) => {
+                        itsm.write_back(&format!("gatehouse:{}", message.id), note, &request).await
+                    }
                     // Without a configured ITSM the note has nowhere to go: recorded as delivered.
                     (MessageKind::WorkNote(_), None) => Ok(()),
                 };
                 match result {
                     Ok(()) => {
-                        self.store.message_sent(&message, None).await?;
+                        // Write-backs show in the request's history; mails are seen in the outbox.
+                        let history = match &message.kind {
+                            MessageKind::WorkNote(note) => Some(HistoryEntry {
+                                at: Timestamp::now(),
+                                actor: "servicenow".into(),
+                                from: Some(request.status),
+                                to: request.status,
+                                note: Some(format!(
+                                    "work note written on {}{}",
+                                    request.source.number,
+                                    match note.close {
+                                        Some(true) => "; closed complete",
+                                        Some(false) => "; closed incomplete",
+                                        None => "",
+                                    }
+                                )),
+                            }),
+                            MessageKind::Mail(_) => None,
+                        };
+                        self.store.message_sent(&message, history).await?;
                         outcome.sent += 1;
                         progressed = true;
                     }
