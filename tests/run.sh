@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 out=test-output
 mkdir -p "$out"
 
-echo "== build (the end-to-end tests start the gatehouse and pcd-sim binaries)"
+echo "== local AWS (moto, single-threaded) for the DynamoDB and SES adapters"
+eval "$(tests/aws/start-moto.sh)"
+trap 'tests/aws/stop-moto.sh' EXIT
+
+echo "== build (the end-to-end tests start the gatehouse and simulator binaries)"
 cargo build --workspace --bins --quiet
 
-echo "== cargo test (unit, contract, end-to-end)"
+echo "== cargo test (unit, store contract on SQLite and DynamoDB, end-to-end)"
 cargo test --workspace --all-targets --quiet 2>&1 | tee "$out/cargo-test.log"
