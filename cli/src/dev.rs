@@ -36,6 +36,10 @@ struct Dev {
     store: Arc<store::SqliteStore>,
     api_token: Arc<str>,
     approvers: Arc<[String]>,
+    /// The demo's simulated ServiceNow instance, when it runs one: the portal opens its request
+    /// items there (so that write-backs land on a record) and shows their work notes.
+    servicenow: Option<Arc<str>>,
+    http: reqwest::Client,
 }
 
 fn with_headers(mut resp: Response, content_type: &'static str) -> Response {
@@ -62,21 +66,97 @@ async fn app_css() -> Response {
 
 /// What the page needs to call the API as ServiceNow would: the demo token. Demo only.
 async fn config_json(State(dev): State<Dev>) -> Response {
-    let body = json!({ "token": &*dev.api_token, "approvers": &*dev.approvers });
+    let body = json!({
+        "token": &*dev.api_token,
+        "approvers": &*dev.approvers,
+        "servicenow": dev.servicenow.as_deref(),
+    });
     with_headers(Json(body).into_response(), "application/json")
 }
 
-/// The newest requests, each as GET /v1/requests/{id} shows it (history included).
+/// Opens a request item on the simulated ServiceNow, as ordering in the catalog would, and
+/// answers its `number` and `sys_id`. Without a simulated ServiceNow, 404: the page then numbers
+/// its RITMs itself.
+async fn new_ritm(State(dev): State<Dev>) -> Response {
+    let Some(base) = dev.servicenow.clone() else {
+        return http_api::problem::not_found().await.into_response();
+    };
+    match open_ritm(&dev.http, &base).await {
+        Ok((number, sys_id)) => {
+            with_headers(Json(json!({ "number": number, "sys_id": sys_id })).into_response(), "application/json")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "demo portal: cannot open a RITM on the simulated ServiceNow");
+            ApiError(domain::Error::upstream("simulated ServiceNow", e)).into_response()
+        }
+    }
+}
+
+async fn open_ritm(http: &reqwest::Client, base: &str) -> Result<(String, String), String> {
+    let fail = |e: reqwest::Error| e.to_string();
+    let created: Value = http
+        .post(format!("{base}/_sim/records/sc_req_item"))
+        .json(&json!({ "short_description": "Virtual machine (Gatehouse demo portal)" }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(fail)?
+        .json()
+        .await
+        .map_err(fail)?;
+    let sys_id = created["sys_id"].as_str().filter(|s| is_sys_id(s)).ok_or("no sys_id in the answer")?.to_string();
+    let record: Value = http
+        .get(format!("{base}/_sim/records/sc_req_item/{sys_id}"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(fail)?
+        .json()
+        .await
+        .map_err(fail)?;
+    let number = record["number"].as_str().ok_or("no number on the record")?.to_string();
+    Ok((number, sys_id))
+}
+
+fn is_sys_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The work notes on a request item of the simulated ServiceNow; `None` when it cannot tell.
+async fn work_notes(http: reqwest::Client, base: Arc<str>, sys_id: String) -> Option<Value> {
+    if !is_sys_id(&sys_id) {
+        return None;
+    }
+    let resp = http.get(format!("{base}/_sim/work_notes/sc_req_item/{sys_id}")).send().await.ok()?;
+    resp.error_for_status().ok()?.json().await.ok()
+}
+
+/// The newest requests, each as GET /v1/requests/{id} shows it (history included), and with a
+/// simulated ServiceNow, the work notes of its RITM.
 async fn requests(State(dev): State<Dev>) -> Response {
     let list = match dev.store.recent(RECENT).await {
         Ok(list) => list,
         Err(e) => return ApiError(e).into_response(),
     };
+    let mut notes = tokio::task::JoinSet::new();
+    if let Some(base) = &dev.servicenow {
+        for (i, r) in list.iter().enumerate() {
+            let (http, base, sys_id) = (dev.http.clone(), base.clone(), r.source.sys_id.clone());
+            notes.spawn(async move { (i, work_notes(http, base, sys_id).await) });
+        }
+    }
     let mut out: Vec<Value> = Vec::with_capacity(list.len());
     for r in &list {
         match dev.store.history(&r.id).await {
             Ok(history) => out.push(intake::request_view(r, &history)),
             Err(e) => return ApiError(e).into_response(),
+        }
+    }
+    while let Some(joined) = notes.join_next().await {
+        if let Ok((i, Some(n))) = joined
+            && let Some(Value::Object(view)) = out.get_mut(i)
+        {
+            view.insert("work_notes".into(), n);
         }
     }
     with_headers(Json(json!({ "requests": out })).into_response(), "application/json")
@@ -141,6 +221,8 @@ pub fn router(config: &Config, store: Arc<store::SqliteStore>, api_token: String
         store,
         api_token: api_token.into(),
         approvers: config.approvers.default.clone().into(),
+        servicenow: config.servicenow.as_ref().map(|sn| sn.instance_url.trim_end_matches('/').into()),
+        http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().unwrap_or_default(),
     };
     Router::new()
         .route("/dev", get(|| async { Redirect::to("/dev/") }))
@@ -149,6 +231,7 @@ pub fn router(config: &Config, store: Arc<store::SqliteStore>, api_token: String
         .route("/dev/app.css", get(app_css))
         .route("/dev/config.json", get(config_json))
         .route("/dev/requests", get(requests))
+        .route("/dev/ritm", axum::routing::post(new_ritm))
         .route("/dev/outbox", get(outbox))
         .with_state(dev)
 }
@@ -164,6 +247,115 @@ mod tests {
             "<!doctype html><html><head><base target=\"_blank\"></head><body><a href=\"x\">A</a></body></html>"
         );
         assert_eq!(with_link_target("<p>hi</p>"), "<base target=\"_blank\"><p>hi</p>");
+    }
+
+    /// With a ServiceNow (the demo's simulator, faked here by its two control endpoints), the
+    /// portal opens its RITMs there and lists each request with its RITM's work notes.
+    #[tokio::test]
+    async fn with_a_simulated_servicenow_ritms_open_there_and_show_their_work_notes() {
+        use axum::routing::{get, post};
+        use axum::{Json, Router};
+        use domain::config::{Secret, ServiceNowAuth, ServiceNowSettings};
+        use serde_json::{Value, json};
+
+        const SYS_ID: &str = "40340d3ff3d5f95f84eb7dfed67ef949";
+        async fn serve(app: Router) -> std::net::SocketAddr {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
+        }
+        let sn = serve(
+            Router::new()
+                .route("/_sim/records/sc_req_item", post(|| async { Json(json!({ "sys_id": SYS_ID })) }))
+                .route(
+                    "/_sim/records/sc_req_item/{id}",
+                    get(|| async { Json(json!({ "number": "RITM0010001", "sys_id": SYS_ID })) }),
+                )
+                .route(
+                    "/_sim/work_notes/sc_req_item/{id}",
+                    get(|| async {
+                        Json(json!([{ "at": "2026-11-22 02:53:30", "author": "gatehouse", "text": "Received" }]))
+                    }),
+                ),
+        )
+        .await;
+
+        let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse().unwrap(), pcd_sim::SimConfig::default()).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("gatehouse-dev-test-{}", uuid_like()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut config, token) = crate::serve::demo_config(&pcd, dir.clone(), listener.local_addr().unwrap()).unwrap();
+        config.servicenow = Some(ServiceNowSettings {
+            instance_url: format!("http://{sn}/"),
+            auth: ServiceNowAuth::Basic { user: "gatehouse".into(), password: Secret::new("demo") },
+        });
+        let running = crate::serve::start_with(listener, config, Some(token.clone()), crate::serve::Simulators { pcd: Some(pcd), ..Default::default() }, true).await.unwrap();
+        let base = running.base_url.clone();
+        let http = reqwest::Client::new();
+
+        let cfg: Value = http.get(format!("{base}/dev/config.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(cfg["token"], token.as_str());
+        assert_eq!(cfg["servicenow"], format!("http://{sn}"));
+        let ritm: Value = http.post(format!("{base}/dev/ritm")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ritm, json!({ "number": "RITM0010001", "sys_id": SYS_ID }));
+
+        let options: Value = http
+            .get(format!("{base}/v1/clouds/demo/options"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let first = |k: &str| options[k][0]["id"].as_str().unwrap().to_string();
+        let intake = http
+            .post(format!("{base}/v1/requests"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "source": { "system": "servicenow", "number": ritm["number"], "sys_id": ritm["sys_id"] },
+                "requester": { "email": "ada@example.com", "name": "Ada Lovelace" },
+                "cloud": "demo", "image": first("images"), "flavor": first("flavors"), "network": first("networks"),
+                "server_name": "web-01",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(intake.status(), 202);
+
+        let list: Value = http.get(format!("{base}/dev/requests")).send().await.unwrap().json().await.unwrap();
+        let r = &list["requests"][0];
+        assert_eq!(r["source"]["number"], "RITM0010001");
+        assert_eq!(r["status"], "pending_approval");
+        assert_eq!(r["history"][0]["to"], "pending_approval");
+        assert_eq!(r["work_notes"][0]["text"], "Received");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Without a ServiceNow, the page numbers its own RITMs and shows no work notes.
+    #[tokio::test]
+    async fn without_servicenow_there_is_no_ritm_endpoint() {
+        let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse().unwrap(), pcd_sim::SimConfig::default()).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("gatehouse-dev-test-{}", uuid_like()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut config, token) = crate::serve::demo_config(&pcd, dir.clone(), listener.local_addr().unwrap()).unwrap();
+        config.servicenow = None;
+        let running = crate::serve::start_with(listener, config, Some(token), crate::serve::Simulators { pcd: Some(pcd), ..Default::default() }, true).await.unwrap();
+        let base = running.base_url.clone();
+        let http = reqwest::Client::new();
+        let cfg: serde_json::Value =
+            http.get(format!("{base}/dev/config.json")).send().await.unwrap().json().await.unwrap();
+        assert!(cfg["servicenow"].is_null());
+        assert_eq!(http.post(format!("{base}/dev/ritm")).send().await.unwrap().status(), 404);
+        let page = http.get(format!("{base}/dev/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn uuid_like() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        format!("{}-{}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The `gatehouse` binary's library: `serve` mounts every function in one process.
 
+pub mod ci;
 pub mod dev;
 pub mod serve;

@@ -11,6 +11,8 @@ struct Cli {
 enum Command {
     /// Run every function in one process (single box, demo, tests).
     Serve(gatehouse::serve::ServeArgs),
+    /// CI change gate client for GitLab jobs: request | verify | report (see `gatehouse ci --help`).
+    Ci(gatehouse::ci::CiArgs),
 }
 
 #[tokio::main]
@@ -27,5 +29,6 @@ async fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Ci(args) => gatehouse::ci::run(args).await,
     }
 }

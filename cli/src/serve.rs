@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use domain::config::{ApiTokens, Approvers, Config, MailTransport, Settings};
+use domain::config::{ApiTokens, Approvers, Config, MailTransport, Secret, ServiceNowAuth, ServiceNowSettings, Settings};
 use domain::model::{RequestId, Status};
-use domain::ports::Mailer;
+use domain::ports::{Itsm, Mailer};
 use domain::usecases::{Services, Signals};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
@@ -110,8 +110,8 @@ pub struct Running {
     pub api_token: Option<String>,
     pub config: Config,
     pub services: Services,
-    /// Simulators kept alive for the server's lifetime (demo mode).
-    _sims: Vec<pcd_sim::PcdSim>,
+    /// The simulated outside systems (demo mode), alive as long as the server.
+    pub sims: Simulators,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -155,10 +155,10 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
 }
 
 /// Delivers owed messages whenever a write says so, and retries on a short tick.
-fn spawn_sender(services: Services, mailer: Arc<dyn Mailer>, wake: Arc<LocalSignals>) {
+fn spawn_sender(services: Services, mailer: Arc<dyn Mailer>, itsm: Option<Arc<dyn Itsm>>, wake: Arc<LocalSignals>) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = services.deliver_owed(mailer.as_ref(), None).await {
+            if let Err(e) = services.deliver_owed(mailer.as_ref(), itsm.as_deref()).await {
                 tracing::error!(error = %e.chain(), "outbox sender failed; retrying");
             }
             tokio::select! {
@@ -169,22 +169,63 @@ fn spawn_sender(services: Services, mailer: Arc<dyn Mailer>, wake: Arc<LocalSign
     });
 }
 
+/// The outside systems `--demo` simulates in-process.
+#[derive(Default)]
+pub struct Simulators {
+    pub pcd: Option<pcd_sim::PcdSim>,
+    pub servicenow: Option<servicenow_sim::SnSim>,
+}
+
+/// The request item the README's curl walk-through submits, so its write-backs have a home.
+pub const DEMO_RITM_SYS_ID: &str = "9d385017c611228701d22104cc95c371";
+
+impl Simulators {
+    pub async fn start_demo() -> Result<Simulators, BoxError> {
+        let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
+        let servicenow = servicenow_sim::SnSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
+        seed_request_item(&servicenow, DEMO_RITM_SYS_ID, "Ada Lovelace: web-01 for a load test");
+        Ok(Simulators { pcd: Some(pcd), servicenow: Some(servicenow) })
+    }
+}
+
+/// A request item as ServiceNow holds it once its own approval is done.
+pub fn seed_request_item(sn: &servicenow_sim::SnSim, sys_id: &str, short_description: &str) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("sys_id".into(), sys_id.into());
+    fields.insert("short_description".into(), short_description.into());
+    fields.insert("approval".into(), "approved".into());
+    fields.insert("state".into(), "2".into());
+    sn.insert("sc_req_item", fields);
+}
+
+/// Points the configuration's write-backs at the ServiceNow simulator.
+pub fn use_servicenow_sim(config: &mut Config, sn: &servicenow_sim::SnSim) {
+    let c = sn.config();
+    config.servicenow = Some(ServiceNowSettings {
+        instance_url: sn.base_url(),
+        auth: ServiceNowAuth::Basic { user: c.user.clone(), password: Secret::new(c.password.clone()) },
+    });
+}
+
 /// Starts the server from the command line's arguments and returns once it is listening.
 pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.demo {
-        let sim = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
+        let sims = Simulators::start_demo().await?;
         let data_dir = args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into());
-        let (config, token) = demo_config(&sim, data_dir, addr)?;
-        return start_with(listener, config, Some(token), vec![sim], true).await;
+        let (mut config, token) = demo_config(sims.pcd.as_ref().ok_or("no PCD simulator")?, data_dir, addr)?;
+        if let Some(sn) = &sims.servicenow {
+            use_servicenow_sim(&mut config, sn);
+        }
+        return start_with(listener, config, Some(token), sims, true).await;
     }
     let data_dir = args.data_dir.clone().map(|d| d.display().to_string());
     let settings = Settings::new(move |k| match (k, &data_dir) {
         ("GATEHOUSE_DATA_DIR", Some(d)) => Some(d.clone()),
         _ => std::env::var(k).ok(),
     });
-    start_with(listener, Config::load(&settings)?, None, Vec::new(), false).await
+    start_with(listener, Config::load(&settings)?, None, Simulators::default(), false).await
 }
 
 /// Starts the server with a ready configuration (tests build theirs). `demo` mounts /dev/.
@@ -192,7 +233,7 @@ pub async fn start_with(
     listener: TcpListener,
     config: Config,
     api_token: Option<String>,
-    sims: Vec<pcd_sim::PcdSim>,
+    sims: Simulators,
     demo: bool,
 ) -> Result<Running, BoxError> {
     let addr = listener.local_addr()?;
@@ -201,10 +242,11 @@ pub async fn start_with(
     let store = runtime::store(&config)?;
     let services = runtime::services_with(&config, store.clone(), signals.clone())?;
     let mailer = runtime::mailer(&config)?;
+    let itsm = runtime::itsm(&config)?;
     // A stable name across restarts, so a restarted serve resumes its own leases at once.
     let worker =
         format!("serve:{}", std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone()).display());
-    spawn_sender(services.clone(), mailer, signals);
+    spawn_sender(services.clone(), mailer, itsm, signals);
     spawn_provisioner(services.clone(), worker, provision_rx);
     let resumed = resume(&services, &provision_tx).await?;
     if resumed > 0 {
@@ -224,15 +266,18 @@ pub async fn start_with(
 
     let base_url = format!("http://{addr}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { addr, base_url, api_token, config, services, _sims: sims, server })
+    Ok(Running { addr, base_url, api_token, config, services, sims, server })
 }
 
 /// `gatehouse serve`: start, print what a user needs, serve until stopped.
 pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let running = start(args).await?;
     println!("Gatehouse listening on {}", running.base_url);
-    for sim in &running._sims {
+    if let Some(sim) = &running.sims.pcd {
         println!("PCD simulator (cloud \"demo\"): {}", sim.base_url());
+    }
+    if let Some(sn) = &running.sims.servicenow {
+        println!("ServiceNow simulator: {} (request item {DEMO_RITM_SYS_ID})", sn.base_url());
     }
     if let Some(token) = &running.api_token {
         println!("GATEHOUSE_TOKEN={token}");

@@ -29,7 +29,7 @@ pub async fn start_on(sim: PcdSim, tune: impl FnOnce(&mut domain::config::Config
     let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", domain::model::RequestId::generate()));
     let (mut config, token) = demo_config(&sim, dir, addr).unwrap();
     tune(&mut config);
-    let running = start_with(listener, config, Some(token.clone()), vec![], false).await.unwrap();
+    let running = start_with(listener, config, Some(token.clone()), Default::default(), false).await.unwrap();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).timeout(Duration::from_secs(30)).build().unwrap();
     Bench { sim, running, token, http }
 }

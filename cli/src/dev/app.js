@@ -22,6 +22,7 @@ function el(tag, props, ...children) {
 
 const state = {
   token: null,
+  servicenow: null, // the simulated ServiceNow's URL, when the demo runs one
   record: null,
   optionsSeq: 0,
   requestNodes: new Map(), // id -> {json, node}
@@ -85,9 +86,18 @@ function randomHex(bytes) {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A new ServiceNow request item: what the Business Rule would send as source. */
-function newRecord() {
-  state.record = { number: 'RITM' + randomDigits(7), sys_id: randomHex(16) };
+/**
+ * A new ServiceNow request item: what the Business Rule sends as source. With the demo's
+ * simulated ServiceNow the item is opened there (so that Gatehouse's work notes land on it);
+ * otherwise the page makes up a number and a sys_id.
+ */
+async function newRecord() {
+  let record = null;
+  if (state.servicenow) {
+    const r = await api('/dev/ritm', { method: 'POST' }).catch(() => null);
+    if (r && r.ok && r.body && r.body.number && r.body.sys_id) record = { number: r.body.number, sys_id: r.body.sys_id };
+  }
+  state.record = record || { number: 'RITM' + randomDigits(7), sys_id: randomHex(16) };
   $('#ritm').textContent = state.record.number;
   $('#sys-id').textContent = state.record.sys_id;
 }
@@ -247,7 +257,7 @@ async function submit(event) {
       status.textContent =
         body.source.number + ' sent: request ' + r.body.id + ' is ' + r.body.status + ' (HTTP ' + r.status + ').';
       state.open.add(r.body.id);
-      newRecord(); // the next order is a new request item
+      await newRecord(); // the next order is a new request item
       refreshRequests();
       refreshOutbox();
     } else {
@@ -334,6 +344,20 @@ function requestNode(r) {
       'history',
     ),
   );
+  if (Array.isArray(r.work_notes)) {
+    body.append(el('h4', { text: 'Work notes on ' + number + ' (simulated ServiceNow)' }));
+    if (r.work_notes.length) {
+      body.append(
+        el(
+          'ul',
+          { class: 'work-notes' },
+          r.work_notes.map((n) => el('li', {}, el('div', { class: 'note-head', text: n.at + ' · ' + n.author }), el('div', { class: 'note-text', text: n.text }))),
+        ),
+      );
+    } else {
+      body.append(el('p', { class: 'muted', text: 'None yet.' }));
+    }
+  }
   details.append(body);
   return el(
     'li',
@@ -452,13 +476,14 @@ async function start() {
       status.className = 'form-status';
     }
   });
-  newRecord();
   const cfg = await api('/dev/config.json');
   if (!cfg.ok || !cfg.body || !cfg.body.token) {
     $('#who').textContent = 'This page needs `gatehouse serve --demo`: no demo token was handed out.';
     return;
   }
   state.token = cfg.body.token;
+  state.servicenow = cfg.body.servicenow || null;
+  await newRecord();
   $('#who').textContent =
     'Calling the API as ServiceNow with the demo token. Approver: ' + ((cfg.body.approvers || []).join(', ') || 'none');
   refreshRequests();

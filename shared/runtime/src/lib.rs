@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use domain::catalog::Catalog;
-use domain::config::Config;
+use domain::config::{Config, ServiceNowAuth};
+use domain::ports::Itsm;
 use domain::usecases::{Services, Signals};
 use domain::{Error, Result};
 
@@ -25,6 +26,22 @@ pub fn catalog(config: &Config) -> Result<Arc<Catalog>> {
 pub fn mailer(config: &Config) -> Result<Arc<mail::TemplateMailer>> {
     let transport = mail::TemplateMailer::transport_for(&config.mail_transport)?;
     Ok(Arc::new(mail::TemplateMailer::new(&config.mail_from, &config.public_base_url, transport)?))
+}
+
+/// The ServiceNow write-back, when ServiceNow is configured.
+pub fn itsm(config: &Config) -> Result<Option<Arc<dyn Itsm>>> {
+    let Some(sn) = &config.servicenow else { return Ok(None) };
+    let auth = match &sn.auth {
+        ServiceNowAuth::Basic { user, password } => {
+            servicenow::SnAuth::Basic { user: user.clone(), password: password.expose().to_string() }
+        }
+        ServiceNowAuth::OAuthClientCredentials { client_id, client_secret } => servicenow::SnAuth::OAuthClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: client_secret.expose().to_string(),
+        },
+    };
+    let client = servicenow::Client::new(servicenow::ServiceNowConfig::new(sn.instance_url.clone(), auth))?;
+    Ok(Some(Arc::new(servicenow::RequestItemWriteBack::new(client))))
 }
 
 pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> {

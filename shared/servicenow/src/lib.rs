@@ -36,10 +36,12 @@
 
 mod client;
 mod config;
+mod itsm;
 mod query;
 mod record;
 
 pub use client::{Client, TOKEN_RENEW_MARGIN, UpstreamMessage};
 pub use config::{ServiceNowConfig, SnAuth};
+pub use itsm::RequestItemWriteBack;
 pub use query::{DisplayValue, Query};
 pub use record::Record;

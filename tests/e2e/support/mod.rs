@@ -24,9 +24,11 @@ pub struct Api {
     pub outbox: PathBuf,
 }
 
-/// `gatehouse serve` in this process (demo configuration, tuned per test) with a PCD simulator.
+/// `gatehouse serve` in this process (demo configuration, tuned per test) with a PCD simulator,
+/// and with a ServiceNow simulator when the test asks for one.
 pub struct Harness {
     pub sim: PcdSim,
+    pub sn: Option<servicenow_sim::SnSim>,
     pub data_dir: PathBuf,
     pub running: Running,
     pub api: Api,
@@ -60,6 +62,24 @@ impl Harness {
         Self::start_on(sim, tune).await
     }
 
+    /// With ServiceNow write-backs going to a simulator.
+    pub async fn start_with_servicenow(tune: impl FnOnce(&mut Config)) -> Self {
+        let sim = PcdSim::start("127.0.0.1:0".parse().unwrap(), SimConfig::default()).await.unwrap();
+        let sn = servicenow_sim::SnSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
+        let mut h = Self::start_on(sim, |c| {
+            gatehouse::serve::use_servicenow_sim(c, &sn);
+            tune(c)
+        })
+        .await;
+        h.sn = Some(sn);
+        h
+    }
+
+    /// A request item in the ServiceNow simulator, as its catalog would have created it.
+    pub fn ritm(&self, sys_id: &str) {
+        gatehouse::serve::seed_request_item(self.sn.as_ref().expect("started with ServiceNow"), sys_id, "VM order");
+    }
+
     pub async fn start_on(sim: PcdSim, tune: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -70,9 +90,9 @@ impl Harness {
             domain::config::MailTransport::Outbox { dir } => dir.clone(),
             _ => data_dir.join("outbox"),
         };
-        let running = start_with(listener, config, Some(token.clone()), vec![], true).await.unwrap();
+        let running = start_with(listener, config, Some(token.clone()), Default::default(), true).await.unwrap();
         let api = Api::new(running.base_url.clone(), token, outbox);
-        Harness { sim, data_dir, running, api }
+        Harness { sim, sn: None, data_dir, running, api }
     }
 }
 

@@ -56,11 +56,19 @@ impl Services {
             let now = Timestamp::now();
             let expected = request.version;
             let lease = Lease { owner: worker.to_string(), until: now + since(wait) + since(self.config.lease) };
+            let mut messages = Vec::new();
             let (history, fresh) = match (request.status, request.lease.clone()) {
                 (Status::Approved, _) => {
                     let h =
                         request.transition(Status::Provisioning, worker, Some("provisioning started".into()), now)?;
                     request.deadline = Some(now + since(self.config.provision_deadline));
+                    let names = request.planned_names().join(", ");
+                    messages.extend(self.work_note(
+                        &request,
+                        now,
+                        format!("Provisioning started on {}: {names}.", request.cloud),
+                        None,
+                    ));
                     (h, true)
                 }
                 (Status::Provisioning, Some(l)) if l.until > now && l.owner != worker => return Ok(None),
@@ -91,10 +99,15 @@ impl Services {
                 history: vec![history],
                 use_token: None,
                 new_tokens: vec![],
-                messages: vec![],
+                messages,
             };
             match self.store.apply(write).await {
-                Ok(request) => return Ok(Some((request, fresh))),
+                Ok(request) => {
+                    if fresh {
+                        self.signals.messages_owed();
+                    }
+                    return Ok(Some((request, fresh)));
+                }
                 Err(Error::Stale) => continue,
                 Err(e) => return Err(e),
             }
@@ -138,12 +151,27 @@ impl Services {
         let history = request.transition(to, worker, Some(note), now)?;
         let mut messages = Vec::new();
         match outcome {
-            Ok(()) => messages.push(OutboxMessage::mail(
-                &request.id,
-                now,
-                MailNotice { to: request.requester.email.clone(), template: MailTemplate::Active },
-            )),
+            Ok(()) => {
+                messages.push(OutboxMessage::mail(
+                    &request.id,
+                    now,
+                    MailNotice { to: request.requester.email.clone(), template: MailTemplate::Active },
+                ));
+                let servers = request
+                    .servers
+                    .iter()
+                    .map(|s| {
+                        let addresses =
+                            if s.addresses.is_empty() { "no address".into() } else { s.addresses.join(", ") };
+                        format!("{} (id {}, {addresses})", s.name, s.id)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let text = format!("VMs are running on {}: {servers}.", request.cloud);
+                messages.extend(self.work_note(&request, now, text, Some(true)));
+            }
             Err(reason) => {
+                messages.extend(self.work_note(&request, now, format!("Provisioning failed: {reason}"), Some(false)));
                 request.error = Some(reason);
                 messages.push(OutboxMessage::mail(
                     &request.id,

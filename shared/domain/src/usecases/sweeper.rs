@@ -59,11 +59,13 @@ impl Services {
                     Some("nobody decided before the links expired".into()),
                     now,
                 )?;
-                let messages = vec![OutboxMessage::mail(
+                let mut messages = vec![OutboxMessage::mail(
                     &request.id,
                     now,
                     MailNotice { to: request.requester.email.clone(), template: MailTemplate::Expired },
                 )];
+                let text = "Nobody approved this request in Gatehouse before its approval links expired.";
+                messages.extend(self.work_note(&request, now, text.into(), Some(false)));
                 Write {
                     request,
                     expected_version: expected,

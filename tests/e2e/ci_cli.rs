@@ -1,0 +1,654 @@
+//! `gatehouse ci` as GitLab runs it: the real binary as a child process, with a job's variables,
+//! against a small stub of Gatehouse's `/v1/changes` API (DESIGN.md, "HTTP API"). Each test
+//! scripts the stub's answers (proceed, wait, blocked, an error status, a `Retry-After`) and checks
+//! the exit code, the one line printed, and what the client sent.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "gh-ci-test-token-5e1f0a";
+const SHA: &str = "0123abcd4567ef890123abcd4567ef890123abcd";
+const PROJECT: u64 = 4242;
+const CHANGE_URL: &str = "https://instance.service-now.com/change_request.do?sys_id=c0ffee";
+const PIPELINE_URL: &str = "https://gitlab.example.com/acme/shop/-/pipelines/900001";
+const JOB_URL: &str = "https://gitlab.example.com/acme/shop/-/jobs/77001";
+
+// ---------------------------------------------------------------------------------------------
+// The stub
+// ---------------------------------------------------------------------------------------------
+
+/// What the stub answers to the next call that gets past the token check.
+#[derive(Clone, Debug)]
+enum Answer {
+    Proceed,
+    Wait,
+    Blocked,
+    /// A problem+json with this status.
+    Status(u16),
+    /// A problem+json with this status and `Retry-After: secs`.
+    RetryAfter(u16, u64),
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    auth: Option<String>,
+    content_type: Option<String>,
+    body: Value,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Stub {
+    /// Answers in order; the last one repeats.
+    script: Mutex<Vec<Answer>>,
+    seen: Mutex<Vec<Seen>>,
+    /// Changes known, by (project_id, sha, environment).
+    changes: Mutex<HashSet<(u64, String, String)>>,
+}
+
+impl Stub {
+    fn next(&self) -> Answer {
+        let mut script = self.script.lock().unwrap();
+        if script.len() > 1 { script.remove(0) } else { script[0].clone() }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn record(&self, method: Method, path: String, query: Option<String>, headers: &HeaderMap, body: Value) {
+        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        self.seen.lock().unwrap().push(Seen {
+            method,
+            path,
+            query,
+            auth: text(header::AUTHORIZATION),
+            content_type: text(header::CONTENT_TYPE),
+            body,
+            at: Instant::now(),
+        });
+    }
+}
+
+fn problem(status: u16, title: &str, detail: &str) -> Response {
+    let body = json!({"type": "about:blank", "title": title, "status": status, "detail": detail, "errors": []});
+    let mut response = (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+/// DESIGN.md's change answer for a decision.
+fn change_answer(decision: &str) -> Value {
+    let rule = "weekly window mon–thu 19:00–23:00 Europe/Berlin";
+    match decision {
+        "proceed" => json!({
+            "number": "CHG0030001", "sys_id": "c0ffee", "url": CHANGE_URL,
+            "approval": "approved", "state": {"value": "-1", "display": "Implement"},
+            "decision": "proceed", "reason": "approved; the window is open",
+            "window": {"open": true, "next_open_at": null, "rule": rule}
+        }),
+        "wait" => json!({
+            "number": "CHG0030001", "sys_id": "c0ffee", "url": CHANGE_URL,
+            "approval": "requested", "state": {"value": "-3", "display": "Authorize"},
+            "decision": "wait", "reason": "waiting for approval (state Authorize)",
+            "window": {"open": false, "next_open_at": "2026-12-01T19:00:00+01:00", "rule": rule}
+        }),
+        "blocked" => json!({
+            "number": "CHG0030001", "sys_id": "c0ffee", "url": CHANGE_URL,
+            "approval": "rejected", "state": {"value": "4", "display": "Canceled"},
+            "decision": "blocked", "reason": "rejected by the change manager",
+            "window": {"open": true, "next_open_at": null, "rule": rule}
+        }),
+        "closed" => json!({
+            "number": "CHG0030001", "sys_id": "c0ffee", "url": CHANGE_URL,
+            "approval": "approved", "state": {"value": "3", "display": "Closed"},
+            "decision": "blocked", "reason": "the change is closed",
+            "window": {"open": true, "next_open_at": null, "rule": rule}
+        }),
+        other => panic!("no such decision {other}"),
+    }
+}
+
+/// The decision a scripted answer stands for, or `None` for a failure.
+fn decision_of(answer: &Answer) -> Option<&'static str> {
+    match answer {
+        Answer::Proceed => Some("proceed"),
+        Answer::Wait => Some("wait"),
+        Answer::Blocked => Some("blocked"),
+        Answer::Status(_) | Answer::RetryAfter(..) => None,
+    }
+}
+
+/// The problem+json a scripted failure stands for.
+fn failure(answer: &Answer) -> Response {
+    match answer {
+        Answer::Status(status) => problem(*status, "Scripted failure", "the stub was told to fail"),
+        Answer::RetryAfter(status, secs) => {
+            let mut response = problem(*status, "Busy", "try again later");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(&secs.to_string()).unwrap());
+            response
+        }
+        decision => panic!("{decision:?} is not a failure"),
+    }
+}
+
+async fn create_change(State(stub): State<Arc<Stub>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    stub.record(Method::POST, "/v1/changes".into(), None, &headers, body.clone());
+    if !authorized(&headers) {
+        return problem(401, "Unauthorized", "a valid bearer token is required");
+    }
+    let answer = stub.next();
+    let Some(decision) = decision_of(&answer) else { return failure(&answer) };
+    let key = (
+        body["project_id"].as_u64().unwrap_or(0),
+        body["sha"].as_str().unwrap_or("").to_string(),
+        body["environment"].as_str().unwrap_or("").to_string(),
+    );
+    let created = stub.changes.lock().unwrap().insert(key);
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    (status, Json(change_answer(decision))).into_response()
+}
+
+async fn get_change(
+    State(stub): State<Arc<Stub>>,
+    Path((project_id, sha)): Path<(u64, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    stub.record(Method::GET, format!("/v1/changes/{project_id}/{sha}"), query.clone(), &headers, Value::Null);
+    if !authorized(&headers) {
+        return problem(401, "Unauthorized", "a valid bearer token is required");
+    }
+    let environment = query
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("environment=")))
+        .unwrap_or("")
+        .to_string();
+    if !stub.changes.lock().unwrap().contains(&(project_id, sha, environment)) {
+        return problem(404, "Not Found", "no change for this commit and environment");
+    }
+    let answer = stub.next();
+    match decision_of(&answer) {
+        Some(decision) => Json(change_answer(decision)).into_response(),
+        None => failure(&answer),
+    }
+}
+
+async fn report_deployment(
+    State(stub): State<Arc<Stub>>,
+    Path((project_id, sha)): Path<(u64, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    stub.record(Method::POST, format!("/v1/changes/{project_id}/{sha}/deployments"), None, &headers, body.clone());
+    if !authorized(&headers) {
+        return problem(401, "Unauthorized", "a valid bearer token is required");
+    }
+    let environment = body["environment"].as_str().unwrap_or("").to_string();
+    if !stub.changes.lock().unwrap().contains(&(project_id, sha, environment)) {
+        return problem(404, "Not Found", "no change for this commit and environment");
+    }
+    let answer = stub.next();
+    match decision_of(&answer) {
+        Some(_) => Json(change_answer("closed")).into_response(),
+        None => failure(&answer),
+    }
+}
+
+/// Starts the stub with a script of answers; `known` seeds the change of (4242, SHA, production).
+async fn start_stub(script: Vec<Answer>, known: bool) -> (String, Arc<Stub>) {
+    let stub = Arc::new(Stub { script: Mutex::new(script), ..Default::default() });
+    if known {
+        stub.changes.lock().unwrap().insert((PROJECT, SHA.to_string(), "production".to_string()));
+    }
+    let app = Router::new()
+        .route("/v1/changes", post(create_change))
+        .route("/v1/changes/{project_id}/{sha}", get(get_change))
+        .route("/v1/changes/{project_id}/{sha}/deployments", post(report_deployment))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), stub)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child
+// ---------------------------------------------------------------------------------------------
+
+/// A GitLab job's variables for a default-branch pipeline of acme/shop deploying to production.
+fn job_env(gatehouse_url: &str) -> Vec<(String, String)> {
+    [
+        ("GATEHOUSE_URL", gatehouse_url),
+        ("GATEHOUSE_TOKEN", TOKEN),
+        ("CI_PROJECT_ID", "4242"),
+        ("CI_PROJECT_PATH", "acme/shop"),
+        ("CI_PROJECT_URL", "https://gitlab.example.com/acme/shop"),
+        ("CI_COMMIT_SHA", SHA),
+        ("CI_COMMIT_REF_NAME", "main"),
+        ("CI_COMMIT_TITLE", "Add the checkout button"),
+        ("CI_ENVIRONMENT_NAME", "production"),
+        ("CI_PIPELINE_ID", "900001"),
+        ("CI_PIPELINE_URL", PIPELINE_URL),
+        ("CI_JOB_ID", "77001"),
+        ("CI_JOB_URL", JOB_URL),
+        ("CI_MERGE_REQUEST_IID", "7"),
+        // Test-only: polls and retries in milliseconds instead of the 10 s floor.
+        ("GATEHOUSE_CI_MIN_INTERVAL_MS", "20"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs `gatehouse ci ARGS` with exactly these variables (nothing inherited from the test's own
+/// environment, which may be a CI job).
+async fn gatehouse_ci(args: &[&str], env: &[(String, String)]) -> Run {
+    let started = Instant::now();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("ci")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start gatehouse");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("gatehouse ci finished within 60 s")
+        .expect("gatehouse ci ran");
+    let run = Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+        took: started.elapsed(),
+    };
+    assert!(
+        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+        "the token was printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+fn with(mut env: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    env.retain(|(k, _)| k != name);
+    env.push((name.to_string(), value.to_string()));
+    env
+}
+
+fn without(mut env: Vec<(String, String)>, names: &[&str]) -> Vec<(String, String)> {
+    env.retain(|(k, _)| !names.contains(&k.as_str()));
+    env
+}
+
+// ---------------------------------------------------------------------------------------------
+// request
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_sends_the_design_body_and_prints_the_created_then_reused_change() {
+    let (url, stub) = start_stub(vec![Answer::Wait], false).await;
+    let env = job_env(&url);
+
+    let run = gatehouse_ci(&["request"], &env).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.lines(),
+        [format!(
+            "CHG0030001 created for acme/shop 0123abcd to production: waiting for approval (state Authorize); \
+             window opens 2026-12-01T19:00:00+01:00 — {CHANGE_URL}"
+        )]
+    );
+
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    let call = &seen[0];
+    assert_eq!((call.method.clone(), call.path.as_str()), (Method::POST, "/v1/changes"));
+    assert_eq!(call.auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(call.content_type.as_deref(), Some("application/json"));
+    let mut body = call.body.clone();
+    let description = body.as_object_mut().unwrap().remove("description").expect("a description");
+    assert_eq!(
+        body,
+        json!({
+            "project_id": 4242, "project_path": "acme/shop", "sha": SHA, "ref": "main",
+            "environment": "production", "pipeline_id": 900001, "pipeline_url": PIPELINE_URL,
+            "job_id": 77001, "merge_request_iid": 7,
+            "title": "Deploy acme/shop 0123abcd to production: Add the checkout button"
+        }),
+        "no planned_start/planned_end when the variables are not set"
+    );
+    let description = description.as_str().unwrap();
+    for part in [
+        PIPELINE_URL,
+        &format!("https://gitlab.example.com/acme/shop/-/commit/{SHA}"),
+        "https://gitlab.example.com/acme/shop/-/merge_requests/7",
+        JOB_URL,
+    ] {
+        assert!(description.contains(part), "{part} in {description}");
+    }
+
+    // A re-run of the pipeline reuses the change (200).
+    let again = gatehouse_ci(&["request"], &env).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.starts_with("CHG0030001 reused for acme/shop 0123abcd to production: "), "{}", again.stdout);
+    assert_eq!(stub.seen().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_sends_the_verify_job_the_planned_window_and_the_environment_flag() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], false).await;
+    let env = without(job_env(&url), &["CI_MERGE_REQUEST_IID"]);
+    let env = with(env, "GATEHOUSE_VERIFY_JOB_ID", "77005");
+    let env = with(env, "GATEHOUSE_PLANNED_START", "2026-12-01T20:00:00+01:00");
+    let env = with(env, "GATEHOUSE_PLANNED_END", "2026-12-01T21:00:00Z");
+
+    let run = gatehouse_ci(&["request", "--environment", "staging"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        [format!(
+            "CHG0030001 created for acme/shop 0123abcd to staging: approved and the window is open — {CHANGE_URL}"
+        )]
+    );
+    let body = &stub.seen()[0].body;
+    assert_eq!(body["environment"], "staging", "--environment overrides CI_ENVIRONMENT_NAME");
+    assert_eq!(body["title"], "Deploy acme/shop 0123abcd to staging: Add the checkout button");
+    assert_eq!(body["job_id"], 77005, "the manual verify job, not the request job");
+    assert_eq!(body["planned_start"], "2026-12-01T19:00:00Z");
+    assert_eq!(body["planned_end"], "2026-12-01T21:00:00Z");
+    assert!(body.get("merge_request_iid").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_of_a_change_already_rejected_exits_1() {
+    let (url, _stub) = start_stub(vec![Answer::Blocked], false).await;
+    let run = gatehouse_ci(&["request"], &job_env(&url)).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.lines(), [format!("CHG0030001 blocked: rejected by the change manager — {CHANGE_URL}")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_retries_after_a_429_and_waits_its_retry_after() {
+    let (url, stub) = start_stub(vec![Answer::RetryAfter(429, 1), Answer::Wait], false).await;
+    let run = gatehouse_ci(&["request"], &job_env(&url)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(950), "Retry-After: 1 honoured over the 20 ms back-off: {gap:?}");
+    assert_eq!(seen[0].body, seen[1].body, "the same body again");
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_proceeds_with_exit_0() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], true).await;
+    let run = gatehouse_ci(&["verify"], &job_env(&url)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.lines(), [format!("CHG0030001 approved and the window is open: proceed — {CHANGE_URL}")]);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, format!("/v1/changes/4242/{SHA}"));
+    assert_eq!(seen[0].query.as_deref(), Some("environment=production"));
+    assert_eq!(seen[0].auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_of_a_rejected_change_exits_1_with_the_reason() {
+    let (url, _stub) = start_stub(vec![Answer::Blocked], true).await;
+    let run = gatehouse_ci(&["verify", "--wait"], &job_env(&url)).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.lines(), [format!("CHG0030001 blocked: rejected by the change manager — {CHANGE_URL}")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_without_wait_exits_2_while_the_change_waits() {
+    let (url, stub) = start_stub(vec![Answer::Wait], true).await;
+    let run = gatehouse_ci(&["verify"], &job_env(&url)).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        [format!(
+            "CHG0030001 waiting: waiting for approval (state Authorize); window opens 2026-12-01T19:00:00+01:00 — {CHANGE_URL}"
+        )]
+    );
+    assert_eq!(stub.seen().len(), 1, "one question, no polling");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_wait_polls_until_the_change_proceeds() {
+    let (url, stub) = start_stub(vec![Answer::Wait, Answer::Wait, Answer::Wait, Answer::Proceed], true).await;
+    let run = gatehouse_ci(&["verify", "--wait", "--interval", "0"], &job_env(&url)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        [
+            format!(
+                "CHG0030001 waiting: waiting for approval (state Authorize); window opens 2026-12-01T19:00:00+01:00 — {CHANGE_URL}"
+            ),
+            format!("CHG0030001 approved and the window is open: proceed — {CHANGE_URL}"),
+        ],
+        "the unchanged waiting line is printed once"
+    );
+    assert_eq!(run.stderr.matches("below the minimum").count(), 1, "said once: {}", run.stderr);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 4, "three waits, then proceed");
+    for pair in seen.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(20), "never under the (test) floor: {gap:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_wait_honours_a_retry_after_larger_than_the_interval() {
+    let (url, stub) = start_stub(vec![Answer::RetryAfter(503, 1), Answer::Proceed], true).await;
+    let run = gatehouse_ci(&["verify", "--wait", "--interval", "0"], &job_env(&url)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(950), "waited the Retry-After, not the 20 ms interval: {gap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_wait_times_out_with_exit_2() {
+    let (url, stub) = start_stub(vec![Answer::Wait], true).await;
+    let run = gatehouse_ci(&["verify", "--wait", "--timeout", "1", "--interval", "0"], &job_env(&url)).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("CHG0030001 waiting: "), "{lines:?}");
+    assert!(lines[1].starts_with("CHG0030001 timed out after "), "{lines:?}");
+    assert!(
+        lines[1].ends_with(&format!(
+            "(--timeout 1 s), still waiting: waiting for approval (state Authorize); \
+             window opens 2026-12-01T19:00:00+01:00 — {CHANGE_URL}"
+        )),
+        "{lines:?}"
+    );
+    assert!(run.took >= Duration::from_millis(900) && run.took < Duration::from_secs(10), "{:?}", run.took);
+    assert!(stub.seen().len() > 3, "it polled");
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_sends_the_deploy_result_and_prints_the_closed_change() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], true).await;
+    let run = gatehouse_ci(&["report", "--status", "failed"], &job_env(&url)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.lines(), [format!("CHG0030001 deploy failed recorded on the change (state Closed) — {CHANGE_URL}")]);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.clone(), seen[0].path.clone()),
+        (Method::POST, format!("/v1/changes/4242/{SHA}/deployments"))
+    );
+    assert_eq!(seen[0].auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        seen[0].body,
+        json!({"environment": "production", "status": "failed", "pipeline_url": PIPELINE_URL, "job_url": JOB_URL})
+    );
+
+    // From the template: the deploy job's URL, handed over by its dotenv artifact.
+    let deploy_job = "https://gitlab.example.com/acme/shop/-/jobs/77003";
+    let env = with(job_env(&url), "GATEHOUSE_DEPLOY_JOB_URL", deploy_job);
+    let run = gatehouse_ci(&["report", "--status", "success"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stub.seen()[1].body,
+        json!({"environment": "production", "status": "success", "pipeline_url": PIPELINE_URL, "job_url": deploy_job})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_of_an_unknown_change_exits_3() {
+    let (url, _stub) = start_stub(vec![Answer::Proceed], false).await;
+    let run = gatehouse_ci(&["report", "--status", "success"], &job_env(&url)).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("404") && run.stderr.contains("gatehouse ci request"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exit 3: misconfigured or unreachable
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_variable_exits_3_naming_it_without_calling_gatehouse() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], true).await;
+    let env = without(job_env(&url), &["CI_COMMIT_SHA", "GATEHOUSE_TOKEN"]);
+    let run = gatehouse_ci(&["verify"], &env).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains("missing CI/CD variable(s): GATEHOUSE_TOKEN, CI_COMMIT_SHA"),
+        "both named: {}",
+        run.stderr
+    );
+    assert!(stub.seen().is_empty());
+
+    let env = without(job_env(&url), &["CI_ENVIRONMENT_NAME"]);
+    let run = gatehouse_ci(&["report", "--status", "success"], &env).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("CI_ENVIRONMENT_NAME (or --environment)"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_url_exits_3() {
+    let run = gatehouse_ci(&["request"], &with(job_env(""), "GATEHOUSE_URL", "gatehouse.example.com")).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("GATEHOUSE_URL \"gatehouse.example.com\" is not an http(s) URL"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_exits_3_after_retries() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = gatehouse_ci(&["request"], &job_env(&format!("http://127.0.0.1:{port}"))).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "gatehouse ci request: cannot reach Gatehouse at http://127.0.0.1:{port}/ after 4 attempts"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("trying again").count(), 3, "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_gets_401_and_exits_3_at_once() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], true).await;
+    let env = with(job_env(&url), "GATEHOUSE_TOKEN", "not-the-token-8d2c");
+    let run = gatehouse_ci(&["verify", "--wait"], &env).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("Gatehouse refused GATEHOUSE_TOKEN (401 Unauthorized)"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-token-8d2c"), "{}", run.stderr);
+    assert_eq!(stub.seen().len(), 1, "a 401 is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_error_exits_3_after_retries() {
+    let (url, stub) = start_stub(vec![Answer::Status(500)], true).await;
+    let run = gatehouse_ci(&["verify"], &job_env(&url)).await;
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("Gatehouse still answered 500 Internal Server Error after 4 attempts: Scripted failure"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stub.seen().len(), 4, "the first attempt and three retries");
+
+    // While polling too: a Gatehouse that keeps failing is not "still waiting".
+    let (url, stub) = start_stub(vec![Answer::Wait, Answer::Status(502)], true).await;
+    let run = gatehouse_ci(&["verify", "--wait", "--interval", "0"], &job_env(&url)).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("502 Bad Gateway after 4 attempts"), "{}", run.stderr);
+    assert_eq!(stub.seen().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_error_exits_3_and_help_documents_the_exit_codes() {
+    let env = job_env("http://127.0.0.1:9");
+    for args in [&["report"][..], &["report", "--status", "maybe"], &["verify", "--timeout", "5"], &["deploy"], &[]] {
+        let run = gatehouse_ci(args, &env).await;
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+    }
+    let help = gatehouse_ci(&["--help"], &env).await;
+    assert_eq!(help.code, 0);
+    for line in [
+        "0  proceed",
+        "1  blocked",
+        "2  still waiting: verify answered wait, or verify --wait reached --timeout",
+        "3  misconfigured or unreachable",
+    ] {
+        assert!(help.stdout.contains(line), "{line} in {}", help.stdout);
+    }
+    let verify_help = gatehouse_ci(&["verify", "--help"], &env).await;
+    assert_eq!(verify_help.code, 0);
+    assert!(verify_help.stdout.contains("never under 10"), "{}", verify_help.stdout);
+}
