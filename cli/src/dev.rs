@@ -96,7 +96,12 @@ async fn open_ritm(http: &reqwest::Client, base: &str) -> Result<(String, String
     let fail = |e: reqwest::Error| e.to_string();
     let created: Value = http
         .post(format!("{base}/_sim/records/sc_req_item"))
-        .json(&json!({ "short_description": "Virtual machine (Gatehouse demo portal)" }))
+        // As ServiceNow holds the item once its own approval is done and the Business Rule fires.
+        .json(&json!({
+            "short_description": "Virtual machine (Gatehouse demo portal)",
+            "approval": "approved",
+            "state": "2",
+        }))
         .send()
         .await
         .and_then(|r| r.error_for_status())
@@ -289,7 +294,15 @@ mod tests {
             instance_url: format!("http://{sn}/"),
             auth: ServiceNowAuth::Basic { user: "gatehouse".into(), password: Secret::new("demo") },
         });
-        let running = crate::serve::start_with(listener, config, Some(token.clone()), crate::serve::Simulators { pcd: Some(pcd), ..Default::default() }, true).await.unwrap();
+        let running = crate::serve::start_with(
+            listener,
+            config,
+            Some(token.clone()),
+            crate::serve::Simulators { pcd: Some(pcd), ..Default::default() },
+            true,
+        )
+        .await
+        .unwrap();
         let base = running.base_url.clone();
         let http = reqwest::Client::new();
 
@@ -340,7 +353,15 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (mut config, token) = crate::serve::demo_config(&pcd, dir.clone(), listener.local_addr().unwrap()).unwrap();
         config.servicenow = None;
-        let running = crate::serve::start_with(listener, config, Some(token), crate::serve::Simulators { pcd: Some(pcd), ..Default::default() }, true).await.unwrap();
+        let running = crate::serve::start_with(
+            listener,
+            config,
+            Some(token),
+            crate::serve::Simulators { pcd: Some(pcd), ..Default::default() },
+            true,
+        )
+        .await
+        .unwrap();
         let base = running.base_url.clone();
         let http = reqwest::Client::new();
         let cfg: serde_json::Value =

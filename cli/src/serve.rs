@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use domain::config::{ApiTokens, Approvers, Config, MailTransport, Secret, ServiceNowAuth, ServiceNowSettings, Settings};
+use domain::config::{
+    ApiTokens, Approvers, Config, GitLabSettings, MailTransport, Secret, ServiceNowAuth, ServiceNowSettings, Settings,
+};
 use domain::model::{RequestId, Status};
 use domain::ports::{Itsm, Mailer};
 use domain::usecases::{Services, Signals};
@@ -150,6 +152,9 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         boot_volume_gb: 20,
         sweep_interval: Duration::from_secs(60),
         servicenow: None,
+        gitlab: None,
+        change_policy: None,
+        webhook_secret: None,
     };
     Ok((config, token))
 }
@@ -174,6 +179,7 @@ fn spawn_sender(services: Services, mailer: Arc<dyn Mailer>, itsm: Option<Arc<dy
 pub struct Simulators {
     pub pcd: Option<pcd_sim::PcdSim>,
     pub servicenow: Option<servicenow_sim::SnSim>,
+    pub gitlab: Option<gitlab_sim::GitLabSim>,
 }
 
 /// The request item the README's curl walk-through submits, so its write-backs have a home.
@@ -184,7 +190,10 @@ impl Simulators {
         let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
         let servicenow = servicenow_sim::SnSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
         seed_request_item(&servicenow, DEMO_RITM_SYS_ID, "Ada Lovelace: web-01 for a load test");
-        Ok(Simulators { pcd: Some(pcd), servicenow: Some(servicenow) })
+        let gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
+        // Project 4242 acme/shop with MR !7, pipeline 900001 and the manual job 77001 of DESIGN.md.
+        gitlab.seed_demo();
+        Ok(Simulators { pcd: Some(pcd), servicenow: Some(servicenow), gitlab: Some(gitlab) })
     }
 }
 
@@ -207,6 +216,14 @@ pub fn use_servicenow_sim(config: &mut Config, sn: &servicenow_sim::SnSim) {
     });
 }
 
+/// Points the change gate's GitLab calls at the GitLab simulator.
+pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
+    config.gitlab = Some(GitLabSettings {
+        url: gitlab.base_url(),
+        token: Secret::new(gitlab_sim::GitLabSimConfig::default().token),
+    });
+}
+
 /// Starts the server from the command line's arguments and returns once it is listening.
 pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(args.listen).await?;
@@ -217,6 +234,9 @@ pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
         let (mut config, token) = demo_config(sims.pcd.as_ref().ok_or("no PCD simulator")?, data_dir, addr)?;
         if let Some(sn) = &sims.servicenow {
             use_servicenow_sim(&mut config, sn);
+        }
+        if let Some(gl) = &sims.gitlab {
+            use_gitlab_sim(&mut config, gl);
         }
         return start_with(listener, config, Some(token), sims, true).await;
     }
@@ -259,6 +279,11 @@ pub async fn start_with(
         .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
         .merge(intake::router(services.clone(), config.api_tokens.clone()))
         .merge(approval::router(services.clone()));
+    if let Some(gate) = runtime::change_gate(&config, store.clone())? {
+        app = app
+            .merge(change_gate::router(gate.clone(), config.api_tokens.clone()))
+            .merge(servicenow_webhook::router(gate, config.api_tokens.clone(), config.webhook_secret.clone()));
+    }
     if demo {
         app = app.merge(dev::router(&config, store, api_token.clone().unwrap_or_default()));
     }
@@ -279,9 +304,13 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     if let Some(sn) = &running.sims.servicenow {
         println!("ServiceNow simulator: {} (request item {DEMO_RITM_SYS_ID})", sn.base_url());
     }
+    if let Some(gl) = &running.sims.gitlab {
+        println!("GitLab simulator: {} (project 4242 acme/shop, MR !7, manual job 77001)", gl.base_url());
+    }
     if let Some(token) = &running.api_token {
         println!("GATEHOUSE_TOKEN={token}");
         println!("Demo approver: approver@demo.invalid");
+        println!("Demo portal: {}/dev/", running.base_url);
         println!("Outbox: {}/dev/outbox", running.base_url);
         println!("Try: curl -H \"Authorization: Bearer $GATEHOUSE_TOKEN\" {}/v1/clouds/demo/options", running.base_url);
     }

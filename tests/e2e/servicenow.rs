@@ -22,12 +22,20 @@ async fn submit(h: &Harness) -> (String, String, String) {
 }
 
 async fn decide(h: &Harness, page: &str, decision: &str, comment: &str) {
-    let resp = h.http.post(page).header("accept", "application/json").json(&json!({"decision": decision, "comment": comment})).send().await.unwrap();
+    let resp = h
+        .http
+        .post(page)
+        .header("accept", "application/json")
+        .json(&json!({"decision": decision, "comment": comment}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 }
 
 fn notes(h: &Harness, sys_id: &str) -> Vec<String> {
-    let mut texts: Vec<String> = h.sn.as_ref().unwrap().work_notes("sc_req_item", sys_id).into_iter().map(|n| n.text).collect();
+    let mut texts: Vec<String> =
+        h.sn.as_ref().unwrap().work_notes("sc_req_item", sys_id).into_iter().map(|n| n.text).collect();
     texts.sort();
     texts
 }

@@ -340,7 +340,7 @@ function requestNode(r) {
   body.append(
     table(
       ['At', 'Actor', 'Change', 'Note'],
-      (r.history || []).map((h) => [when(h.at), h.actor, (h.from ? h.from + ' → ' : '') + h.to, h.note]),
+      (r.history || []).map((h) => [when(h.at), h.actor, (h.from && h.from !== h.to ? h.from + ' → ' : '') + h.to, h.note]),
       'history',
     ),
   );

@@ -84,6 +84,13 @@ pub struct ServiceNowSettings {
     pub auth: ServiceNowAuth,
 }
 
+/// GitLab, for the change gate's MR notes and job plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitLabSettings {
+    pub url: String,
+    pub token: Secret,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailTransport {
     /// `.eml` files in a folder (demo, tests, or a site whose mail relay picks them up).
@@ -129,6 +136,11 @@ pub struct Config {
     pub boot_volume_gb: u64,
     pub sweep_interval: Duration,
     pub servicenow: Option<ServiceNowSettings>,
+    pub gitlab: Option<GitLabSettings>,
+    /// The change policy file (windows, blackouts, freezes per environment).
+    pub change_policy: Option<PathBuf>,
+    /// Shared secret of ServiceNow's signed callbacks (`X-Gatehouse-Signature`).
+    pub webhook_secret: Option<Secret>,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -276,6 +288,20 @@ impl Config {
             boot_volume_gb: s.number("GATEHOUSE_BOOT_VOLUME_GB", 20, 1..=16384)?,
             sweep_interval: s.seconds("GATEHOUSE_SWEEP_INTERVAL_SECS", 60)?,
             servicenow: servicenow(s)?,
+            gitlab: match s.optional("GATEHOUSE_GITLAB_URL") {
+                Some(url) => Some(GitLabSettings {
+                    url: base_url("GATEHOUSE_GITLAB_URL", &url)?,
+                    token: Secret::new(s.required("GATEHOUSE_GITLAB_TOKEN")?),
+                }),
+                None => None,
+            },
+            change_policy: s.optional("GATEHOUSE_CHANGE_POLICY").map(PathBuf::from),
+            webhook_secret: match s.optional("GATEHOUSE_WEBHOOK_SECRET") {
+                Some(secret) if secret.len() < 32 => {
+                    return Err(bad("GATEHOUSE_WEBHOOK_SECRET", "needs at least 32 characters"));
+                }
+                other => other.map(Secret::new),
+            },
         })
     }
 }

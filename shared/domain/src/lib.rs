@@ -3,6 +3,7 @@
 //! here.
 
 pub mod catalog;
+pub mod changes;
 pub mod compute;
 pub mod config;
 pub mod error;

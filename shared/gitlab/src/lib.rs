@@ -14,6 +14,7 @@
 //!   `Upstream { system: "GitLab project {id}", detail }` with a sentence of ours as detail and
 //!   GitLab's short message kept only as the source, for the log.
 
+mod code_host;
 mod types;
 
 use std::fmt;

@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use domain::catalog::Catalog;
+use domain::changes::ChangeRecords;
 use domain::config::{Config, ServiceNowAuth};
+use domain::policy::ChangePolicy;
 use domain::ports::Itsm;
+use domain::usecases::gate::ChangeGate;
 use domain::usecases::{Services, Signals};
 use domain::{Error, Result};
 
@@ -31,17 +34,40 @@ pub fn mailer(config: &Config) -> Result<Arc<mail::TemplateMailer>> {
 /// The ServiceNow write-back, when ServiceNow is configured.
 pub fn itsm(config: &Config) -> Result<Option<Arc<dyn Itsm>>> {
     let Some(sn) = &config.servicenow else { return Ok(None) };
+    Ok(Some(Arc::new(servicenow::RequestItemWriteBack::new(servicenow_client(sn)?))))
+}
+
+fn servicenow_client(sn: &domain::config::ServiceNowSettings) -> Result<servicenow::Client> {
     let auth = match &sn.auth {
         ServiceNowAuth::Basic { user, password } => {
             servicenow::SnAuth::Basic { user: user.clone(), password: password.expose().to_string() }
         }
-        ServiceNowAuth::OAuthClientCredentials { client_id, client_secret } => servicenow::SnAuth::OAuthClientCredentials {
-            client_id: client_id.clone(),
-            client_secret: client_secret.expose().to_string(),
-        },
+        ServiceNowAuth::OAuthClientCredentials { client_id, client_secret } => {
+            servicenow::SnAuth::OAuthClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.expose().to_string(),
+            }
+        }
     };
-    let client = servicenow::Client::new(servicenow::ServiceNowConfig::new(sn.instance_url.clone(), auth))?;
-    Ok(Some(Arc::new(servicenow::RequestItemWriteBack::new(client))))
+    servicenow::Client::new(servicenow::ServiceNowConfig::new(sn.instance_url.clone(), auth))
+}
+
+/// The change policy file, refused with its line and reason when malformed. No file: every
+/// environment is open (the change's approval still gates).
+pub fn change_policy(config: &Config) -> Result<ChangePolicy> {
+    let Some(path) = &config.change_policy else { return Ok(ChangePolicy::default()) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::internal(format!("cannot read the change policy {}", path.display()), e))?;
+    ChangePolicy::parse(&text)
+        .map_err(|e| Error::internal(format!("change policy {} is malformed: {e}", path.display()), e))
+}
+
+/// The CI change gate, when ServiceNow and GitLab are configured.
+pub fn change_gate(config: &Config, records: Arc<dyn ChangeRecords>) -> Result<Option<Arc<ChangeGate>>> {
+    let (Some(sn), Some(gl)) = (&config.servicenow, &config.gitlab) else { return Ok(None) };
+    let changes = Arc::new(servicenow::ServiceNowChanges::new(servicenow_client(sn)?));
+    let code = Arc::new(gitlab::Client::new(gitlab::GitLabConfig::new(gl.url.clone(), gl.token.expose()))?);
+    Ok(Some(Arc::new(ChangeGate { records, changes, code, policy: Arc::new(change_policy(config)?) })))
 }
 
 pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> {

@@ -29,7 +29,10 @@ impl Itsm for RequestItemWriteBack {
         self.client.add_work_note(TABLE, sys_id, &note.text, marker).await?;
         if let Some(complete) = note.close {
             let mut fields = Map::new();
-            fields.insert("state".into(), Value::String(if complete { CLOSED_COMPLETE } else { CLOSED_INCOMPLETE }.into()));
+            fields.insert(
+                "state".into(),
+                Value::String(if complete { CLOSED_COMPLETE } else { CLOSED_INCOMPLETE }.into()),
+            );
             // Setting the same state twice is harmless, so a retry after a lost answer is too.
             self.client.update(TABLE, sys_id, &fields).await?;
         }

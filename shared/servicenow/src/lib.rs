@@ -34,12 +34,14 @@
 //! # Ok(()) }
 //! ```
 
+mod change;
 mod client;
 mod config;
 mod itsm;
 mod query;
 mod record;
 
+pub use change::ServiceNowChanges;
 pub use client::{Client, TOKEN_RENEW_MARGIN, UpstreamMessage};
 pub use config::{ServiceNowConfig, SnAuth};
 pub use itsm::RequestItemWriteBack;

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use domain::changes::{ChangeKey, ChangeRecord, ChangeRecords};
 use domain::model::{HistoryEntry, OutboxMessage, Request, RequestId, Status};
 use domain::ports::{Created, Store, Write};
 use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
@@ -42,6 +43,13 @@ CREATE TABLE IF NOT EXISTS messages (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (next_attempt_at);
+CREATE TABLE IF NOT EXISTS changes (
+    key TEXT PRIMARY KEY,
+    sys_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_sys_id ON changes (sys_id) WHERE sys_id <> '';
 ";
 
 /// One connection behind a mutex: SQLite serialises writers anyway, and every operation here is a
@@ -330,6 +338,61 @@ impl Store for SqliteStore {
             )
             .map_err(db("rescheduling a message"))?;
             Ok(())
+        })
+        .await
+    }
+}
+
+fn change_key(key: &ChangeKey) -> String {
+    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
+}
+
+#[async_trait]
+impl ChangeRecords for SqliteStore {
+    async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>> {
+        let key = change_key(key);
+        self.run(move |conn| {
+            let data: Option<String> = conn
+                .query_row("SELECT data FROM changes WHERE key = ?1", [&key], |row| row.get(0))
+                .optional()
+                .map_err(db("reading a change"))?;
+            data.map(|d| parse(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>> {
+        let sys_id = sys_id.to_string();
+        self.run(move |conn| {
+            let data: Option<String> = conn
+                .query_row("SELECT data FROM changes WHERE sys_id = ?1 AND sys_id <> ''", [&sys_id], |row| row.get(0))
+                .optional()
+                .map_err(db("reading a change"))?;
+            data.map(|d| parse(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()> {
+        let record = record.clone();
+        self.run(move |conn| {
+            let key = change_key(&record.key);
+            let data = json(&record)?;
+            let changed = match expected_version {
+                None => conn
+                    .execute(
+                        "INSERT INTO changes (key, sys_id, version, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO NOTHING",
+                        params![key, record.sys_id, record.version as i64, data],
+                    )
+                    .map_err(db("writing a change"))?,
+                Some(v) => conn
+                    .execute(
+                        "UPDATE changes SET sys_id = ?2, version = ?3, data = ?4 WHERE key = ?1 AND version = ?5",
+                        params![key, record.sys_id, record.version as i64, data, v as i64],
+                    )
+                    .map_err(db("writing a change"))?,
+            };
+            if changed == 0 { Err(Error::Stale) } else { Ok(()) }
         })
         .await
     }

@@ -29,6 +29,7 @@ pub struct Api {
 pub struct Harness {
     pub sim: PcdSim,
     pub sn: Option<servicenow_sim::SnSim>,
+    pub gitlab: Option<gitlab_sim::GitLabSim>,
     pub data_dir: PathBuf,
     pub running: Running,
     pub api: Api,
@@ -40,6 +41,8 @@ impl std::ops::Deref for Harness {
         &self.api
     }
 }
+
+pub const WEBHOOK_SECRET: &str = "webhook-secret-for-tests-0123456789abcdef";
 
 pub fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gatehouse-{prefix}-{}", uuid_like()));
@@ -75,6 +78,24 @@ impl Harness {
         h
     }
 
+    /// With the CI change gate: ServiceNow and GitLab simulators (GitLab seeded with DESIGN.md's
+    /// project 4242, MR !7, pipeline 900001 and manual job 77001) and `policy` as the change policy.
+    pub async fn start_with_gate(policy: &str) -> Self {
+        let gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
+        gitlab.seed_demo();
+        let dir = temp_dir("policy");
+        let path = dir.join("change-policy.yaml");
+        std::fs::write(&path, policy).unwrap();
+        let mut h = Self::start_with_servicenow(|c| {
+            gatehouse::serve::use_gitlab_sim(c, &gitlab);
+            c.change_policy = Some(path);
+            c.webhook_secret = Some(domain::config::Secret::new(WEBHOOK_SECRET));
+        })
+        .await;
+        h.gitlab = Some(gitlab);
+        h
+    }
+
     /// A request item in the ServiceNow simulator, as its catalog would have created it.
     pub fn ritm(&self, sys_id: &str) {
         gatehouse::serve::seed_request_item(self.sn.as_ref().expect("started with ServiceNow"), sys_id, "VM order");
@@ -92,7 +113,7 @@ impl Harness {
         };
         let running = start_with(listener, config, Some(token.clone()), Default::default(), true).await.unwrap();
         let api = Api::new(running.base_url.clone(), token, outbox);
-        Harness { sim, sn: None, data_dir, running, api }
+        Harness { sim, sn: None, gitlab: None, data_dir, running, api }
     }
 }
 

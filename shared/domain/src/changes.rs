@@ -1,0 +1,132 @@
+//! The CI change gate's model: one ServiceNow change request per (GitLab project, commit,
+//! environment) while it is open, what Gatehouse keeps about it, and the ports it uses.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// What identifies a change: the commit of a project deployed to an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChangeKey {
+    pub project_id: u64,
+    pub sha: String,
+    pub environment: String,
+}
+
+impl ChangeKey {
+    /// The change request's `correlation_id`, checked exactly on lookup.
+    pub fn correlation_id(&self) -> String {
+        format!("gitlab:{}:{}:{}", self.project_id, self.sha, self.environment)
+    }
+    /// The hidden marker of the one MR note Gatehouse keeps per change.
+    pub fn note_marker(&self) -> String {
+        format!("<!-- gatehouse:change:{}:{}:{} -->", self.project_id, self.sha, self.environment)
+    }
+}
+
+/// A change request as ServiceNow shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeState {
+    pub sys_id: String,
+    pub number: String,
+    pub url: String,
+    /// `requested`, `approved`, `rejected`, `not requested`, …
+    pub approval: String,
+    /// ServiceNow's stored value (`-5` New … `-1` Implement, `0` Review, `3` Closed, `4` Canceled).
+    pub state: String,
+    pub state_display: String,
+    pub correlation_id: String,
+    pub planned_start: Option<Timestamp>,
+    pub planned_end: Option<Timestamp>,
+}
+
+pub mod state {
+    pub const NEW: &str = "-5";
+    pub const AUTHORIZE: &str = "-3";
+    pub const SCHEDULED: &str = "-2";
+    pub const IMPLEMENT: &str = "-1";
+    pub const REVIEW: &str = "0";
+    pub const CLOSED: &str = "3";
+    pub const CANCELED: &str = "4";
+}
+
+impl ChangeState {
+    pub fn is_open(&self) -> bool {
+        self.state != state::CLOSED && self.state != state::CANCELED
+    }
+}
+
+/// What a new change request says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeDraft {
+    pub correlation_id: String,
+    pub short_description: String,
+    pub description: String,
+    pub planned_start: Option<Timestamp>,
+    pub planned_end: Option<Timestamp>,
+}
+
+/// What Gatehouse keeps per change: how to reach it and what it owes the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub key: ChangeKey,
+    pub version: u64,
+    /// Empty while the first pipeline is still creating the change.
+    pub sys_id: String,
+    pub number: String,
+    pub url: String,
+    pub project_path: String,
+    pub pipeline_id: u64,
+    pub pipeline_url: String,
+    /// The manual job the webhook plays once the change is approved.
+    pub job_id: Option<u64>,
+    pub merge_request_iid: Option<u64>,
+    pub mr_note_id: Option<u64>,
+    pub title: String,
+    pub planned_start: Option<Timestamp>,
+    pub planned_end: Option<Timestamp>,
+    /// The approval last acted on, so a replayed callback does nothing twice.
+    pub last_approval: Option<String>,
+    /// The job id already played for this change.
+    pub played_job: Option<u64>,
+    /// The deployment result reported, once.
+    pub reported: Option<String>,
+    /// What the MR note shows now, so it is edited only when that changes.
+    pub note_summary: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Storage of change records (the `CHG#…` items). Writes are conditional: `expected_version`
+/// `None` means "must not exist yet"; losing is `Error::Stale`.
+#[async_trait]
+pub trait ChangeRecords: Send + Sync {
+    async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>>;
+    async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>>;
+    async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()>;
+}
+
+/// ServiceNow's change requests.
+#[async_trait]
+pub trait ChangeManagement: Send + Sync {
+    /// The open change whose `correlation_id` is exactly this one.
+    async fn find_open(&self, correlation_id: &str) -> Result<Option<ChangeState>>;
+    async fn create(&self, draft: &ChangeDraft) -> Result<ChangeState>;
+    async fn get(&self, sys_id: &str) -> Result<Option<ChangeState>>;
+    /// Adds a work note once (a retry finds the marker and does not add it again).
+    async fn add_note(&self, sys_id: &str, marker: &str, text: &str) -> Result<()>;
+    /// Records the close code and notes and moves the change through Review to Closed.
+    async fn close(&self, sys_id: &str, successful: bool, notes: &str) -> Result<ChangeState>;
+}
+
+/// GitLab.
+#[async_trait]
+pub trait CodeHost: Send + Sync {
+    /// The merge request that brought this commit, if any.
+    async fn merge_request_of(&self, project_id: u64, sha: &str) -> Result<Option<u64>>;
+    /// Creates or edits the one note carrying `marker`; answers its id.
+    async fn upsert_note(&self, project_id: u64, mr_iid: u64, marker: &str, body: &str) -> Result<u64>;
+    async fn play_job(&self, project_id: u64, job_id: u64) -> Result<()>;
+}

@@ -1,0 +1,489 @@
+//! The CI change gate: a GitLab pipeline asks for the change of its commit and environment, waits
+//! until the change is approved and its window is open, deploys, and reports back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::changes::{
+    ChangeDraft, ChangeKey, ChangeManagement, ChangeRecord, ChangeRecords, ChangeState, CodeHost, state,
+};
+use crate::error::{Error, FieldError, Result};
+use crate::policy::{ChangePolicy, WindowVerdict};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequestBody {
+    pub project_id: u64,
+    pub project_path: String,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub environment: String,
+    pub pipeline_id: u64,
+    pub pipeline_url: String,
+    #[serde(default)]
+    pub job_id: Option<u64>,
+    #[serde(default)]
+    pub merge_request_iid: Option<u64>,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub planned_start: Option<Timestamp>,
+    #[serde(default)]
+    pub planned_end: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployStatus {
+    Success,
+    Failed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentBody {
+    pub environment: String,
+    pub status: DeployStatus,
+    pub pipeline_url: String,
+    #[serde(default)]
+    pub job_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookBody {
+    pub sys_id: String,
+    #[serde(default)]
+    pub number: Option<String>,
+    #[serde(default)]
+    pub approval: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateDecision {
+    Proceed,
+    Wait,
+    Blocked,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateView {
+    pub value: String,
+    pub display: String,
+}
+
+/// DESIGN.md's change answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeAnswer {
+    pub number: String,
+    pub sys_id: String,
+    pub url: String,
+    pub approval: String,
+    pub state: StateView,
+    pub decision: GateDecision,
+    pub reason: String,
+    pub window: WindowVerdict,
+}
+
+fn when(z: &Option<jiff::Zoned>) -> String {
+    z.as_ref().map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()).unwrap_or_else(|| "not within a year".into())
+}
+
+/// The gate's rule: `proceed` when approved, in Scheduled or Implement, and inside the window;
+/// `blocked` when rejected, cancelled, closed, or past its planned end; `wait` otherwise.
+pub fn decide(change: &ChangeState, window: &WindowVerdict, now: Timestamp) -> (GateDecision, String) {
+    if change.approval == "rejected" {
+        return (GateDecision::Blocked, "the change was rejected".into());
+    }
+    if change.state == state::CANCELED {
+        return (GateDecision::Blocked, "the change was cancelled".into());
+    }
+    if change.state == state::CLOSED || change.state == state::REVIEW {
+        return (GateDecision::Blocked, format!("the change is already {}", change.state_display));
+    }
+    if let Some(end) = change.planned_end
+        && end <= now
+    {
+        return (GateDecision::Blocked, format!("the change's planned end {end} has passed"));
+    }
+    if change.approval != "approved" {
+        return (GateDecision::Wait, format!("waiting for approval (state {})", change.state_display));
+    }
+    if change.state != state::SCHEDULED && change.state != state::IMPLEMENT {
+        return (
+            GateDecision::Wait,
+            format!("approved; waiting for the change to be scheduled (state {})", change.state_display),
+        );
+    }
+    if !window.open {
+        return (
+            GateDecision::Wait,
+            format!("outside the change window: {}; next opening {}", window.rule, when(&window.next_open_at)),
+        );
+    }
+    (GateDecision::Proceed, format!("approved, {} and inside the change window", change.state_display))
+}
+
+pub struct ChangeGate {
+    pub records: Arc<dyn ChangeRecords>,
+    pub changes: Arc<dyn ChangeManagement>,
+    pub code: Arc<dyn CodeHost>,
+    pub policy: Arc<ChangePolicy>,
+}
+
+fn check_request(b: &ChangeRequestBody) -> Result<()> {
+    let mut errors = Vec::new();
+    if b.project_id == 0 {
+        errors.push(FieldError::new("project_id", "must be GitLab's numeric project id"));
+    }
+    if b.sha.len() != 40 || !b.sha.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+        errors.push(FieldError::new("sha", "must be a full 40-character lowercase commit SHA"));
+    }
+    check_environment(&mut errors, &b.environment);
+    for (field, value, max) in
+        [("project_path", &b.project_path, 255), ("ref", &b.ref_name, 255), ("title", &b.title, 160)]
+    {
+        if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+            errors.push(FieldError::new(field, format!("must be 1 to {max} printable characters")));
+        }
+    }
+    if !b.pipeline_url.starts_with("https://") && !b.pipeline_url.starts_with("http://") {
+        errors.push(FieldError::new("pipeline_url", "must be an http(s) URL"));
+    }
+    if let Some(d) = &b.description
+        && d.chars().count() > 4000
+    {
+        errors.push(FieldError::new("description", "must be at most 4000 characters"));
+    }
+    if let (Some(s), Some(e)) = (b.planned_start, b.planned_end)
+        && e <= s
+    {
+        errors.push(FieldError::new("planned_end", "must be after planned_start"));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+}
+
+fn check_environment(errors: &mut Vec<FieldError>, env: &str) {
+    let ok = (1..=64).contains(&env.len()) && env.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./".contains(&c));
+    if !ok {
+        errors.push(FieldError::new("environment", "must be a GitLab environment name (letters, digits, - _ . /)"));
+    }
+}
+
+/// A key from path and query parts, with the same checks as a request body.
+pub fn key(project_id: u64, sha: &str, environment: &str) -> Result<ChangeKey> {
+    let mut errors = Vec::new();
+    if sha.len() != 40 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
+        errors.push(FieldError::new("sha", "must be a full 40-character commit SHA"));
+    }
+    check_environment(&mut errors, environment);
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(ChangeKey { project_id, sha: sha.to_ascii_lowercase(), environment: environment.to_string() })
+}
+
+fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
+    let short = &rec.key.sha[..rec.key.sha.len().min(8)];
+    let gate = match answer.decision {
+        GateDecision::Proceed => "✅ proceed",
+        GateDecision::Wait => "⏳ wait",
+        GateDecision::Blocked => "⛔ blocked",
+    };
+    let mut body = format!(
+        "{}\n**Change [{}]({})** gates the deploy of `{short}` to `{}`.\n\n| | |\n|---|---|\n| Approval | {} |\n| State | {} |\n| Gate | {gate}: {} |\n| Pipeline | [#{}]({}) |\n",
+        rec.key.note_marker(),
+        answer.number,
+        answer.url,
+        rec.key.environment,
+        answer.approval,
+        answer.state.display,
+        answer.reason,
+        rec.pipeline_id,
+        rec.pipeline_url,
+    );
+    if let Some(result) = &rec.reported {
+        body.push_str(&format!("| Deployment | {result} |\n"));
+    }
+    body.push_str("\n_Kept up to date by Gatehouse._");
+    body
+}
+
+impl ChangeGate {
+    fn answer(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
+        let planned = change.planned_start.zip(change.planned_end).or(rec.planned_start.zip(rec.planned_end));
+        let window = self.policy.evaluate(&rec.key.environment, now, planned);
+        let (decision, reason) = decide(change, &window, now);
+        ChangeAnswer {
+            number: change.number.clone(),
+            sys_id: change.sys_id.clone(),
+            url: change.url.clone(),
+            approval: change.approval.clone(),
+            state: StateView { value: change.state.clone(), display: change.state_display.clone() },
+            decision,
+            reason,
+            window,
+        }
+    }
+
+    /// Edits (or first posts) the MR note when what it shows changed. Best effort: the gate's
+    /// answer never waits on GitLab being up.
+    async fn refresh_note(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
+        let Some(iid) = rec.merge_request_iid else { return false };
+        let body = note_body(rec, answer);
+        let summary = format!(
+            "{}|{}|{:?}|{}|{:?}",
+            answer.approval, answer.state.value, answer.decision, answer.reason, rec.reported
+        );
+        if rec.note_summary.as_deref() == Some(summary.as_str()) {
+            return false;
+        }
+        match self.code.upsert_note(rec.key.project_id, iid, &rec.key.note_marker(), &body).await {
+            Ok(id) => {
+                rec.mr_note_id = Some(id);
+                rec.note_summary = Some(summary);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(change = %rec.number, error = %e.chain(), "could not update the MR note");
+                false
+            }
+        }
+    }
+
+    async fn current(&self, rec: &ChangeRecord) -> Result<ChangeState> {
+        self.changes
+            .get(&rec.sys_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("change {} in ServiceNow", rec.number)))
+    }
+
+    /// POST /v1/changes: the open change of this commit and environment, or a new one. `true` when
+    /// this call created it.
+    pub async fn request(&self, body: ChangeRequestBody) -> Result<(bool, ChangeAnswer)> {
+        check_request(&body)?;
+        let key =
+            ChangeKey { project_id: body.project_id, sha: body.sha.clone(), environment: body.environment.clone() };
+        for _ in 0..100 {
+            let now = Timestamp::now();
+            let existing = self.records.get_change(&key).await?;
+            match &existing {
+                // Another pipeline is creating it right now: wait for its number, unless it died.
+                Some(rec)
+                    if rec.sys_id.is_empty() && now.duration_since(rec.updated_at) < SignedDuration::from_secs(60) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Some(rec) if !rec.sys_id.is_empty() => {
+                    if let Some(change) = self.changes.get(&rec.sys_id).await?
+                        && change.is_open()
+                    {
+                        let mut rec = rec.clone();
+                        rec.pipeline_id = body.pipeline_id;
+                        rec.pipeline_url = body.pipeline_url.clone();
+                        rec.job_id = body.job_id.or(rec.job_id);
+                        rec.merge_request_iid = body.merge_request_iid.or(rec.merge_request_iid);
+                        rec.updated_at = now;
+                        let answer = self.answer(&rec, &change, now);
+                        rec.note_summary = None; // a new pipeline: show it in the note
+                        self.refresh_note(&mut rec, &answer).await;
+                        rec.version += 1;
+                        match self.records.put_change(&rec, Some(rec.version - 1)).await {
+                            Ok(()) => return Ok((false, answer)),
+                            Err(Error::Stale) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                _ => {}
+            }
+            // Claim the key, then create (or adopt a change an earlier attempt created).
+            let claim = ChangeRecord {
+                key: key.clone(),
+                version: existing.as_ref().map_or(1, |r| r.version + 1),
+                sys_id: String::new(),
+                number: String::new(),
+                url: String::new(),
+                project_path: body.project_path.clone(),
+                pipeline_id: body.pipeline_id,
+                pipeline_url: body.pipeline_url.clone(),
+                job_id: body.job_id,
+                merge_request_iid: body.merge_request_iid,
+                mr_note_id: None,
+                title: body.title.clone(),
+                planned_start: body.planned_start,
+                planned_end: body.planned_end,
+                last_approval: None,
+                played_job: None,
+                reported: None,
+                note_summary: None,
+                created_at: now,
+                updated_at: now,
+            };
+            match self.records.put_change(&claim, existing.as_ref().map(|r| r.version)).await {
+                Ok(()) => {}
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+            let change = match self.changes.find_open(&key.correlation_id()).await? {
+                Some(found) => found,
+                None => self.changes.create(&self.draft(&key, &body)).await?,
+            };
+            let mut rec = claim;
+            rec.sys_id = change.sys_id.clone();
+            rec.number = change.number.clone();
+            rec.url = change.url.clone();
+            if rec.merge_request_iid.is_none() {
+                rec.merge_request_iid =
+                    self.code.merge_request_of(key.project_id, &key.sha).await.unwrap_or_else(|e| {
+                        tracing::warn!(error = %e.chain(), "could not look up the merge request of the commit");
+                        None
+                    });
+            }
+            let answer = self.answer(&rec, &change, now);
+            self.refresh_note(&mut rec, &answer).await;
+            rec.version += 1;
+            self.records.put_change(&rec, Some(rec.version - 1)).await?;
+            tracing::info!(change = %rec.number, correlation = %key.correlation_id(), "change created");
+            return Ok((true, answer));
+        }
+        Err(Error::Conflict("another pipeline is creating this change; try again".into()))
+    }
+
+    fn draft(&self, key: &ChangeKey, body: &ChangeRequestBody) -> ChangeDraft {
+        let mut description = format!(
+            "Deployment of {} commit {} (ref {}) to {}.\nPipeline: {}\n",
+            body.project_path, key.sha, body.ref_name, key.environment, body.pipeline_url
+        );
+        if let Some(iid) = body.merge_request_iid {
+            description.push_str(&format!("Merge request: !{iid}\n"));
+        }
+        if let Some(d) = &body.description {
+            description.push('\n');
+            description.push_str(d);
+        }
+        ChangeDraft {
+            correlation_id: key.correlation_id(),
+            short_description: body.title.clone(),
+            description,
+            planned_start: body.planned_start,
+            planned_end: body.planned_end,
+        }
+    }
+
+    async fn record(&self, key: &ChangeKey) -> Result<ChangeRecord> {
+        match self.records.get_change(key).await? {
+            Some(rec) if !rec.sys_id.is_empty() => Ok(rec),
+            _ => Err(Error::NotFound(format!("change for {}", key.correlation_id()))),
+        }
+    }
+
+    /// GET /v1/changes/{project}/{sha}?environment=: the gate's answer now.
+    pub async fn status(&self, key: &ChangeKey) -> Result<ChangeAnswer> {
+        let mut rec = self.record(key).await?;
+        let change = self.current(&rec).await?;
+        let now = Timestamp::now();
+        let answer = self.answer(&rec, &change, now);
+        if self.refresh_note(&mut rec, &answer).await {
+            rec.version += 1;
+            rec.updated_at = now;
+            // Only the note's bookkeeping: losing this write to a concurrent one is harmless.
+            let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
+        }
+        Ok(answer)
+    }
+
+    /// POST …/deployments: the result onto the change, which is then closed.
+    pub async fn report(&self, key: &ChangeKey, body: DeploymentBody) -> Result<ChangeAnswer> {
+        if body.environment != key.environment {
+            return Err(Error::invalid("environment", "must match the change's environment"));
+        }
+        let mut rec = self.record(key).await?;
+        let result = match body.status {
+            DeployStatus::Success => "success",
+            DeployStatus::Failed => "failed",
+        };
+        let mut text = format!(
+            "Deployment to {} {}: pipeline {}",
+            key.environment,
+            if result == "success" { "succeeded" } else { "failed" },
+            body.pipeline_url
+        );
+        if let Some(job) = &body.job_url {
+            text.push_str(&format!(", job {job}"));
+        }
+        let marker = format!("gatehouse:deploy:{}:{}:{result}", key.correlation_id(), rec.pipeline_id);
+        self.changes.add_note(&rec.sys_id, &marker, &text).await?;
+        let change = match self.current(&rec).await? {
+            c if c.is_open() => self.changes.close(&rec.sys_id, body.status == DeployStatus::Success, &text).await?,
+            closed => closed,
+        };
+        let now = Timestamp::now();
+        rec.reported = Some(result.to_string());
+        rec.updated_at = now;
+        let answer = self.answer(&rec, &change, now);
+        self.refresh_note(&mut rec, &answer).await;
+        rec.version += 1;
+        let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
+        Ok(answer)
+    }
+
+    /// ServiceNow's callback: the change's approval moved. Acts once per approval value: approved
+    /// plays the recorded job; rejected says so on the MR.
+    pub async fn callback(&self, body: WebhookBody) -> Result<()> {
+        for _ in 0..5 {
+            let mut rec =
+                self.records.change_by_sys_id(&body.sys_id).await?.ok_or_else(|| {
+                    Error::NotFound(format!("change {}", body.number.as_deref().unwrap_or(&body.sys_id)))
+                })?;
+            // The callback only says "look": what counts is what ServiceNow says now.
+            let change = self.current(&rec).await?;
+            if rec.last_approval.as_deref() == Some(change.approval.as_str()) {
+                return Ok(());
+            }
+            let now = Timestamp::now();
+            let expected = rec.version;
+            rec.last_approval = Some(change.approval.clone());
+            let play = match rec.job_id {
+                Some(job) if change.approval == "approved" && rec.played_job != Some(job) => Some(job),
+                _ => None,
+            };
+            rec.played_job = play.or(rec.played_job);
+            rec.version += 1;
+            rec.updated_at = now;
+            // Claim first, so two deliveries of the same callback cannot both play the job.
+            match self.records.put_change(&rec, Some(expected)).await {
+                Ok(()) => {}
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+            if let Some(job) = play
+                && let Err(e) = self.code.play_job(rec.key.project_id, job).await
+            {
+                // Undo the claim so a later callback (or the poller) can still resume the job.
+                let mut undo = rec.clone();
+                undo.last_approval = None;
+                undo.played_job = None;
+                undo.version += 1;
+                let _ = self.records.put_change(&undo, Some(rec.version)).await;
+                return Err(e);
+            }
+            let answer = self.answer(&rec, &change, now);
+            if self.refresh_note(&mut rec, &answer).await {
+                rec.version += 1;
+                let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
+            }
+            tracing::info!(change = %rec.number, approval = %change.approval, played = ?play, "change callback handled");
+            return Ok(());
+        }
+        Err(Error::Stale)
+    }
+}

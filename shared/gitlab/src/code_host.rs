@@ -1,0 +1,29 @@
+//! The domain's `CodeHost` port on GitLab.
+
+use async_trait::async_trait;
+use domain::Result;
+use domain::changes::CodeHost;
+
+use crate::Client;
+
+#[async_trait]
+impl CodeHost for Client {
+    async fn merge_request_of(&self, project_id: u64, sha: &str) -> Result<Option<u64>> {
+        let mrs = self.merge_requests_of_commit(project_id, sha).await?;
+        // Prefer the merge request that is still open, then the one that merged the commit.
+        let pick = mrs
+            .iter()
+            .find(|m| m.state == "opened")
+            .or_else(|| mrs.iter().find(|m| m.state == "merged"))
+            .or(mrs.first());
+        Ok(pick.map(|m| m.iid))
+    }
+
+    async fn upsert_note(&self, project_id: u64, mr_iid: u64, marker: &str, body: &str) -> Result<u64> {
+        Ok(self.upsert_mr_note(project_id, mr_iid, marker, body).await?.id)
+    }
+
+    async fn play_job(&self, project_id: u64, job_id: u64) -> Result<()> {
+        Client::play_job(self, project_id, job_id).await.map(|_| ())
+    }
+}
