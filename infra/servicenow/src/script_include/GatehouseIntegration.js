@@ -1,0 +1,200 @@
+/*
+ * GatehouseIntegration: what the business rules and the UI action do, kept in one Script Include
+ * so that each rule is a one-liner and every path can be tested.
+ *
+ *   submit(ritm)        approved RITM -> POST /v1/requests; records the request id in
+ *                       u_gatehouse_request_id and writes a work note (or says why it failed)
+ *   cancel(ritm)        closed-without-completion RITM -> POST /v1/requests/{id}/cancel; work note
+ *   notifyChange(chg)   change_request whose approval moved -> POST /v1/webhooks/servicenow
+ *   buildIntake(ritm)   the intake body of DESIGN.md, from the RITM and its gatehouse_* variables
+ *
+ * A RITM belongs to Gatehouse when it carries the variable gatehouse_cloud (the "Gatehouse VM"
+ * variable set). Sending the same RITM again is safe: Gatehouse answers 200 with the first
+ * request for the same sys_id and the same body, and 409 if the body changed.
+ */
+var GatehouseIntegration = Class.create();
+
+GatehouseIntegration.FIELD = 'u_gatehouse_request_id';
+
+GatehouseIntegration.prototype = {
+    initialize: function (client) {
+        this.client = client || new GatehouseClient();
+    },
+
+    isGatehouseItem: function (ritm) {
+        var v = ritm.variables;
+        return !!(v && v.gatehouse_cloud !== undefined && v.gatehouse_cloud !== null);
+    },
+
+    requestId: function (ritm) {
+        if (!ritm.isValidField(GatehouseIntegration.FIELD)) {
+            return '';
+        }
+        return String(ritm.getValue(GatehouseIntegration.FIELD) || '');
+    },
+
+    /* The intake body (DESIGN.md "Intake body"). Deterministic: the same RITM gives the same body. */
+    buildIntake: function (ritm) {
+        var v = ritm.variables;
+        var body = {
+            source: {
+                system: 'servicenow',
+                number: String(ritm.getValue('number')),
+                sys_id: String(ritm.getUniqueValue())
+            },
+            requester: this.requester(ritm),
+            cloud: this._var(v, 'gatehouse_cloud'),
+            image: this._var(v, 'gatehouse_image'),
+            flavor: this._var(v, 'gatehouse_flavor'),
+            network: this._var(v, 'gatehouse_network'),
+            server_name: this._var(v, 'gatehouse_server_name').toLowerCase(),
+            count: this._count(this._var(v, 'gatehouse_count'))
+        };
+        var justification = this._var(v, 'gatehouse_justification');
+        if (justification) {
+            body.justification = justification;
+        }
+        var metadata = {};
+        if (!ritm.request.nil()) {
+            metadata.request = String(ritm.request.number);
+        }
+        if (!ritm.cat_item.nil()) {
+            metadata.catalog_item = String(ritm.cat_item.name);
+        }
+        body.metadata = metadata;
+        return body;
+    },
+
+    /* requested_for, or opened_by when requested_for is empty or has no e-mail address */
+    requester: function (ritm) {
+        var candidates = [ritm.requested_for, ritm.opened_by];
+        var first = null;
+        for (var i = 0; i < candidates.length; i++) {
+            var u = candidates[i];
+            if (!u || u.nil()) {
+                continue;
+            }
+            var person = {
+                email: String(u.email || '').replace(/^\s+|\s+$/g, ''),
+                name: String(u.name || '').replace(/^\s+|\s+$/g, ''),
+                user_name: String(u.user_name || '').replace(/^\s+|\s+$/g, '')
+            };
+            if (!person.user_name) {
+                delete person.user_name;
+            }
+            if (person.email) {
+                return person;
+            }
+            first = first || person;
+        }
+        return first || {email: '', name: ''};
+    },
+
+    submit: function (ritm) {
+        if (!this.isGatehouseItem(ritm)) {
+            return {sent: false, reason: 'not a Gatehouse item'};
+        }
+        var known = this.requestId(ritm);
+        if (known) {
+            return {sent: false, reason: 'already sent', id: known};
+        }
+        var number = String(ritm.getValue('number'));
+        var result = this.client.createRequest(this.buildIntake(ritm));
+        var note;
+        if (result.ok && result.data && result.data.id) {
+            var id = String(result.data.id);
+            if (ritm.isValidField(GatehouseIntegration.FIELD)) {
+                ritm.setValue(GatehouseIntegration.FIELD, id);
+            }
+            note = (result.status === 200 ? 'Gatehouse already had this request: ' : 'Sent to Gatehouse: ') +
+                'request ' + id + ', ' + String(result.data.status || 'pending_approval') +
+                '. A platform approver decides before ' + String(result.data.expires_at || 'the approval expires') + '.';
+        } else if (result.status === 422) {
+            note = 'Gatehouse refused this request: ' + this._fieldText(result) +
+                ' Correct the variables and use "Send to Gatehouse" to send it again.';
+        } else if (result.status === 409) {
+            note = 'Gatehouse already holds a different request for ' + number +
+                ' (the variables changed after it was first sent); nothing was sent again.';
+        } else {
+            note = 'Gatehouse could not take this request (' + result.error + '). ' +
+                'Use "Send to Gatehouse" on this item to try again.';
+        }
+        ritm.work_notes = note;
+        ritm.update();
+        return {sent: result.ok, id: result.ok ? String(result.data.id) : null, result: result, note: note};
+    },
+
+    cancel: function (ritm) {
+        var id = this.requestId(ritm);
+        if (!id) {
+            return {cancelled: false, reason: 'no Gatehouse request'};
+        }
+        var number = String(ritm.getValue('number'));
+        var reason = number + ' was closed in ServiceNow (' + String(ritm.state.getDisplayValue()) + ') by ' + gs.getUserName();
+        var result = this.client.cancelRequest(id, reason, 'servicenow:' + gs.getUserName());
+        var note;
+        if (result.ok) {
+            note = 'Gatehouse request ' + id + ' cancelled; its approval links no longer work.';
+        } else if (result.status === 409) {
+            note = 'Gatehouse request ' + id + ' was not cancelled: it is no longer waiting for approval (' +
+                this._detail(result) + '). Ask the platform team if the servers must go.';
+        } else if (result.status === 404) {
+            note = 'Gatehouse does not know request ' + id + '; nothing to cancel.';
+        } else {
+            note = 'Gatehouse request ' + id + ' could not be cancelled (' + result.error + '). ' +
+                'Its approval links stay valid until they expire; ask the platform team to cancel it.';
+        }
+        ritm.work_notes = note;
+        ritm.update();
+        return {cancelled: result.ok, result: result, note: note};
+    },
+
+    notifyChange: function (change) {
+        var result = this.client.notifyChange({
+            sys_id: change.getUniqueValue(),
+            number: change.getValue('number'),
+            approval: change.getValue('approval'),
+            state: change.getValue('state')
+        });
+        if (result.ok) {
+            gs.info(GatehouseClient.PREFIX + 'told Gatehouse that ' + change.getValue('number') + ' is ' + change.getValue('approval'));
+        }
+        return result;
+    },
+
+    _var: function (variables, name) {
+        var el = variables ? variables[name] : undefined;
+        if (el === undefined || el === null) {
+            return '';
+        }
+        return String(el).replace(/^\s+|\s+$/g, '');
+    },
+
+    /* a clean integer goes as a number; anything else as text, so that Gatehouse names the field */
+    _count: function (text) {
+        if (!text) {
+            return 1;
+        }
+        return /^[0-9]{1,4}$/.test(text) ? parseInt(text, 10) : text;
+    },
+
+    _fieldText: function (result) {
+        if (!result.errors || !result.errors.length) {
+            return this._detail(result) + '.';
+        }
+        var parts = [];
+        for (var i = 0; i < result.errors.length; i++) {
+            parts.push(result.errors[i].field + ': ' + result.errors[i].message);
+        }
+        return parts.join('; ') + '.';
+    },
+
+    _detail: function (result) {
+        if (result.data && result.data.detail) {
+            return String(result.data.detail);
+        }
+        return String(result.error);
+    },
+
+    type: 'GatehouseIntegration'
+};
