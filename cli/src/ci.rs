@@ -816,9 +816,14 @@ impl Reply {
             return String::new();
         };
         let text = |key: &str| problem.get(key).and_then(|v| v.as_str()).map(one_line).unwrap_or_default();
-        let mut parts: Vec<String> = [text("title"), text("detail")].into_iter().filter(|s| !s.is_empty()).collect();
-        parts.dedup();
-        let mut out = parts.join(": ");
+        let (title, detail) = (text("title"), text("detail"));
+        let mut out = match (title.is_empty(), detail.is_empty()) {
+            (_, true) => title,
+            (true, false) => detail,
+            // "Unauthorized: missing or invalid credentials", but not the same words twice.
+            (false, false) if title.eq_ignore_ascii_case(&detail) => title,
+            (false, false) => format!("{title}: {detail}"),
+        };
         if let Some(errors) = problem.get("errors").and_then(|e| e.as_array()).filter(|e| !e.is_empty()) {
             let fields: Vec<String> = errors
                 .iter()
@@ -1305,6 +1310,13 @@ mod tests {
         let Fail(message) = reply.failure(Expect::Request, 1);
         assert!(message.contains("Invalid request: 1 field is invalid (sha: must be 40 hex digits)"), "{message}");
         assert!(!message.contains("secret"));
+        let same = Reply {
+            status: StatusCode::UNAUTHORIZED,
+            retry_after: None,
+            body: br#"{"title":"Missing or invalid credentials","detail":"missing or invalid credentials"}"#.to_vec(),
+        };
+        let Fail(message) = same.failure(Expect::Change, 1);
+        assert!(message.contains("(401 Unauthorized): Missing or invalid credentials; check"), "{message}");
         let html = Reply { status: StatusCode::BAD_GATEWAY, retry_after: None, body: b"<html>oops</html>".to_vec() };
         let Fail(message) = html.failure(Expect::Change, 4);
         assert_eq!(message, "Gatehouse still answered 502 Bad Gateway after 4 attempts");

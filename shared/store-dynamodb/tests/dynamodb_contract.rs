@@ -45,6 +45,15 @@ async fn fresh_store() -> DynamoStore {
 
 store_contract!(async { Arc::new(fresh_store().await) as Arc<dyn Store> }.await);
 
+mod changes {
+    use std::sync::Arc;
+
+    use domain::changes::ChangeRecords;
+    use store::change_records_contract;
+
+    change_records_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn ChangeRecords> }.await);
+}
+
 fn created(r: &domain::model::Request) -> HistoryEntry {
     HistoryEntry { at: r.created_at, actor: "servicenow".into(), from: None, to: r.status, note: None }
 }

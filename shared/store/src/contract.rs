@@ -259,3 +259,78 @@ macro_rules! store_contract {
         )*
     };
 }
+
+fn change_record(sha_seed: &str) -> domain::changes::ChangeRecord {
+    let now = Timestamp::now();
+    domain::changes::ChangeRecord {
+        key: domain::changes::ChangeKey {
+            project_id: 4242,
+            sha: format!("{:0>40}", sha_seed),
+            environment: "production".into(),
+        },
+        version: 1,
+        sys_id: String::new(),
+        number: String::new(),
+        url: String::new(),
+        project_path: "acme/shop".into(),
+        pipeline_id: 900001,
+        pipeline_url: "https://gitlab.example.com/acme/shop/-/pipelines/900001".into(),
+        job_id: Some(77001),
+        merge_request_iid: Some(7),
+        mr_note_id: None,
+        title: "Deploy shop".into(),
+        planned_start: None,
+        planned_end: None,
+        last_approval: None,
+        played_job: None,
+        reported: None,
+        note_summary: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Change records: created once, then written only at the version read, found by sys_id.
+pub async fn change_records_are_conditional(records: Arc<dyn domain::changes::ChangeRecords>) {
+    let seed = sys_id();
+    let mut rec = change_record(&seed);
+    assert_eq!(records.get_change(&rec.key).await.unwrap(), None);
+    records.put_change(&rec, None).await.unwrap();
+    assert!(matches!(records.put_change(&rec, None).await, Err(Error::Stale)), "created once");
+    assert_eq!(records.get_change(&rec.key).await.unwrap(), Some(rec.clone()));
+    rec.sys_id = sys_id();
+    rec.number = "CHG0030001".into();
+    rec.version = 2;
+    assert!(matches!(records.put_change(&rec, Some(7)).await, Err(Error::Stale)), "wrong version");
+    records.put_change(&rec, Some(1)).await.unwrap();
+    assert_eq!(records.get_change(&rec.key).await.unwrap().unwrap().number, "CHG0030001");
+    assert_eq!(records.change_by_sys_id(&rec.sys_id).await.unwrap(), Some(rec.clone()));
+    assert_eq!(records.change_by_sys_id(&sys_id()).await.unwrap(), None);
+    // Racing writers at the same version: one wins.
+    let mut wins = 0;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let records = records.clone();
+        let mut next = rec.clone();
+        next.version = 3;
+        next.pipeline_id = 900100 + i;
+        tasks.push(tokio::spawn(async move { records.put_change(&next, Some(2)).await }));
+    }
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+/// Expands to the change-record contract test with a fresh store from `$make`.
+#[macro_export]
+macro_rules! change_records_contract {
+    ($make:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn change_records_are_conditional() {
+            $crate::contract::change_records_are_conditional($make).await;
+        }
+    };
+}

@@ -20,3 +20,12 @@ async fn a_file_store_keeps_its_records_across_reopening() {
     assert_eq!(store.get(&r.id).await.unwrap(), Some(r));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+mod changes {
+    use std::sync::Arc;
+
+    use domain::changes::ChangeRecords;
+    use gatehouse_store::{SqliteStore, change_records_contract};
+
+    change_records_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn ChangeRecords> }.await);
+}
