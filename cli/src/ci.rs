@@ -72,7 +72,8 @@ Variables:
   CI_PROJECT_PATH, CI_COMMIT_REF_NAME, CI_COMMIT_TITLE, CI_PIPELINE_ID, CI_PIPELINE_URL,
   CI_JOB_ID, CI_JOB_URL, CI_MERGE_REQUEST_IID, CI_PROJECT_URL
                                            what request puts on the change
-  GATEHOUSE_VERIFY_JOB_ID                  the manual verify job to resume (request; else CI_JOB_ID)
+  GATEHOUSE_VERIFY_JOB_ID                  the manual job to resume (request; else Gatehouse plays the
+                                           pipeline's manual job named gatehouse:verify)
   GATEHOUSE_PLANNED_START, GATEHOUSE_PLANNED_END
                                            the change's planned window, RFC 3339 (request)
   GATEHOUSE_DEPLOY_JOB_URL                 the deploy job's URL (report; else CI_JOB_URL)";
@@ -399,7 +400,8 @@ struct ChangeRequest {
     environment: String,
     pipeline_id: u64,
     pipeline_url: String,
-    job_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     merge_request_iid: Option<u64>,
     title: String,
@@ -540,10 +542,9 @@ async fn request(environment: Option<String>, lookup: Lookup<'_>) -> Result<u8, 
     let environment = vars.environment(environment);
     let pipeline_id = vars.number("CI_PIPELINE_ID");
     let pipeline_url = vars.required("CI_PIPELINE_URL");
-    let job_id = match vars.optional_number("GATEHOUSE_VERIFY_JOB_ID") {
-        Some(id) => id,
-        None => vars.number("CI_JOB_ID"),
-    };
+    // Only an explicit verify job: without one, Gatehouse finds the pipeline's manual
+    // `gatehouse:verify` job itself (this job's own id would be the wrong one to play).
+    let job_id = vars.optional_number("GATEHOUSE_VERIFY_JOB_ID");
     let merge_request_iid = vars.optional_number("CI_MERGE_REQUEST_IID");
     let planned_start = vars.timestamp("GATEHOUSE_PLANNED_START");
     let planned_end = vars.timestamp("GATEHOUSE_PLANNED_END");

@@ -155,6 +155,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         gitlab: None,
         change_policy: None,
         webhook_secret: None,
+        table: None,
     };
     Ok((config, token))
 }

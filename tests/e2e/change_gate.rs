@@ -235,3 +235,98 @@ async fn missing_or_wrong_tokens_get_401_and_bad_bodies_422() {
     let (status, _) = h.get_json(&format!("/v1/changes/{PROJECT}/{SHA}?environment=nowhere")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn without_a_named_job_the_webhook_plays_the_pipelines_manual_verify_job() {
+    let h = Harness::start_with_gate("environments: {}\n").await;
+    gitlab(&h).add_job(PROJECT, 77010, 900001, "gatehouse:verify", "manual");
+    let mut b = body("production", 900001);
+    b.as_object_mut().unwrap().remove("job_id");
+    let (status, answer) = request(&h, &b).await;
+    assert_eq!(status, 201);
+    approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
+    assert_eq!(callback(&h, &answer, true).await, 202);
+    assert_eq!(gitlab(&h).job(PROJECT, 77010).unwrap().play_count, 1, "the verify job");
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0, "not the deploy job");
+}
+
+#[tokio::test]
+async fn a_deploy_reported_on_an_unapproved_change_is_recorded_and_the_change_stays_open() {
+    let h = Harness::start_with_gate("environments: {}\n").await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap();
+    let report =
+        json!({"environment": "production", "status": "success", "pipeline_url": "https://gitlab.example.com/p/1"});
+    let resp = h.post(&format!("/v1/changes/{PROJECT}/{SHA}/deployments")).json(&report).send().await.unwrap();
+    assert_eq!(resp.status(), 409);
+    let change = sn(&h).record("change_request", sys_id).unwrap();
+    assert_eq!(change["state"], "-3", "still in Authorize");
+    let notes = sn(&h).work_notes("change_request", sys_id);
+    assert!(notes.iter().any(|n| n.text.contains("WARNING: the change was not approved")), "{notes:?}");
+}
+
+/// The job variables of DESIGN.md's example pipeline, for `gatehouse ci` against this server.
+fn job_env(h: &Harness, environment: &str) -> Vec<(String, String)> {
+    [
+        ("GATEHOUSE_URL", h.base.as_str()),
+        ("GATEHOUSE_TOKEN", h.token.as_str()),
+        ("CI_PROJECT_ID", "4242"),
+        ("CI_PROJECT_PATH", "acme/shop"),
+        ("CI_COMMIT_SHA", SHA),
+        ("CI_COMMIT_REF_NAME", "main"),
+        ("CI_COMMIT_TITLE", "Deploy shop 1.4.2"),
+        ("CI_ENVIRONMENT_NAME", environment),
+        ("CI_PIPELINE_ID", "900001"),
+        ("CI_PIPELINE_URL", "https://gitlab.example.com/acme/shop/-/pipelines/900001"),
+        ("CI_JOB_ID", "77002"),
+        ("CI_JOB_URL", "https://gitlab.example.com/acme/shop/-/jobs/77002"),
+        ("GATEHOUSE_VERIFY_JOB_ID", "77001"),
+        // Test-only: polls every half second instead of at least every 10 s.
+        ("GATEHOUSE_CI_MIN_INTERVAL_MS", "500"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+async fn ci(args: &[&str], env: &[(String, String)]) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("ci")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
+    let h = Harness::start_with_gate("environments:\n  production:\n    respect_planned_window: true\n").await;
+    let mut env = job_env(&h, "production");
+    let opens = Timestamp::now() + SignedDuration::from_secs(3);
+    env.push(("GATEHOUSE_PLANNED_START".into(), opens.to_string()));
+    env.push(("GATEHOUSE_PLANNED_END".into(), (opens + SignedDuration::from_hours(2)).to_string()));
+    let (code, out) = ci(&["request"], &env).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("CHG"), "{out}");
+    let (_, answer) = h.get_json(&format!("/v1/changes/{PROJECT}/{SHA}?environment=production")).await;
+    approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
+    // Approved, but the planned window has not started: verify without --wait says wait (2).
+    let (code, out) = ci(&["verify"], &env).await;
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = ci(&["verify", "--wait", "--timeout", "30", "--interval", "1"], &env).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(Timestamp::now() >= opens);
+    assert!(out.contains("proceed"), "{out}");
+    let (code, out) = ci(&["report", "--status", "success"], &env).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sn(&h).record("change_request", answer["sys_id"].as_str().unwrap()).unwrap()["state"], "3");
+    let (code, _) = ci(&["verify"], &env).await;
+    assert_eq!(code, 1, "a closed change blocks");
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| k != "GATEHOUSE_TOKEN");
+    wrong.push(("GATEHOUSE_TOKEN".into(), "not-the-token".into()));
+    assert_eq!(ci(&["verify"], &wrong).await.0, 3, "a wrong token is a misconfiguration");
+}

@@ -1,1 +1,9 @@
-fn main() {}
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http_api::telemetry::init(true);
+    let config = lambda_support::config().await?;
+    let records = lambda_support::store(&config).await?;
+    let gate = runtime::change_gate(&config, records)?
+        .ok_or("the change gate needs GATEHOUSE_SERVICENOW_URL and GATEHOUSE_GITLAB_URL")?;
+    http_api::lambda::run(gatehouse_change_gate::router(gate, config.api_tokens)).await
+}

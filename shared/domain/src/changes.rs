@@ -129,4 +129,6 @@ pub trait CodeHost: Send + Sync {
     /// Creates or edits the one note carrying `marker`; answers its id.
     async fn upsert_note(&self, project_id: u64, mr_iid: u64, marker: &str, body: &str) -> Result<u64>;
     async fn play_job(&self, project_id: u64, job_id: u64) -> Result<()>;
+    /// The id of the pipeline's manual job called `name`, if it is still waiting.
+    async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>>;
 }

@@ -141,6 +141,8 @@ pub struct Config {
     pub change_policy: Option<PathBuf>,
     /// Shared secret of ServiceNow's signed callbacks (`X-Gatehouse-Signature`).
     pub webhook_secret: Option<Secret>,
+    /// The DynamoDB table (on AWS).
+    pub table: Option<String>,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -296,6 +298,7 @@ impl Config {
                 None => None,
             },
             change_policy: s.optional("GATEHOUSE_CHANGE_POLICY").map(PathBuf::from),
+            table: s.optional("GATEHOUSE_TABLE"),
             webhook_secret: match s.optional("GATEHOUSE_WEBHOOK_SECRET") {
                 Some(secret) if secret.len() < 32 => {
                     return Err(bad("GATEHOUSE_WEBHOOK_SECRET", "needs at least 32 characters"));

@@ -26,4 +26,9 @@ impl CodeHost for Client {
     async fn play_job(&self, project_id: u64, job_id: u64) -> Result<()> {
         Client::play_job(self, project_id, job_id).await.map(|_| ())
     }
+
+    async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>> {
+        let jobs = self.pipeline_jobs(project_id, pipeline_id, Some("manual")).await?;
+        Ok(jobs.iter().find(|j| j.name == name && j.status == "manual").map(|j| j.id))
+    }
 }

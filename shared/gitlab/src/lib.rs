@@ -199,6 +199,26 @@ impl Client {
         self.list(project_id, call).await
     }
 
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs` (all pages; `scope` filters by status, e.g.
+    /// `manual`).
+    pub async fn pipeline_jobs(
+        &self,
+        project_id: u64,
+        pipeline_id: u64,
+        scope: Option<&str>,
+    ) -> Result<Vec<Job>, Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: segs(project_id, &["pipelines", &pipeline_id.to_string(), "jobs"]),
+            query: scope.map(|s| vec![("scope", s.to_string())]).unwrap_or_default(),
+            body: None,
+            retry: Retry::Idempotent,
+            what: format!("list the jobs of pipeline {pipeline_id}"),
+            thing: format!("pipeline {pipeline_id}"),
+        };
+        self.list(project_id, call).await
+    }
+
     /// Every note of a merge request, oldest first (all pages).
     pub async fn mr_notes(&self, project_id: u64, mr_iid: u64) -> Result<Vec<Note>, Error> {
         let call = Call {

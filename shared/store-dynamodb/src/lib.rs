@@ -559,6 +559,49 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
     Err(Error::upstream(format!("DynamoDB table {table}"), "the new table did not become active"))
 }
 
+fn change_pk(key: &ChangeKey) -> String {
+    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
+}
+
+/// Change records: `CHG#{project}#{sha}#{env}` / `META`, indexed by ServiceNow sys_id in `gsi1`
+/// (`CHGSYS#{sys_id}`) once the change exists, for the webhook's lookup.
+#[async_trait]
+impl ChangeRecords for DynamoStore {
+    async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>> {
+        self.get_item(change_pk(key)).await?.map(|item| decode_data(&item, "change")).transpose()
+    }
+
+    async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>> {
+        let items = self.query_all(Some(GSI1), "gsi1pk = :p", vec![(":p", format!("CHGSYS#{sys_id}"))], 1).await?;
+        items.first().map(|item| decode_data(item, "change")).transpose()
+    }
+
+    async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()> {
+        let mut item = key(change_pk(&record.key), "META".into());
+        item.insert("type".into(), s("change"));
+        item.insert("version".into(), AttributeValue::N(record.version.to_string()));
+        item.insert("data".into(), s(json(record)?));
+        if !record.sys_id.is_empty() {
+            item.insert("gsi1pk".into(), s(format!("CHGSYS#{}", record.sys_id)));
+            item.insert("gsi1sk".into(), s(change_pk(&record.key)));
+        }
+        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        put = match expected_version {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(Error::Stale)
+            }
+            Err(e) => Err(self.upstream("PutItem", e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,48 +666,5 @@ mod tests {
             "decided_by": null, "intake_digest": "d"
         }))
         .unwrap()
-    }
-}
-
-fn change_pk(key: &ChangeKey) -> String {
-    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
-}
-
-/// Change records: `CHG#{project}#{sha}#{env}` / `META`, indexed by ServiceNow sys_id in `gsi1`
-/// (`CHGSYS#{sys_id}`) once the change exists, for the webhook's lookup.
-#[async_trait]
-impl ChangeRecords for DynamoStore {
-    async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>> {
-        self.get_item(change_pk(key)).await?.map(|item| decode_data(&item, "change")).transpose()
-    }
-
-    async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>> {
-        let items = self
-            .query_all(Some(GSI1), "gsi1pk = :p", vec![(":p", format!("CHGSYS#{sys_id}"))], 1)
-            .await?;
-        items.first().map(|item| decode_data(item, "change")).transpose()
-    }
-
-    async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()> {
-        let mut item = key(change_pk(&record.key), "META".into());
-        item.insert("type".into(), s("change"));
-        item.insert("version".into(), AttributeValue::N(record.version.to_string()));
-        item.insert("data".into(), s(json(record)?));
-        if !record.sys_id.is_empty() {
-            item.insert("gsi1pk".into(), s(format!("CHGSYS#{}", record.sys_id)));
-            item.insert("gsi1sk".into(), s(change_pk(&record.key)));
-        }
-        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
-        put = match expected_version {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => put
-                .condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(Error::Stale),
-            Err(e) => Err(self.upstream("PutItem", e)),
-        }
     }
 }

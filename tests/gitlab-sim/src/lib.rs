@@ -864,6 +864,7 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/api/v4/projects/{id}/jobs/{job_id}", get(get_job))
         .route("/api/v4/projects/{id}/jobs/{job_id}/play", post(play_job))
         .route("/api/v4/projects/{id}/pipelines/{pipeline_id}", get(get_pipeline))
+        .route("/api/v4/projects/{id}/pipelines/{pipeline_id}/jobs", get(pipeline_jobs))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}", get(get_deployment))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}/approval", post(approve_deployment))
         .route("/_sim/faults", get(control_get_faults).put(control_put_faults))
@@ -905,6 +906,33 @@ async fn commit_merge_requests(
             .map(|m| merge_request_json(st, &path, m))
             .collect();
         paginate(items, &params(query.as_deref(), &[]))
+    })
+    .await
+}
+
+async fn pipeline_jobs(
+    State(st): Shared,
+    headers: HeaderMap,
+    Path((id, pipeline_id)): Path<(String, u64)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    api(&st, "pipeline.jobs", &headers, |st| {
+        let data = st.data();
+        let Some((project, path)) = data.project(&id) else { return not_found() };
+        if !data.pipelines.contains_key(&(project, pipeline_id)) {
+            return not_found();
+        }
+        let p = params(query.as_deref(), &[]);
+        // `scope` (or `scope[]`) filters by status, as GitLab does.
+        let scope = p.get("scope").or_else(|| p.get("scope[]")).and_then(Value::as_str).map(str::to_string);
+        let items = data
+            .jobs
+            .values()
+            .filter(|j| j.project_id == project && j.pipeline_id == pipeline_id)
+            .filter(|j| scope.as_deref().is_none_or(|s| s == j.status))
+            .map(|j| job_json(st, &data, &path, j, false))
+            .collect();
+        paginate(items, &p)
     })
     .await
 }

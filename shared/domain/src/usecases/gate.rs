@@ -131,6 +131,9 @@ pub fn decide(change: &ChangeState, window: &WindowVerdict, now: Timestamp) -> (
     (GateDecision::Proceed, format!("approved, {} and inside the change window", change.state_display))
 }
 
+/// The template's manual job that the webhook plays when the change is approved.
+pub const VERIFY_JOB_NAME: &str = "gatehouse:verify";
+
 pub struct ChangeGate {
     pub records: Arc<dyn ChangeRecords>,
     pub changes: Arc<dyn ChangeManagement>,
@@ -421,8 +424,18 @@ impl ChangeGate {
             text.push_str(&format!(", job {job}"));
         }
         let marker = format!("gatehouse:deploy:{}:{}:{result}", key.correlation_id(), rec.pipeline_id);
+        let current = self.current(&rec).await?;
+        if current.is_open() && current.approval != "approved" {
+            // A deploy ran without an approved change: record it for the audit, close nothing.
+            let warning = format!("{text}\nWARNING: the change was not approved (approval {}).", current.approval);
+            self.changes.add_note(&rec.sys_id, &marker, &warning).await?;
+            return Err(Error::Conflict(format!(
+                "change {} is not approved (approval {}); the deployment was recorded on it, the change stays open",
+                current.number, current.approval
+            )));
+        }
         self.changes.add_note(&rec.sys_id, &marker, &text).await?;
-        let change = match self.current(&rec).await? {
+        let change = match current {
             c if c.is_open() => self.changes.close(&rec.sys_id, body.status == DeployStatus::Success, &text).await?,
             closed => closed,
         };
@@ -452,10 +465,15 @@ impl ChangeGate {
             let now = Timestamp::now();
             let expected = rec.version;
             rec.last_approval = Some(change.approval.clone());
-            let play = match rec.job_id {
-                Some(job) if change.approval == "approved" && rec.played_job != Some(job) => Some(job),
+            // The job named at request time, else the pipeline's waiting `gatehouse:verify` job.
+            let job = match (change.approval.as_str(), rec.job_id) {
+                ("approved", Some(job)) => Some(job),
+                ("approved", None) => {
+                    self.code.manual_job(rec.key.project_id, rec.pipeline_id, VERIFY_JOB_NAME).await?
+                }
                 _ => None,
             };
+            let play = job.filter(|job| rec.played_job != Some(*job));
             rec.played_job = play.or(rec.played_job);
             rec.version += 1;
             rec.updated_at = now;

@@ -1,0 +1,149 @@
+// The catalog client scripts and GatehouseAjax, on the shimmed form, against the running Gatehouse.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { TOKEN, api, assertNoSecretsLogged, closedPort, instance } from './helpers.mjs';
+
+const pick = (items) => items.map((i) => ({ value: i.id, label: i.label }));
+
+describe('catalog form', () => {
+  test('onLoad fills the clouds; the only cloud is chosen and one getOptions call fills image, flavor and network', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+
+    const clouds = (await api('GET', '/v1/clouds')).body.clouds;
+    const options = (await api('GET', '/v1/clouds/demo/options')).body;
+    assert.deepEqual(form.choices('gatehouse_cloud').map((o) => o.value), clouds.map((c) => c.name));
+    assert.equal(form.choices('gatehouse_cloud')[0].label, 'demo (RegionOne)');
+    assert.equal(form.getValue('gatehouse_cloud'), 'demo', 'a single cloud is chosen at once');
+    assert.deepEqual(form.choices('gatehouse_image'), pick(options.images));
+    assert.deepEqual(form.choices('gatehouse_flavor'), pick(options.flavors));
+    assert.deepEqual(form.choices('gatehouse_network'), pick(options.networks));
+    assert.ok(form.choices('gatehouse_flavor').length >= 3);
+    for (const f of ['gatehouse_cloud', 'gatehouse_image', 'gatehouse_flavor', 'gatehouse_network']) {
+      assert.deepEqual(form.errors(f), [], `no error on ${f}`);
+    }
+
+    // exactly one AJAX call per step, and what went over the wire
+    assert.deepEqual(inst.ajax.map((a) => a.params), [
+      { sysparm_name: 'getClouds' },
+      { sysparm_name: 'getOptions', sysparm_cloud: 'demo' },
+    ]);
+    assert.deepEqual(inst.http.map((h) => `${h.method} ${h.url.replace(/^https?:\/\/[^/]+/, '')}`), [
+      'GET /v1/clouds',
+      'GET /v1/clouds/demo/options',
+    ]);
+    for (const h of inst.http) {
+      assert.equal(h.headers.Authorization, `Bearer ${TOKEN}`);
+      assert.equal(h.headers.Accept, 'application/json');
+      assert.equal(h.timeout_ms, 5000);
+      assert.equal(h.body, null);
+      assert.equal(h.response.status, 200);
+    }
+    assertNoSecretsLogged(inst);
+  });
+
+  test('clearing the cloud empties the other three; an unknown cloud shows a field message', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+
+    form.setValue('gatehouse_cloud', '');
+    await form.settle();
+    for (const f of ['gatehouse_image', 'gatehouse_flavor', 'gatehouse_network']) {
+      assert.deepEqual(form.choices(f), [], `${f} is empty`);
+    }
+    assert.equal(inst.ajax.length, 1, 'no call for an empty cloud');
+
+    form.setValue('gatehouse_cloud', 'nowhere');
+    await form.settle();
+    assert.equal(inst.http.at(-1).response.status, 404);
+    assert.deepEqual(form.errors('gatehouse_cloud'), ['The choices of cloud nowhere is not known to Gatehouse.']);
+    for (const f of ['gatehouse_image', 'gatehouse_flavor', 'gatehouse_network']) {
+      assert.deepEqual(form.choices(f), [], `${f} offers nothing`);
+    }
+
+    form.setValue('gatehouse_cloud', 'demo');
+    await form.settle();
+    assert.deepEqual(form.errors('gatehouse_cloud'), [], 'the message goes once the cloud loads');
+    assert.ok(form.choices('gatehouse_image').length > 0);
+  });
+
+  test('an answer that arrives after the cloud changed again is dropped', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+    form.setValue('gatehouse_cloud', '');
+    form.setValue('gatehouse_cloud', 'demo');
+    form.setValue('gatehouse_cloud', ''); // before the demo answer comes back
+    await form.settle();
+    assert.deepEqual(form.choices('gatehouse_image'), []);
+  });
+
+  test('Gatehouse unreachable: the cloud field says so, and the log carries neither the token nor a stack', async () => {
+    const port = await closedPort();
+    const inst = instance({ 'x_gatehouse.base_url': `http://127.0.0.1:${port}` });
+    const form = inst.openCatalogForm();
+    await form.settle();
+    assert.deepEqual(form.errors('gatehouse_cloud'), ['The list of clouds could not be loaded: Gatehouse is not reachable. Try again in a minute.']);
+    assert.deepEqual(form.choices('gatehouse_cloud'), []);
+    assert.match(inst.logText(), /^error: Gatehouse: GET \/v1\/clouds failed: Gatehouse could not be reached/m);
+    assertNoSecretsLogged(inst);
+  });
+
+  test('a wrong token: 401 logged as a warning, a message for the requester', async () => {
+    const inst = instance({ 'x_gatehouse.api_token': 'not-the-token-0123456789' });
+    const form = inst.openCatalogForm();
+    await form.settle();
+    assert.equal(inst.http[0].response.status, 401);
+    assert.deepEqual(form.errors('gatehouse_cloud'), ['The list of clouds could not be loaded (Gatehouse answered 401). Try again in a minute.']);
+    assert.match(inst.logText(), /^warn: Gatehouse: GET \/v1\/clouds failed: Gatehouse answered HTTP 401/m);
+    assertNoSecretsLogged(inst, 'not-the-token-0123456789');
+  });
+
+  test('no base URL configured: nothing is sent and the log says which property', async () => {
+    const inst = instance({ 'x_gatehouse.base_url': '' });
+    const form = inst.openCatalogForm();
+    await form.settle();
+    assert.equal(inst.http.length, 0);
+    assert.match(inst.logText(), /x_gatehouse\.base_url is not an http\(s\) URL/);
+    assert.equal(form.errors('gatehouse_cloud').length, 1);
+  });
+
+  test('onSubmit checks the server name and the count', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+    const cases = [
+      ['web-01', '1', true],
+      [' Web-01 ', '3', true],
+      ['web_01', '1', false],
+      ['-web', '1', false],
+      ['a'.repeat(64), '1', false],
+      ['', '1', false],
+      ['web-01', '0', false],
+      ['web-01', 'two', false],
+      ['web-01', '', true],
+    ];
+    for (const [name, count, ok] of cases) {
+      form.setValue('gatehouse_server_name', name);
+      form.setValue('gatehouse_count', count);
+      assert.equal(form.submit(), ok, `server name ${JSON.stringify(name)}, count ${JSON.stringify(count)}`);
+      const messages = [...form.errors('gatehouse_server_name'), ...form.errors('gatehouse_count')];
+      assert.equal(messages.length === 0, ok, messages.join(' / '));
+    }
+  });
+
+  test('GatehouseAjax: a malformed cloud is refused without a call; only public methods of a client-callable include answer', () => {
+    const inst = instance();
+    const bad = JSON.parse(inst.callAjax('GatehouseAjax', { sysparm_name: 'getOptions', sysparm_cloud: '../v1/requests' }));
+    assert.deepEqual(bad, { error: 'Choose a cloud first.' });
+    assert.equal(inst.http.length, 0);
+    assert.equal(inst.callAjax('GatehouseAjax', { sysparm_name: '_error' }), null);
+    assert.throws(() => inst.callAjax('GatehouseClient', { sysparm_name: 'listClouds' }), /not client callable/);
+    const ok = JSON.parse(inst.callAjax('GatehouseAjax', { sysparm_name: 'getOptions', sysparm_cloud: 'demo' }));
+    assert.equal(ok.cloud, 'demo');
+    assert.deepEqual(Object.keys(ok.images[0]), ['id', 'label']);
+  });
+});
