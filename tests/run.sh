@@ -11,6 +11,9 @@ echo "== local AWS (moto, single-threaded) for the DynamoDB and SES adapters"
 eval "$(tests/aws/start-moto.sh)"
 trap 'tests/aws/stop-moto.sh' EXIT
 
+echo "== template.yaml: cfn-lint and sam validate --lint (offline)"
+tests/aws/validate-template.sh
+
 echo "== build (the end-to-end tests start the gatehouse and simulator binaries)"
 cargo build --workspace --bins --quiet
 
