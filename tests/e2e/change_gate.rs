@@ -330,3 +330,18 @@ async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
     wrong.push(("GATEHOUSE_TOKEN".into(), "not-the-token".into()));
     assert_eq!(ci(&["verify"], &wrong).await.0, 3, "a wrong token is a misconfiguration");
 }
+
+#[tokio::test]
+async fn where_deployments_need_approval_gatehouse_approves_the_waiting_one_of_this_commit() {
+    let h = Harness::start_with_gate("environments: {}\n").await;
+    gitlab(&h).add_deployment_of(PROJECT, 5101, "production", "blocked", SHA);
+    gitlab(&h).add_deployment_of(PROJECT, 5102, "production", "blocked", &"b".repeat(40));
+    let mut b = body("production", 900001);
+    b.as_object_mut().unwrap().remove("job_id");
+    let (_, answer) = request(&h, &b).await;
+    approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
+    assert_eq!(callback(&h, &answer, false).await, 202);
+    let approvals = gitlab(&h).deployment_approvals(PROJECT, 5101);
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert!(gitlab(&h).deployment_approvals(PROJECT, 5102).is_empty(), "another commit's deployment is not approved");
+}

@@ -129,6 +129,15 @@ pub trait CodeHost: Send + Sync {
     /// Creates or edits the one note carrying `marker`; answers its id.
     async fn upsert_note(&self, project_id: u64, mr_iid: u64, marker: &str, body: &str) -> Result<u64>;
     async fn play_job(&self, project_id: u64, job_id: u64) -> Result<()>;
+    /// Approves the deployments of `sha` to `environment` that wait for approval (environments
+    /// protected with deployment approvals); answers their ids.
+    async fn approve_deployments(
+        &self,
+        project_id: u64,
+        environment: &str,
+        sha: &str,
+        comment: &str,
+    ) -> Result<Vec<u64>>;
     /// The id of the pipeline's manual job called `name`, if it is still waiting.
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>>;
 }

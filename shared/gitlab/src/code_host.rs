@@ -27,6 +27,23 @@ impl CodeHost for Client {
         Client::play_job(self, project_id, job_id).await.map(|_| ())
     }
 
+    async fn approve_deployments(
+        &self,
+        project_id: u64,
+        environment: &str,
+        sha: &str,
+        comment: &str,
+    ) -> Result<Vec<u64>> {
+        let mut approved = Vec::new();
+        for d in self.deployments(project_id, environment, "blocked").await? {
+            if d.sha == sha {
+                self.approve_deployment(project_id, d.id, Some(comment)).await?;
+                approved.push(d.id);
+            }
+        }
+        Ok(approved)
+    }
+
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>> {
         let jobs = self.pipeline_jobs(project_id, pipeline_id, Some("manual")).await?;
         Ok(jobs.iter().find(|j| j.name == name && j.status == "manual").map(|j| j.id))

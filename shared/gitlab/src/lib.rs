@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
-pub use types::{Commit, DeploymentApproval, Job, JobPipeline, MergeRequest, Note, Pipeline, User};
+pub use types::{Commit, Deployment, DeploymentApproval, Job, JobPipeline, MergeRequest, Note, Pipeline, User};
 
 /// The longest `Retry-After` that is waited for; a longer one fails the call at once.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -195,6 +195,25 @@ impl Client {
             retry: Retry::Idempotent,
             what: format!("list the merge requests of commit {short}"),
             thing: format!("commit {short}"),
+        };
+        self.list(project_id, call).await
+    }
+
+    /// `GET /projects/:id/deployments?environment=&status=` (all pages).
+    pub async fn deployments(
+        &self,
+        project_id: u64,
+        environment: &str,
+        status: &str,
+    ) -> Result<Vec<Deployment>, Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: segs(project_id, &["deployments"]),
+            query: vec![("environment", environment.to_string()), ("status", status.to_string())],
+            body: None,
+            retry: Retry::Idempotent,
+            what: format!("list the {status} deployments to {environment}"),
+            thing: format!("deployments to {environment}"),
         };
         self.list(project_id, call).await
     }

@@ -187,6 +187,16 @@ pub struct Pipeline {
     pub user: Option<User>,
 }
 
+/// A deployment, as `GET /projects/:id/deployments` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: u64,
+    /// `created`, `running`, `success`, `failed`, `canceled`, `blocked`.
+    pub status: String,
+    #[serde(default)]
+    pub sha: String,
+}
+
 /// One approval of a deployment (`POST /projects/:id/deployments/:deployment_id/approval`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentApproval {

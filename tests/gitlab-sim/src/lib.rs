@@ -232,6 +232,15 @@ impl GitLabSim {
         self.state.data().add_deployment(project, id, environment, status);
     }
 
+    /// A deployment of commit `sha` (e.g. `blocked`, waiting for approval in a protected environment).
+    pub fn add_deployment_of(&self, project: u64, id: u64, environment: &str, status: &str, sha: &str) {
+        let mut data = self.state.data();
+        data.add_deployment(project, id, environment, status);
+        if let Some(d) = data.deployments.get_mut(&(project, id)) {
+            d.sha = sha.to_string();
+        }
+    }
+
     /// A note written by someone else (user "reviewer") on a merge request.
     pub fn add_note(&self, project: u64, mr_iid: u64, body: &str) -> Option<u64> {
         self.state.data().add_note(project, mr_iid, body, "reviewer").map(|n| n.id)
@@ -396,6 +405,8 @@ struct Job {
 struct Deployment {
     id: u64,
     project_id: u64,
+    /// The commit deployed (empty when seeded without one).
+    sha: String,
     environment: String,
     status: String,
     created_at: Timestamp,
@@ -498,6 +509,7 @@ impl Data {
         let d = Deployment {
             id,
             project_id: project,
+            sha: String::new(),
             environment: environment.to_string(),
             status: status.to_string(),
             created_at: Timestamp::now(),
@@ -844,6 +856,7 @@ fn deployment_json(st: &SimState, d: &Deployment) -> Value {
         "id": d.id,
         "iid": d.id % 1000,
         "status": d.status,
+        "sha": d.sha,
         "created_at": time(d.created_at),
         "updated_at": time(d.created_at),
         "environment": {"id": 9, "name": d.environment},
@@ -865,6 +878,7 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/api/v4/projects/{id}/jobs/{job_id}/play", post(play_job))
         .route("/api/v4/projects/{id}/pipelines/{pipeline_id}", get(get_pipeline))
         .route("/api/v4/projects/{id}/pipelines/{pipeline_id}/jobs", get(pipeline_jobs))
+        .route("/api/v4/projects/{id}/deployments", get(list_deployments))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}", get(get_deployment))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}/approval", post(approve_deployment))
         .route("/_sim/faults", get(control_get_faults).put(control_put_faults))
@@ -1083,6 +1097,32 @@ async fn get_pipeline(State(st): Shared, headers: HeaderMap, Path((id, pipeline_
             Some(p) => json_response(StatusCode::OK, pipeline_json(st, &path, p)),
             None => not_found(),
         }
+    })
+    .await
+}
+
+/// `environment` and `status` filter, as in GitLab.
+async fn list_deployments(
+    State(st): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    api(&st, "deployments.list", &headers, |st| {
+        let data = st.data();
+        let Some((project, _)) = data.project(&id) else { return not_found() };
+        let p = params(query.as_deref(), &[]);
+        let want = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+        let (environment, status) = (want("environment"), want("status"));
+        let items = data
+            .deployments
+            .values()
+            .filter(|d| d.project_id == project)
+            .filter(|d| environment.as_deref().is_none_or(|e| e == d.environment))
+            .filter(|d| status.as_deref().is_none_or(|s| s == d.status))
+            .map(|d| deployment_json(st, d))
+            .collect();
+        paginate(items, &p)
     })
     .await
 }

@@ -483,9 +483,21 @@ impl ChangeGate {
                 Err(Error::Stale) => continue,
                 Err(e) => return Err(e),
             }
-            if let Some(job) = play
-                && let Err(e) = self.code.play_job(rec.key.project_id, job).await
-            {
+            let resumed = async {
+                if let Some(job) = play {
+                    self.code.play_job(rec.key.project_id, job).await?;
+                }
+                if change.approval == "approved" {
+                    // Where the environment is protected with deployment approvals, the waiting
+                    // deployment of this commit gets Gatehouse's approval too.
+                    let comment = format!("{} approved in ServiceNow", change.number);
+                    self.code
+                        .approve_deployments(rec.key.project_id, &rec.key.environment, &rec.key.sha, &comment)
+                        .await?;
+                }
+                Ok::<_, Error>(())
+            };
+            if let Err(e) = resumed.await {
                 // Undo the claim so a later callback (or the poller) can still resume the job.
                 let mut undo = rec.clone();
                 undo.last_approval = None;
