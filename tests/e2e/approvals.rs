@@ -395,3 +395,24 @@ async fn with_the_mail_transport_failing_for_a_while_no_mail_is_lost() {
     assert_eq!(h.mails_to(REQUESTER).len(), 1, "{requester:?}");
     assert!(approver[0].text.contains(body["id"].as_str().unwrap()));
 }
+
+#[tokio::test]
+async fn approvers_are_reminded_once_at_half_time_with_a_working_link_then_the_request_expires() {
+    let h = Harness::start_with(|c| {
+        c.approval_ttl = Duration::from_secs(3);
+        c.sweep_interval = Duration::from_millis(200);
+    })
+    .await;
+    let (id, _) = submit(&h).await;
+    let mails = h.wait_mails_to(APPROVER, 2).await;
+    let reminders: Vec<_> = mails.iter().filter(|m| m.subject.starts_with("Reminder: Approval needed")).collect();
+    assert_eq!(reminders.len(), 1, "one reminder: {:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    let fresh = links(reminders[0]).0;
+    assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 200, "the reminder's link works");
+    let r = h.wait_status(&id, "expired", Duration::from_secs(10)).await;
+    assert_eq!(r["history"].as_array().unwrap().last().unwrap()["actor"], "sweeper");
+    assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 410);
+    let expired = h.wait_mails_to(REQUESTER, 2).await;
+    assert!(expired.iter().any(|m| m.subject.starts_with("Expired: RITM0010001")));
+    assert_eq!(h.mails_to(APPROVER).len(), 2, "reminded once only");
+}
