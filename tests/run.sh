@@ -20,5 +20,8 @@ cargo build --workspace --bins --quiet
 echo "== cargo test (unit, store contract on SQLite and DynamoDB, end-to-end)"
 cargo test --workspace --all-targets --quiet 2>&1 | tee "$out/cargo-test.log"
 
+echo "== ServiceNow scripts (Node tests against gatehouse serve --demo through a shim of ServiceNow)"
+infra/servicenow/test.sh
+
 echo "== browser test of the demo portal (Debian chromium + playwright-core)"
 tests/browser/run.sh

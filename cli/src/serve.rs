@@ -154,7 +154,8 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         servicenow: None,
         gitlab: None,
         change_policy: None,
-        webhook_secret: None,
+        // Optional even in the demo, so ServiceNow's signed callbacks can be tried.
+        webhook_secret: std::env::var("GATEHOUSE_WEBHOOK_SECRET").ok().filter(|s| s.len() >= 32).map(Secret::new),
         table: None,
     };
     Ok((config, token))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Node tests of the ServiceNow scripts against a real `gatehouse serve --demo`:
 # starts it on a free port with a temporary data directory, exports GATEHOUSE_URL,
-# GATEHOUSE_TOKEN and GATEHOUSE_DATA_DIR, runs `node --test`, and stops it again.
+# GATEHOUSE_TOKEN, GATEHOUSE_DATA_DIR and GATEHOUSE_WEBHOOK_SECRET, runs `node --test`, and stops it again.
 # Needs the binary built first (cargo build -p gatehouse --bin gatehouse) and Node 20.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,6 +25,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The change webhook's HMAC secret: handed to serve too, for when it reads one from its environment.
+GATEHOUSE_WEBHOOK_SECRET="whsec-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+export GATEHOUSE_WEBHOOK_SECRET
 "$bin" serve --demo --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 
@@ -53,7 +56,7 @@ done
 export GATEHOUSE_URL="$url" GATEHOUSE_TOKEN="$token" GATEHOUSE_DATA_DIR="$work/data"
 cd "$here"
 status=0
-node --test --test-concurrency=1 test/ || status=$?
+node --test --test-concurrency=1 test/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== gatehouse serve --demo (stderr, last 40 lines)" >&2
   tail -n 40 "$work/serve.err" >&2 || true

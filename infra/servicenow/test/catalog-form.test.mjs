@@ -49,12 +49,13 @@ describe('catalog form', () => {
     const form = inst.openCatalogForm();
     await form.settle();
 
+    const calls = inst.ajax.length;
     form.setValue('gatehouse_cloud', '');
     await form.settle();
     for (const f of ['gatehouse_image', 'gatehouse_flavor', 'gatehouse_network']) {
       assert.deepEqual(form.choices(f), [], `${f} is empty`);
     }
-    assert.equal(inst.ajax.length, 1, 'no call for an empty cloud');
+    assert.equal(inst.ajax.length, calls, 'no call for an empty cloud');
 
     form.setValue('gatehouse_cloud', 'nowhere');
     await form.settle();

@@ -3,6 +3,10 @@
 // prints {status, headers, body} or {error} as JSON on stdout. Always exits 0.
 import { readFileSync } from 'node:fs';
 
+if (process.argv[2] !== '--stdin') {
+  // not a test file: only the shim runs it, with --stdin
+  process.exit(0);
+}
 const request = JSON.parse(readFileSync(0, 'utf8'));
 let answer;
 try {

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-import { HERE as SN_DIR, loadManifest, sysIdOf } from '../build-update-set.mjs';
+import { HERE as SN_DIR, loadManifest } from '../build-update-set.mjs';
 
 const HELPER = join(dirname(fileURLToPath(import.meta.url)), 'http-sync-helper.mjs');
 
@@ -281,7 +281,7 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
       if (!this._endpoint || !this._method) throw new Error('RESTMessageV2: endpoint and method are required');
       const exchange = { method: this._method, url: this._endpoint, headers: { ...this._headers }, body: this._body, timeout_ms: this._timeout, mid_server: this._mid };
       inst.http.push(exchange);
-      const out = execFileSync(process.execPath, [HELPER], { input: JSON.stringify(exchange), encoding: 'utf8', timeout: (this._timeout || 60000) + 5000 });
+      const out = execFileSync(process.execPath, [HELPER, '--stdin'], { input: JSON.stringify(exchange), encoding: 'utf8', timeout: (this._timeout || 60000) + 5000 });
       const answer = JSON.parse(out);
       exchange.response = answer;
       if (answer.error) throw new Error(`Request failed: ${answer.error}`);
@@ -455,7 +455,7 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
     };
     const scripts = records('catalog_script_client').filter((r) => r.fields.active !== 'false');
     for (const r of scripts.filter((s) => s.fields.type === 'onChange')) {
-      const target = variables.find((v) => `IO:${sysIdOf(v.key)}` === r.fields.cat_variable);
+      const target = variables.find((v) => `IO:@${v.key}` === r.fields.cat_variable);
       if (!target) throw new Error(`${r.key}: cat_variable points to no variable`);
       const ctx = load(r);
       form._onChange(target.fields.name, (oldValue, newValue, isLoading) => ctx.onChange(null, oldValue, newValue, isLoading, false));

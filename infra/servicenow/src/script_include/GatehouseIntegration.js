@@ -107,7 +107,7 @@ GatehouseIntegration.prototype = {
                 ritm.setValue(GatehouseIntegration.FIELD, id);
             }
             note = (result.status === 200 ? 'Gatehouse already had this request: ' : 'Sent to Gatehouse: ') +
-                'request ' + id + ', ' + String(result.data.status || 'pending_approval') +
+                'request ' + id + this._chosen(id) + ', ' + String(result.data.status || 'pending_approval') +
                 '. A platform approver decides before ' + String(result.data.expires_at || 'the approval expires') + '.';
         } else if (result.status === 422) {
             note = 'Gatehouse refused this request: ' + this._fieldText(result) +
@@ -160,6 +160,19 @@ GatehouseIntegration.prototype = {
             gs.info(GatehouseClient.PREFIX + 'told Gatehouse that ' + change.getValue('number') + ' is ' + change.getValue('approval'));
         }
         return result;
+    },
+
+    /* " (image X, flavor Y, network Z)" by name, since the variables hold ids; "" if unknown */
+    _chosen: function (id) {
+        var shown = this.client.getRequest(id);
+        if (!shown.ok || !shown.data) {
+            return '';
+        }
+        var d = shown.data;
+        var name = function (chosen) {
+            return chosen && chosen.name ? String(chosen.name) : '?';
+        };
+        return ' (image ' + name(d.image) + ', flavor ' + name(d.flavor) + ', network ' + name(d.network) + ')';
     },
 
     _var: function (variables, name) {
