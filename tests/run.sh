@@ -18,7 +18,7 @@ echo "== build (the end-to-end tests start the gatehouse and simulator binaries)
 cargo build --workspace --bins --quiet
 
 echo "== cargo test (unit, store contract on SQLite and DynamoDB, end-to-end)"
-cargo test --workspace --all-targets --quiet 2>&1 | tee "$out/cargo-test.log"
+cargo test --workspace --all-targets --no-fail-fast --quiet 2>&1 | tee "$out/cargo-test.log"
 
 echo "== ServiceNow scripts (Node tests against gatehouse serve --demo through a shim of ServiceNow)"
 infra/servicenow/test.sh

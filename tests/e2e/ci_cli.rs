@@ -348,10 +348,10 @@ async fn request_sends_the_design_body_and_prints_the_created_then_reused_change
         json!({
             "project_id": 4242, "project_path": "acme/shop", "sha": SHA, "ref": "main",
             "environment": "production", "pipeline_id": 900001, "pipeline_url": PIPELINE_URL,
-            "job_id": 77001, "merge_request_iid": 7,
+            "merge_request_iid": 7,
             "title": "Deploy acme/shop 0123abcd to production: Add the checkout button"
         }),
-        "no planned_start/planned_end when the variables are not set"
+        "no job_id (Gatehouse finds the pipeline's gatehouse:verify job) and no planned_start/planned_end when the variables are not set"
     );
     let description = description.as_str().unwrap();
     for part in [
