@@ -47,7 +47,7 @@
 mod samples;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -61,8 +61,7 @@ use axum::routing::{get, post, put};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sim_server::Served;
 
 /// Fixed records of the demo ([`GitLabSim::seed_demo`]), matching the example of DESIGN.md.
 pub mod demo {
@@ -160,21 +159,13 @@ pub struct SimApproval {
 /// gracefully.
 pub struct GitLabSim {
     state: Arc<SimState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl GitLabSim {
     /// Binds `listen` (port 0 picks a free port) and serves in a background task.
     pub async fn start(listen: SocketAddr, config: GitLabSimConfig) -> std::io::Result<GitLabSim> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let local = listener.local_addr()?;
-        let ip = match local.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let base = format!("http://{}", SocketAddr::new(ip, local.port()));
+        let (listener, base) = sim_server::bind(listen).await?;
         let state = Arc::new(SimState {
             config,
             base,
@@ -183,17 +174,9 @@ impl GitLabSim {
             calls: Mutex::default(),
         });
         let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(%err, "gitlab-sim server failed");
-            }
-        });
+        let served = Served::spawn(listener, app, "gitlab-sim");
         tracing::info!(url = %state.base, "gitlab-sim listening");
-        Ok(GitLabSim { state, shutdown: Some(tx), task: Some(task) })
+        Ok(GitLabSim { state, served })
     }
 
     /// `http://127.0.0.1:PORT` (the API is below `/api/v4`).
@@ -311,23 +294,8 @@ impl GitLabSim {
     }
 
     /// Graceful shutdown (gives up after 5 s and aborts).
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for GitLabSim {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.served.stop().await;
     }
 }
 

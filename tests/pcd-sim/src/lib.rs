@@ -27,7 +27,7 @@ mod nova;
 mod samples;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,8 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sim_server::Served;
 
 /// Fixed ids of the demo catalog ([`SimConfig::default`]), so tests can refer to them.
 pub mod demo {
@@ -226,34 +225,18 @@ pub struct Faults {
 /// gracefully.
 pub struct PcdSim {
     state: Arc<SimState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl PcdSim {
     /// Binds `listen` (port 0 picks a free port) and serves in a background task.
     pub async fn start(listen: SocketAddr, config: SimConfig) -> std::io::Result<PcdSim> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let local = listener.local_addr()?;
-        let ip = match local.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let base = format!("http://{}", SocketAddr::new(ip, local.port()));
+        let (listener, base) = sim_server::bind(listen).await?;
         let state = Arc::new(SimState::new(config, base));
         let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(%err, "pcd-sim server failed");
-            }
-        });
+        let served = Served::spawn(listener, app, "pcd-sim");
         tracing::info!(url = %state.base, "pcd-sim listening");
-        Ok(PcdSim { state, shutdown: Some(tx), task: Some(task) })
+        Ok(PcdSim { state, served })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -328,23 +311,8 @@ impl PcdSim {
     }
 
     /// Graceful shutdown (gives up after 5 s and aborts).
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for PcdSim {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.served.stop().await;
     }
 }
 

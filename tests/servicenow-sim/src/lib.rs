@@ -47,7 +47,7 @@ mod db;
 mod samples;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -61,8 +61,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sim_server::Served;
 
 use crate::db::{Actor, Db, Mode, Refusal};
 
@@ -141,34 +140,18 @@ pub struct JournalEntry {
 /// refused (they play a change manager or an administrator).
 pub struct SnSim {
     state: Arc<SimState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl SnSim {
     /// Binds `addr` (port 0 picks a free port) and serves in a background task.
     pub async fn start(addr: SocketAddr, config: SnSimConfig) -> std::io::Result<SnSim> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let ip = match local.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let base = format!("http://{}", SocketAddr::new(ip, local.port()));
+        let (listener, base) = sim_server::bind(addr).await?;
         let state = Arc::new(SimState::new(config, base));
         let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(%err, "servicenow-sim server failed");
-            }
-        });
+        let served = Served::spawn(listener, app, "servicenow-sim");
         tracing::info!(url = %state.base, "servicenow-sim listening");
-        Ok(SnSim { state, shutdown: Some(tx), task: Some(task) })
+        Ok(SnSim { state, served })
     }
 
     /// `http://127.0.0.1:PORT`: the instance URL.
@@ -243,23 +226,8 @@ impl SnSim {
     }
 
     /// Graceful shutdown (gives up after 5 s and aborts).
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for SnSim {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.served.stop().await;
     }
 }
 

@@ -3,7 +3,6 @@
 //! Prints one line `GITLAB_SIM_URL=http://127.0.0.1:PORT` on stdout once listening, then serves
 //! until killed (SIGINT/SIGTERM). Records are seeded and faults set over HTTP under `/_sim/`.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Parser;
@@ -25,13 +24,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sim_server::init_tracing();
     let args = Args::parse();
     let mut config = GitLabSimConfig::default();
     if let Some(token) = args.token {
@@ -41,34 +34,8 @@ async fn main() -> std::io::Result<()> {
     if args.demo {
         sim.seed_demo();
     }
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "GITLAB_SIM_URL={}", sim.base_url())?;
-        out.flush()?;
-    }
-    shutdown_signal().await;
+    sim_server::announce("GITLAB_SIM_URL", &sim.base_url())?;
+    sim_server::shutdown_signal().await;
     sim.stop().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

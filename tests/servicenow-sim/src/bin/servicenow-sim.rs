@@ -3,7 +3,6 @@
 //! Prints one line `SERVICENOW_SIM_URL=http://127.0.0.1:PORT` on stdout once listening, then
 //! serves until killed (SIGINT/SIGTERM). Faults are set over HTTP: `PUT /_sim/faults`.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,47 +25,15 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sim_server::init_tracing();
     let args = Args::parse();
     let mut config = SnSimConfig::default();
     if let Some(secs) = args.token_ttl_secs {
         config.token_ttl = Duration::from_secs(secs);
     }
     let sim = SnSim::start(args.listen, config).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "SERVICENOW_SIM_URL={}", sim.base_url())?;
-        out.flush()?;
-    }
-    shutdown_signal().await;
+    sim_server::announce("SERVICENOW_SIM_URL", &sim.base_url())?;
+    sim_server::shutdown_signal().await;
     sim.stop().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
