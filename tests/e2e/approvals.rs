@@ -399,7 +399,7 @@ async fn with_the_mail_transport_failing_for_a_while_no_mail_is_lost() {
 #[tokio::test]
 async fn approvers_are_reminded_once_at_half_time_with_a_working_link_then_the_request_expires() {
     let h = Harness::start_with(|c| {
-        c.approval_ttl = Duration::from_secs(3);
+        c.approval_ttl = Duration::from_secs(6);
         c.sweep_interval = Duration::from_millis(200);
     })
     .await;
@@ -409,7 +409,7 @@ async fn approvers_are_reminded_once_at_half_time_with_a_working_link_then_the_r
     assert_eq!(reminders.len(), 1, "one reminder: {:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
     let fresh = links(reminders[0]).0;
     assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 200, "the reminder's link works");
-    let r = h.wait_status(&id, "expired", Duration::from_secs(10)).await;
+    let r = h.wait_status(&id, "expired", Duration::from_secs(20)).await;
     assert_eq!(r["history"].as_array().unwrap().last().unwrap()["actor"], "sweeper");
     assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 410);
     let expired = h.wait_mails_to(REQUESTER, 2).await;

@@ -148,9 +148,16 @@ async fn a_vm_slower_than_the_in_run_wait_is_finished_by_the_sweeper() {
     let serve = ServeProcess::start(&sim, &[("GATEHOUSE_PROVISION_WAIT_SECS", "1")]).await;
     let (id, page) = submit(&serve, body("slow", "m1.small", 1)).await;
     assert_eq!(approve(&serve, &page).await, 200);
-    // After the one-second in-run wait the request is parked, still building.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let parked = serve.request(&id).await;
+    // The server is created and still building while the one-second in-run wait runs out.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let parked = loop {
+        let r = serve.request(&id).await;
+        if !r["servers"].as_array().unwrap().is_empty() {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no server recorded: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(parked["status"], "provisioning");
     assert_eq!(parked["servers"][0]["status"], "BUILD");
     let r = serve.wait_status(&id, "active", Duration::from_secs(20)).await;
