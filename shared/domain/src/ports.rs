@@ -51,6 +51,13 @@ pub struct Write {
     pub messages: Vec<OutboxMessage>,
 }
 
+impl Write {
+    /// A write of `request` at the version read, owing nothing yet.
+    pub fn new(request: Request, expected_version: u64) -> Self {
+        Write { request, expected_version, history: vec![], use_token: None, new_tokens: vec![], messages: vec![] }
+    }
+}
+
 /// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`.
 #[async_trait]
 pub trait Store: Send + Sync {

@@ -26,6 +26,31 @@ impl Decision {
     }
 }
 
+/// One fresh approval link per approver: the token records to store and the mails that carry the
+/// links (`mail` picks the first request's or the reminder's template).
+pub(crate) fn issue_links(
+    request: &Request,
+    approvers: &[String],
+    now: Timestamp,
+    mail: fn(String) -> MailTemplate,
+) -> (Vec<TokenRecord>, Vec<OutboxMessage>) {
+    approvers
+        .iter()
+        .map(|approver| {
+            let token = ApprovalToken::generate();
+            let record = TokenRecord {
+                hash: token.hash(),
+                request_id: request.id.clone(),
+                approver: approver.clone(),
+                expires_at: request.expires_at,
+                used_at: None,
+            };
+            let notice = MailNotice { to: approver.clone(), template: mail(token.expose().to_string()) };
+            (record, OutboxMessage::mail(&request.id, now, notice))
+        })
+        .unzip()
+}
+
 /// Where a link stands, for its page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -133,12 +158,10 @@ impl Services {
                 ),
             });
             let write = Write {
-                request,
-                expected_version: expected,
                 history: vec![history],
                 use_token: Some(token.hash()),
-                new_tokens: vec![],
                 messages,
+                ..Write::new(request, expected)
             };
             match self.store.apply(write).await {
                 Ok(request) => {
@@ -178,14 +201,7 @@ impl Services {
                 now,
                 MailNotice { to: request.requester.email.clone(), template: MailTemplate::Cancelled },
             )];
-            let write = Write {
-                request,
-                expected_version: expected,
-                history: vec![history],
-                use_token: None,
-                new_tokens: vec![],
-                messages,
-            };
+            let write = Write { history: vec![history], messages, ..Write::new(request, expected) };
             match self.store.apply(write).await {
                 Ok(request) => {
                     self.signals.messages_owed();

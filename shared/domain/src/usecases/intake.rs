@@ -7,11 +7,12 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Services;
+use super::approval::issue_links;
 use crate::error::{Error, FieldError, Result};
 use crate::mail::{MailNotice, MailTemplate, check_email, check_header_text};
 use crate::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
 use crate::ports::Created;
-use crate::token::{ApprovalToken, TokenRecord, hex};
+use crate::token::hex;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,30 +230,13 @@ impl Services {
             decided_by: None,
             intake_digest: digest.clone(),
         };
-        let mut tokens = Vec::new();
+        let (tokens, links) = issue_links(&request, &approvers, now, |token| MailTemplate::ApprovalRequest { token });
         let mut messages = vec![OutboxMessage::mail(
             &request.id,
             now,
             MailNotice { to: request.requester.email.clone(), template: MailTemplate::Received },
         )];
-        for approver in &approvers {
-            let token = ApprovalToken::generate();
-            tokens.push(TokenRecord {
-                hash: token.hash(),
-                request_id: request.id.clone(),
-                approver: approver.clone(),
-                expires_at: request.expires_at,
-                used_at: None,
-            });
-            messages.push(OutboxMessage::mail(
-                &request.id,
-                now,
-                MailNotice {
-                    to: approver.clone(),
-                    template: MailTemplate::ApprovalRequest { token: token.expose().to_string() },
-                },
-            ));
-        }
+        messages.extend(links);
         messages.extend(self.work_note(
             &request,
             now,

@@ -93,14 +93,7 @@ impl Services {
             request.lease = Some(lease.clone());
             // If this worker dies, the sweeper looks again once the lease has run out.
             request.due_at = Some(lease.until);
-            let write = Write {
-                request,
-                expected_version: expected,
-                history: vec![history],
-                use_token: None,
-                new_tokens: vec![],
-                messages,
-            };
+            let write = Write { history: vec![history], messages, ..Write::new(request, expected) };
             match self.store.apply(write).await {
                 Ok(request) => {
                     if fresh {
@@ -123,8 +116,7 @@ impl Services {
     ) -> Result<Request> {
         let expected = request.version;
         request.touch(Timestamp::now());
-        let write =
-            Write { request, expected_version: expected, history, use_token: None, new_tokens: vec![], messages };
+        let write = Write { history, messages, ..Write::new(request, expected) };
         self.store.apply(write).await
     }
 
@@ -191,14 +183,7 @@ impl Services {
                 }
             }
         }
-        let write = Write {
-            request,
-            expected_version: expected,
-            history: vec![history],
-            use_token: None,
-            new_tokens: vec![],
-            messages,
-        };
+        let write = Write { history: vec![history], messages, ..Write::new(request, expected) };
         let request = self.store.apply(write).await?;
         tracing::info!(request = %request.id, status = %request.status, "provisioning ended");
         self.signals.messages_owed();

@@ -5,11 +5,11 @@
 use jiff::Timestamp;
 
 use super::Services;
+use super::approval::issue_links;
 use crate::error::{Error, Result};
 use crate::mail::{MailNotice, MailTemplate};
 use crate::model::{OutboxMessage, RequestId, Status};
 use crate::ports::Write;
-use crate::token::{ApprovalToken, TokenRecord};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sweep {
@@ -66,46 +66,14 @@ impl Services {
                 )];
                 let text = "Nobody approved this request in Gatehouse before its approval links expired.";
                 messages.extend(self.work_note(&request, now, text.into(), Some(false)));
-                Write {
-                    request,
-                    expected_version: expected,
-                    history: vec![history],
-                    use_token: None,
-                    new_tokens: vec![],
-                    messages,
-                }
+                Write { history: vec![history], messages, ..Write::new(request, expected) }
             } else {
-                let mut tokens = Vec::new();
-                let mut messages = Vec::new();
-                for approver in &request.approvers {
-                    let token = ApprovalToken::generate();
-                    tokens.push(TokenRecord {
-                        hash: token.hash(),
-                        request_id: request.id.clone(),
-                        approver: approver.clone(),
-                        expires_at: request.expires_at,
-                        used_at: None,
-                    });
-                    messages.push(OutboxMessage::mail(
-                        &request.id,
-                        now,
-                        MailNotice {
-                            to: approver.clone(),
-                            template: MailTemplate::ApprovalReminder { token: token.expose().to_string() },
-                        },
-                    ));
-                }
+                let (tokens, messages) =
+                    issue_links(&request, &request.approvers, now, |token| MailTemplate::ApprovalReminder { token });
                 request.reminded = true;
                 request.due_at = Some(request.expires_at);
                 request.touch(now);
-                Write {
-                    request,
-                    expected_version: expected,
-                    history: vec![],
-                    use_token: None,
-                    new_tokens: tokens,
-                    messages,
-                }
+                Write { new_tokens: tokens, messages, ..Write::new(request, expected) }
             };
             let expiring = write.request.status == Status::Expired;
             match self.store.apply(write).await {
