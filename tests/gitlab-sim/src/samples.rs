@@ -1,4 +1,4 @@
-//! The published GitLab API samples (see `shared/gitlab-api-samples/SOURCES.md`), embedded verbatim;
+//! The published GitLab API samples (see `tests/samples/gitlab-api-samples/SOURCES.md`), embedded verbatim;
 //! ids, names, times and URLs are replaced when answering.
 
 use std::sync::LazyLock;
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../../shared/gitlab-api-samples/", $file))
+        include_str!(concat!("../../samples/gitlab-api-samples/", $file))
     };
 }
 

@@ -13,7 +13,7 @@ const TOKEN: &str = "glpat-sim-test";
 
 macro_rules! sample {
     ($file:literal) => {
-        serde_json::from_str::<Value>(include_str!(concat!("../../../../shared/gitlab-api-samples/", $file))).unwrap()
+        serde_json::from_str::<Value>(include_str!(concat!("../../samples/gitlab-api-samples/", $file))).unwrap()
     };
 }
 

@@ -1,4 +1,4 @@
-//! The published OpenStack API samples (see `shared/openstack-api-samples/SOURCES.md`), embedded
+//! The published OpenStack API samples (see `tests/samples/openstack-api-samples/SOURCES.md`), embedded
 //! verbatim; hosts and ids are rewritten when answering.
 
 use std::sync::LazyLock;
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../../shared/openstack-api-samples/", $file))
+        include_str!(concat!("../../samples/openstack-api-samples/", $file))
     };
 }
 

@@ -1,11 +1,11 @@
-//! The published ServiceNow API samples (see `shared/servicenow-api-samples/SOURCES.md`),
+//! The published ServiceNow API samples (see `tests/samples/servicenow-api-samples/SOURCES.md`),
 //! embedded verbatim.
 
 use serde_json::Value;
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../../shared/servicenow-api-samples/", $file))
+        include_str!(concat!("../../samples/servicenow-api-samples/", $file))
     };
 }
 

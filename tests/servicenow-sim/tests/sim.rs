@@ -38,7 +38,7 @@ async fn body(resp: reqwest::Response) -> Value {
 }
 
 fn sample(name: &str) -> Value {
-    let path = format!("{}/../../../shared/servicenow-api-samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../samples/servicenow-api-samples/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
