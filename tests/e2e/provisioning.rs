@@ -227,3 +227,24 @@ async fn serve_killed_before_it_recorded_the_id_adopts_the_vm_instead_of_making_
         r["history"].as_array().unwrap().iter().any(|h| h["note"].as_str().is_some_and(|n| n.contains("resumed")));
     assert!(taken_over, "{r}");
 }
+
+#[tokio::test]
+async fn a_compute_outage_while_a_created_vm_builds_delays_but_does_not_fail_it() {
+    let sim = SimProcess::start(2000);
+    let serve = ServeProcess::start(&sim, &[("GATEHOUSE_PROVISION_WAIT_SECS", "2")]).await;
+    let (id, page) = submit(&serve, body("patient", "m1.small", 1)).await;
+    assert_eq!(approve(&serve, &page).await, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while serve.request(&id).await["servers"].as_array().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no server recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nova answers 503 for a while after the create was accepted.
+    sim.set_faults(json!({"fail_services": ["compute"]})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(serve.request(&id).await["status"], "provisioning");
+    sim.set_faults(json!({})).await;
+    let r = serve.wait_status(&id, "active", Duration::from_secs(20)).await;
+    assert_eq!(r["servers"][0]["status"], "ACTIVE");
+    assert_eq!(ours(&sim, &id).await.len(), 1);
+}

@@ -265,9 +265,21 @@ impl Services {
         }
 
         let mut pause = Duration::from_millis(200);
+        // A server that exists is waited for until the deadline: a PCD hiccup while only looking
+        // at it does not fail the request (a refused create does, above).
+        let mut last_error: Option<String> = None;
         loop {
             for server in request.servers.iter_mut() {
-                match cloud.server(&request.cloud, &server.id).await? {
+                let looked = match cloud.server(&request.cloud, &server.id).await {
+                    Ok(found) => found,
+                    Err(e @ Error::Upstream { .. }) => {
+                        tracing::warn!(request = %request.id, server = %server.id, error = %e.chain(), "could not read a server; waiting");
+                        last_error = Some(reason_of(&e));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match looked {
                     Some(state) => {
                         if state.status == "ERROR" {
                             let fault = state.fault.unwrap_or_else(|| "no fault message".into());
@@ -292,7 +304,8 @@ impl Services {
                     .filter(|s| s.status != "ACTIVE")
                     .map(|s| format!("{} ({})", s.name, s.status))
                     .collect();
-                return Ok(Some(Err(format!("not ACTIVE within {minutes} min: {}", waiting.join(", ")))));
+                let seen = last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+                return Ok(Some(Err(format!("not ACTIVE within {minutes} min: {}{seen}", waiting.join(", ")))));
             }
             if started.elapsed() + pause > wait {
                 return Ok(None);
