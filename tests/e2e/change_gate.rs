@@ -305,7 +305,8 @@ async fn ci(args: &[&str], env: &[(String, String)]) -> (i32, String) {
 async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
     let h = Harness::start_with_gate("environments:\n  production:\n    respect_planned_window: true\n").await;
     let mut env = job_env(&h, "production");
-    let opens = Timestamp::now() + SignedDuration::from_secs(3);
+    // A whole second: ServiceNow keeps planned times to the second.
+    let opens = Timestamp::from_second(Timestamp::now().as_second() + 4).unwrap();
     env.push(("GATEHOUSE_PLANNED_START".into(), opens.to_string()));
     env.push(("GATEHOUSE_PLANNED_END".into(), (opens + SignedDuration::from_hours(2)).to_string()));
     let (code, out) = ci(&["request"], &env).await;
