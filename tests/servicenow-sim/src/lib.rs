@@ -312,6 +312,13 @@ impl SimState {
     }
 
     /// The authenticated user, from `Authorization: Basic …` or `Bearer …`.
+    /// What every Table API call goes through: the fault switches, then the credentials and the
+    /// table name. Answers the authenticated user, or the answer to give instead.
+    async fn admit(&self, headers: &HeaderMap, table: &str) -> Result<String, Response> {
+        self.gate().await?;
+        self.authenticate(headers).and_then(|u| valid_table(table).map(|_| u)).map_err(IntoResponse::into_response)
+    }
+
     fn authenticate(&self, headers: &HeaderMap) -> Result<String, Reject> {
         let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -570,11 +577,8 @@ async fn table_list(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(resp) = st.gate().await {
-        return resp.into_response();
-    }
-    if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp.into_response();
+    if let Err(resp) = st.admit(&headers, &table).await {
+        return resp;
     }
     let params = Params::parse(q);
     let limit = params.get("sysparm_limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(st.config.default_limit);
@@ -617,11 +621,8 @@ async fn record_get(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if let Err(resp) = st.gate().await {
-        return resp.into_response();
-    }
-    if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp.into_response();
+    if let Err(resp) = st.admit(&headers, &table).await {
+        return resp;
     }
     let params = Params::parse(q);
     let db = lock(&st.db);
@@ -642,12 +643,9 @@ async fn table_create(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = st.gate().await {
-        return resp.into_response();
-    }
-    let user = match st.authenticate(&headers).and_then(|u| valid_table(&table).map(|_| u)) {
+    let user = match st.admit(&headers, &table).await {
         Ok(u) => u,
-        Err(resp) => return resp.into_response(),
+        Err(resp) => return resp,
     };
     let fields = match parse_body(&body) {
         Ok(m) => m,
@@ -685,12 +683,9 @@ async fn record_update(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = st.gate().await {
-        return resp.into_response();
-    }
-    let user = match st.authenticate(&headers).and_then(|u| valid_table(&table).map(|_| u)) {
+    let user = match st.admit(&headers, &table).await {
         Ok(u) => u,
-        Err(resp) => return resp.into_response(),
+        Err(resp) => return resp,
     };
     let fields = match parse_body(&body) {
         Ok(m) => m,
@@ -720,11 +715,8 @@ async fn record_delete(
     Path((table, sys_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = st.gate().await {
-        return resp.into_response();
-    }
-    if let Err(resp) = st.authenticate(&headers).and(valid_table(&table)) {
-        return resp.into_response();
+    if let Err(resp) = st.admit(&headers, &table).await {
+        return resp;
     }
     if lock(&st.db).delete(&table, &sys_id) { StatusCode::NO_CONTENT.into_response() } else { not_found() }
 }
