@@ -87,7 +87,7 @@ fn the_design_example_parses() {
 #[test]
 fn the_example_in_design_md_itself_parses() {
     // A verbatim copy of DESIGN.md's example, kept with the other published samples.
-    let p = policy(include_str!("../../../tests/samples/change-policy-design-example.yaml"));
+    let p = policy(include_str!("../../../sim/samples/change-policy-design-example.yaml"));
     assert_eq!(p, policy(DESIGN_EXAMPLE));
 }
 

@@ -216,7 +216,7 @@ mod tests {
 
     macro_rules! sample {
         ($file:literal) => {
-            include_str!(concat!("../../../tests/samples/gitlab-api-samples/", $file))
+            include_str!(concat!("../../../sim/samples/gitlab-api-samples/", $file))
         };
     }
 

@@ -1,11 +1,11 @@
-//! ServiceNow's published payload samples (`tests/samples/servicenow-api-samples/`) read as records.
+//! ServiceNow's published payload samples (`sim/samples/servicenow-api-samples/`) read as records.
 
 use gatehouse_servicenow::Record;
 use serde::Deserialize;
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!("../../../tests/samples/servicenow-api-samples/", $file))
+        include_str!(concat!("../../../sim/samples/servicenow-api-samples/", $file))
     };
 }
 

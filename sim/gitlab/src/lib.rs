@@ -1,7 +1,7 @@
 //! A simulator of the part of GitLab's REST API v4 that Gatehouse uses, for tests and the demo.
 //!
 //! Served under `/api/v4` (answers in the shapes of the published samples in
-//! `tests/samples/gitlab-api-samples/`, embedded at build time):
+//! `sim/samples/gitlab-api-samples/`, embedded at build time):
 //!
 //! | call | key in [`GitLabSim::calls`] |
 //! |---|---|

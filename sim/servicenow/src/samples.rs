@@ -1,4 +1,4 @@
-//! The published ServiceNow API samples (see `tests/samples/servicenow-api-samples/SOURCES.md`),
+//! The published ServiceNow API samples (see `sim/samples/servicenow-api-samples/SOURCES.md`),
 //! embedded verbatim.
 
 use serde_json::Value;

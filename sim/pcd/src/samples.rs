@@ -1,4 +1,4 @@
-//! The published OpenStack API samples (see `tests/samples/openstack-api-samples/SOURCES.md`), embedded
+//! The published OpenStack API samples (see `sim/samples/openstack-api-samples/SOURCES.md`), embedded
 //! verbatim; hosts and ids are rewritten when answering.
 
 use std::sync::LazyLock;

@@ -3,7 +3,7 @@
 //! One HTTP port serves Keystone v3 (`/identity`), Nova v2.1 (`/compute`), Glance v2 (`/image`)
 //! and Neutron v2.0 (`/network`), plus a small control API under `/_sim` for when the simulator
 //! runs as its own process. Response bodies follow the published OpenStack API samples kept in
-//! `tests/samples/openstack-api-samples/` (embedded at build time, hosts and ids rewritten at run time).
+//! `sim/samples/openstack-api-samples/` (embedded at build time, hosts and ids rewritten at run time).
 //!
 //! Control API (same port): `GET|PUT /_sim/faults` (JSON [`Faults`]), `POST /_sim/expire-tokens`,
 //! `GET /_sim/servers` (a JSON array, as [`PcdSim::servers`]), `GET /_sim/calls` (as

@@ -1,4 +1,4 @@
-//! The published GitLab API samples (see `tests/samples/gitlab-api-samples/SOURCES.md`), embedded verbatim;
+//! The published GitLab API samples (see `sim/samples/gitlab-api-samples/SOURCES.md`), embedded verbatim;
 //! ids, names, times and URLs are replaced when answering.
 
 use std::sync::LazyLock;
