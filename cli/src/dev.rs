@@ -74,14 +74,14 @@ async fn config_json(State(dev): State<Dev>) -> Response {
     with_headers(Json(body).into_response(), "application/json")
 }
 
-/// Opens a request item on the simulated ServiceNow, as ordering in the catalog would, and
-/// answers its `number` and `sys_id`. Without a simulated ServiceNow, 404: the page then numbers
-/// its RITMs itself.
-async fn new_ritm(State(dev): State<Dev>) -> Response {
+/// Opens a request item on the simulated ServiceNow, as ordering in the catalog would — with the
+/// order's requester and variables, already approved — and answers its `number` and `sys_id`.
+/// Without a simulated ServiceNow, 404: the page then numbers its RITMs itself.
+async fn new_ritm(State(dev): State<Dev>, Json(order): Json<Value>) -> Response {
     let Some(base) = dev.servicenow.clone() else {
         return http_api::problem::not_found().await.into_response();
     };
-    match open_ritm(&dev.http, &base).await {
+    match open_ritm(&dev.http, &base, order).await {
         Ok((number, sys_id)) => {
             with_headers(Json(json!({ "number": number, "sys_id": sys_id })).into_response(), "application/json")
         }
@@ -92,16 +92,18 @@ async fn new_ritm(State(dev): State<Dev>) -> Response {
     }
 }
 
-async fn open_ritm(http: &reqwest::Client, base: &str) -> Result<(String, String), String> {
+async fn open_ritm(http: &reqwest::Client, base: &str, order: Value) -> Result<(String, String), String> {
     let fail = |e: reqwest::Error| e.to_string();
+    let item = json!({
+        "requested_for": order["requested_for"],
+        "approval": "approved",
+        "short_description": "Virtual machine (Gatehouse demo portal)",
+        "variables": order["variables"],
+    });
+    // DESIGN.md's control API: creates the users and the item with its variables.
     let created: Value = http
-        .post(format!("{base}/_sim/records/sc_req_item"))
-        // As ServiceNow holds the item once its own approval is done and the Business Rule fires.
-        .json(&json!({
-            "short_description": "Virtual machine (Gatehouse demo portal)",
-            "approval": "approved",
-            "state": "2",
-        }))
+        .post(format!("{base}/_sim/request_items"))
+        .json(&item)
         .send()
         .await
         .and_then(|r| r.error_for_status())
@@ -110,16 +112,7 @@ async fn open_ritm(http: &reqwest::Client, base: &str) -> Result<(String, String
         .await
         .map_err(fail)?;
     let sys_id = created["sys_id"].as_str().filter(|s| is_sys_id(s)).ok_or("no sys_id in the answer")?.to_string();
-    let record: Value = http
-        .get(format!("{base}/_sim/records/sc_req_item/{sys_id}"))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(fail)?
-        .json()
-        .await
-        .map_err(fail)?;
-    let number = record["number"].as_str().ok_or("no number on the record")?.to_string();
+    let number = created["number"].as_str().ok_or("no number in the answer")?.to_string();
     Ok((number, sys_id))
 }
 
@@ -254,46 +247,19 @@ mod tests {
         assert_eq!(with_link_target("<p>hi</p>"), "<base target=\"_blank\"><p>hi</p>");
     }
 
-    /// With a ServiceNow (the demo's simulator, faked here by its two control endpoints), the
-    /// portal opens its RITMs there and lists each request with its RITM's work notes.
+    /// With the demo's simulated ServiceNow, the portal opens each order's RITM there (with its
+    /// requester and variables, approved), intake accepts it, and the request is listed with the
+    /// work notes Gatehouse wrote on the RITM.
     #[tokio::test]
     async fn with_a_simulated_servicenow_ritms_open_there_and_show_their_work_notes() {
-        use axum::routing::{get, post};
-        use axum::{Json, Router};
-        use domain::config::{Secret, ServiceNowAuth, ServiceNowSettings};
         use serde_json::{Value, json};
 
-        const SYS_ID: &str = "40340d3ff3d5f95f84eb7dfed67ef949";
-        async fn serve(app: Router) -> std::net::SocketAddr {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            addr
-        }
-        let sn = serve(
-            Router::new()
-                .route("/_sim/records/sc_req_item", post(|| async { Json(json!({ "sys_id": SYS_ID })) }))
-                .route(
-                    "/_sim/records/sc_req_item/{id}",
-                    get(|| async { Json(json!({ "number": "RITM0010001", "sys_id": SYS_ID })) }),
-                )
-                .route(
-                    "/_sim/work_notes/sc_req_item/{id}",
-                    get(|| async {
-                        Json(json!([{ "at": "2026-11-22 02:53:30", "author": "gatehouse", "text": "Received" }]))
-                    }),
-                ),
-        )
-        .await;
-
+        let sn = servicenow_sim::SnSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
         let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse().unwrap(), pcd_sim::SimConfig::default()).await.unwrap();
         let dir = std::env::temp_dir().join(format!("gatehouse-dev-test-{}", uuid_like()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (mut config, token) = crate::serve::demo_config(&pcd, dir.clone(), listener.local_addr().unwrap()).unwrap();
-        config.servicenow = Some(ServiceNowSettings {
-            instance_url: format!("http://{sn}/"),
-            auth: ServiceNowAuth::Basic { user: "gatehouse".into(), password: Secret::new("demo") },
-        });
+        crate::serve::use_servicenow_sim(&mut config, &sn);
         let running = crate::serve::start_with(
             listener,
             config,
@@ -308,40 +274,49 @@ mod tests {
 
         let cfg: Value = http.get(format!("{base}/dev/config.json")).send().await.unwrap().json().await.unwrap();
         assert_eq!(cfg["token"], token.as_str());
-        assert_eq!(cfg["servicenow"], format!("http://{sn}"));
-        let ritm: Value = http.post(format!("{base}/dev/ritm")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(ritm, json!({ "number": "RITM0010001", "sys_id": SYS_ID }));
-
-        let options: Value = http
-            .get(format!("{base}/v1/clouds/demo/options"))
-            .bearer_auth(&token)
+        assert_eq!(cfg["servicenow"], sn.base_url().trim_end_matches('/'));
+        let requester = json!({ "email": "ada@example.com", "name": "Ada Lovelace", "user_name": "ada" });
+        let variables = json!({ "cloud": "demo", "image": "Ubuntu 24.04 LTS", "flavor": "m1.small",
+            "network": "dev-net", "server_name": "web-01", "count": "1" });
+        let ritm: Value = http
+            .post(format!("{base}/dev/ritm"))
+            .json(&json!({ "requested_for": requester, "variables": variables }))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let first = |k: &str| options[k][0]["id"].as_str().unwrap().to_string();
+        let number = ritm["number"].as_str().unwrap().to_string();
+        assert!(number.starts_with("RITM"), "{ritm}");
+
         let intake = http
             .post(format!("{base}/v1/requests"))
             .bearer_auth(&token)
             .json(&json!({
-                "source": { "system": "servicenow", "number": ritm["number"], "sys_id": ritm["sys_id"] },
-                "requester": { "email": "ada@example.com", "name": "Ada Lovelace" },
-                "cloud": "demo", "image": first("images"), "flavor": first("flavors"), "network": first("networks"),
-                "server_name": "web-01",
+                "source": { "system": "servicenow", "number": number, "sys_id": ritm["sys_id"] },
+                "requester": requester,
+                "cloud": "demo", "image": "Ubuntu 24.04 LTS", "flavor": "m1.small", "network": "dev-net",
+                "server_name": "web-01", "count": 1,
             }))
             .send()
             .await
             .unwrap();
-        assert_eq!(intake.status(), 202);
+        assert_eq!(intake.status(), 202, "{}", intake.text().await.unwrap());
 
-        let list: Value = http.get(format!("{base}/dev/requests")).send().await.unwrap().json().await.unwrap();
-        let r = &list["requests"][0];
-        assert_eq!(r["source"]["number"], "RITM0010001");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let r = loop {
+            let list: Value = http.get(format!("{base}/dev/requests")).send().await.unwrap().json().await.unwrap();
+            let r = list["requests"][0].clone();
+            if r["work_notes"].as_array().is_some_and(|n| !n.is_empty()) || std::time::Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(r["source"]["number"], number.as_str());
         assert_eq!(r["status"], "pending_approval");
         assert_eq!(r["history"][0]["to"], "pending_approval");
-        assert_eq!(r["work_notes"][0]["text"], "Received");
+        assert!(r["work_notes"][0]["text"].as_str().unwrap().contains("Gatehouse received this request"), "{r}");
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -367,7 +342,8 @@ mod tests {
         let cfg: serde_json::Value =
             http.get(format!("{base}/dev/config.json")).send().await.unwrap().json().await.unwrap();
         assert!(cfg["servicenow"].is_null());
-        assert_eq!(http.post(format!("{base}/dev/ritm")).send().await.unwrap().status(), 404);
+        let ritm = http.post(format!("{base}/dev/ritm")).json(&serde_json::json!({})).send().await.unwrap();
+        assert_eq!(ritm.status(), 404);
         let page = http.get(format!("{base}/dev/")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));

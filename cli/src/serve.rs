@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
+use axum::http::Method;
 use domain::config::{
     ApiTokens, Approvers, Config, GitLabSettings, MailTransport, Secret, ServiceNowAuth, ServiceNowSettings, Settings,
 };
 use domain::model::{RequestId, Status};
 use domain::ports::{Itsm, Mailer};
 use domain::usecases::{Services, Signals};
+use http_api::{Access, RouteSpec, Routes};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 
@@ -114,6 +114,8 @@ pub struct Running {
     pub services: Services,
     /// The simulated outside systems (demo mode), alive as long as the server.
     pub sims: Simulators,
+    /// Every API route with its access (the demo's /dev/ pages are not part of the API).
+    pub routes: Vec<RouteSpec>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -135,7 +137,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
     std::fs::write(&clouds_yaml, sim.clouds_yaml("demo"))?;
     let token = domain::token::ApprovalToken::generate().expose().to_string();
     let config = Config {
-        api_tokens: ApiTokens::new([&token]),
+        api_tokens: ApiTokens::all_scopes(&token),
         public_base_url: format!("http://{listen}"),
         clouds_yaml,
         catalog_ttl: Duration::from_secs(60),
@@ -191,7 +193,7 @@ impl Simulators {
     pub async fn start_demo() -> Result<Simulators, BoxError> {
         let pcd = pcd_sim::PcdSim::start("127.0.0.1:0".parse()?, pcd_sim::SimConfig::default()).await?;
         let servicenow = servicenow_sim::SnSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
-        seed_request_item(&servicenow, DEMO_RITM_SYS_ID, "Ada Lovelace: web-01 for a load test");
+        seed_demo_request_item(&servicenow);
         let gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
         // Project 4242 acme/shop with MR !7, pipeline 900001 and the manual job 77001 of DESIGN.md.
         gitlab.seed_demo();
@@ -199,23 +201,28 @@ impl Simulators {
     }
 }
 
-/// A request item as ServiceNow holds it once its own approval is done.
-pub fn seed_request_item(sn: &servicenow_sim::SnSim, sys_id: &str, short_description: &str) {
-    let mut fields = serde_json::Map::new();
-    fields.insert("sys_id".into(), sys_id.into());
-    fields.insert("short_description".into(), short_description.into());
-    fields.insert("approval".into(), "approved".into());
-    fields.insert("state".into(), "2".into());
-    sn.insert("sc_req_item", fields);
+/// The approved request item the README's curl walk-through submits: Ada Lovelace's web-01 on the
+/// demo cloud, ordered from the demo's VM catalog item. Answers its number.
+pub fn seed_demo_request_item(sn: &servicenow_sim::SnSim) -> String {
+    use servicenow_sim::{ItemVariables, PersonSpec, RequestItemSpec};
+    let spec = RequestItemSpec {
+        sys_id: Some(DEMO_RITM_SYS_ID.into()),
+        short_description: Some("Ada Lovelace: web-01 for a load test".into()),
+        ..RequestItemSpec::new(
+            PersonSpec::new("ada@example.com", "Ada Lovelace", "ada"),
+            ItemVariables::vm("demo", "Ubuntu 24.04 LTS", "m1.small", "dev-net", "web-01", 1),
+        )
+    };
+    sn.create_request_item(&spec).1
 }
 
 /// Points the configuration's write-backs at the ServiceNow simulator.
 pub fn use_servicenow_sim(config: &mut Config, sn: &servicenow_sim::SnSim) {
     let c = sn.config();
-    config.servicenow = Some(ServiceNowSettings {
-        instance_url: sn.base_url(),
-        auth: ServiceNowAuth::Basic { user: c.user.clone(), password: Secret::new(c.password.clone()) },
-    });
+    config.servicenow = Some(ServiceNowSettings::new(
+        sn.base_url(),
+        ServiceNowAuth::Basic { user: c.user.clone(), password: Secret::new(c.password.clone()) },
+    ));
 }
 
 /// Points the change gate's GitLab calls at the GitLab simulator.
@@ -276,16 +283,20 @@ pub async fn start_with(
     }
     spawn_sweeper(services.clone(), provision_tx);
 
-    let mut app = Router::new()
-        .route("/healthz", get(healthz))
+    let mut mounted = Routes::new(config.api_tokens.clone())
+        .add(Method::GET, "/healthz", Access::Public, healthz)
+        .with_state(())
+        .merge(http_api::openapi::router())
         .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
         .merge(intake::router(services.clone(), config.api_tokens.clone()))
         .merge(approval::router(services.clone()));
     if let Some(gate) = runtime::change_gate(&config, store.clone())? {
-        app = app
+        mounted = mounted
             .merge(change_gate::router(gate.clone(), config.api_tokens.clone()))
             .merge(servicenow_webhook::router(gate, config.api_tokens.clone(), config.webhook_secret.clone()));
     }
+    let routes = mounted.specs;
+    let mut app = mounted.router;
     if demo {
         app = app.merge(dev::router(&config, store, api_token.clone().unwrap_or_default()));
     }
@@ -293,7 +304,7 @@ pub async fn start_with(
 
     let base_url = format!("http://{addr}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { addr, base_url, api_token, config, services, sims, server })
+    Ok(Running { addr, base_url, api_token, config, services, sims, routes, server })
 }
 
 /// `gatehouse serve`: start, print what a user needs, serve until stopped.
@@ -304,12 +315,13 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         println!("PCD simulator (cloud \"demo\"): {}", sim.base_url());
     }
     if let Some(sn) = &running.sims.servicenow {
-        println!("ServiceNow simulator: {} (request item {DEMO_RITM_SYS_ID})", sn.base_url());
+        println!("ServiceNow simulator: {} (approved request item {DEMO_RITM_SYS_ID})", sn.base_url());
     }
     if let Some(gl) = &running.sims.gitlab {
         println!("GitLab simulator: {} (project 4242 acme/shop, MR !7, manual job 77001)", gl.base_url());
     }
     if let Some(token) = &running.api_token {
+        println!("Demo API token, good for every scope (servicenow, ci, webhook, audit); for the demo only:");
         println!("GATEHOUSE_TOKEN={token}");
         println!("Demo approver: approver@demo.invalid");
         println!("Demo portal: {}/dev/", running.base_url);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use domain::config::{ApiTokens, Config};
+use domain::config::{ApiTokens, Config, Scope};
 use domain::model::{HistoryEntry, OutboxMessage, RequestId, Status};
 use domain::ports::{Mailer, Write};
 use domain::token::{ApprovalToken, TokenRecord};
@@ -42,7 +42,7 @@ async fn world() -> World {
     .unwrap();
     let dir = std::env::temp_dir().join(format!("gatehouse-events-{}", RequestId::generate()));
     let (mut config, _) = gatehouse::serve::demo_config(&sim, dir, "127.0.0.1:9".parse().unwrap()).unwrap();
-    config.api_tokens = ApiTokens::new([TOKEN]);
+    config.api_tokens = ApiTokens::new([(Scope::ServiceNow, TOKEN)]);
     let store = Arc::new(store::SqliteStore::in_memory().unwrap());
     let services = runtime::services_with(&config, store, Arc::new(NoSignals)).unwrap();
     let mailer: Arc<dyn Mailer> = runtime::mailer(&config).unwrap();
@@ -95,7 +95,7 @@ async fn seed(w: &World) -> domain::model::Request {
 #[tokio::test]
 async fn catalog_events() {
     let w = world().await;
-    let router = catalog::router(w.services.catalog.clone(), w.config.api_tokens.clone());
+    let router = catalog::router(w.services.catalog.clone(), w.config.api_tokens.clone()).router;
     let (status, _, body) = invoke(router.clone(), event("catalog-clouds.json")).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"demo\""));
@@ -110,7 +110,7 @@ async fn catalog_events() {
 #[tokio::test]
 async fn intake_events() {
     let w = world().await;
-    let router = intake::router(w.services.clone(), w.config.api_tokens.clone());
+    let router = intake::router(w.services.clone(), w.config.api_tokens.clone()).router;
     let (status, _, body) = invoke(router.clone(), event("intake-create.json")).await;
     assert_eq!(status, 202, "{body}");
     let (status, _, body) = invoke(router.clone(), event("intake-create.json")).await;
@@ -129,7 +129,7 @@ async fn intake_events() {
 #[tokio::test]
 async fn approval_events() {
     let w = world().await;
-    let router = approval::router(w.services.clone());
+    let router = approval::router(w.services.clone()).router;
     let (status, _, body) = invoke(router.clone(), event("approval-page.json")).await;
     assert_eq!(status, 404, "{body}");
     seed(&w).await;

@@ -87,19 +87,36 @@ function randomHex(bytes) {
 }
 
 /**
- * A new ServiceNow request item: what the Business Rule sends as source. With the demo's
- * simulated ServiceNow the item is opened there (so that Gatehouse's work notes land on it);
- * otherwise the page makes up a number and a sys_id.
+ * The ServiceNow request item an order opens: what the Business Rule sends as source. With the
+ * demo's simulated ServiceNow the item is opened there with the order's requester and variables,
+ * approved (Gatehouse reads it back and refuses a body that differs, and its work notes land on
+ * it); otherwise the page makes up a number and a sys_id.
  */
-async function newRecord() {
-  let record = null;
+async function openRecord(body) {
+  let record = { number: 'RITM' + randomDigits(7), sys_id: randomHex(16) };
   if (state.servicenow) {
-    const r = await api('/dev/ritm', { method: 'POST' }).catch(() => null);
-    if (r && r.ok && r.body && r.body.number && r.body.sys_id) record = { number: r.body.number, sys_id: r.body.sys_id };
+    const item = {
+      requested_for: body.requester,
+      variables: {
+        cloud: body.cloud,
+        image: body.image,
+        flavor: body.flavor,
+        network: body.network,
+        server_name: body.server_name,
+        count: String(body.count),
+      },
+    };
+    const r = await api('/dev/ritm', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(item),
+    });
+    if (!r.ok || !r.body || !r.body.number || !r.body.sys_id) throw new Error('the simulated ServiceNow opened no request item');
+    record = { number: r.body.number, sys_id: r.body.sys_id };
   }
-  state.record = record || { number: 'RITM' + randomDigits(7), sys_id: randomHex(16) };
-  $('#ritm').textContent = state.record.number;
-  $('#sys-id').textContent = state.record.sys_id;
+  $('#ritm').textContent = record.number;
+  $('#sys-id').textContent = record.sys_id;
+  return record;
 }
 
 function when(ts) {
@@ -219,7 +236,7 @@ function payload() {
   const v = (id) => $('#' + id).value;
   const count = v('count').trim();
   const body = {
-    source: { system: 'servicenow', number: state.record.number, sys_id: state.record.sys_id },
+    source: { system: 'servicenow', number: '', sys_id: '' },
     requester: { email: v('requester_email').trim(), name: v('requester_name').trim() },
     cloud: v('cloud'),
     image: v('image'),
@@ -240,11 +257,13 @@ async function submit(event) {
   clearErrors();
   const button = $('#submit');
   const body = payload();
-  $('#payload-json').textContent = JSON.stringify(body, null, 2);
   button.disabled = true;
   const status = $('#form-status');
-  status.textContent = 'Sending ' + body.source.number + '…';
+  status.textContent = 'Ordering…';
   try {
+    body.source = { system: 'servicenow', ...(await openRecord(body)) };
+    $('#payload-json').textContent = JSON.stringify(body, null, 2);
+    status.textContent = 'Sending ' + body.source.number + '…';
     const r = await api('/v1/requests', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -257,7 +276,6 @@ async function submit(event) {
       status.textContent =
         body.source.number + ' sent: request ' + r.body.id + ' is ' + r.body.status + ' (HTTP ' + r.status + ').';
       state.open.add(r.body.id);
-      await newRecord(); // the next order is a new request item
       refreshRequests();
       refreshOutbox();
     } else {
@@ -483,7 +501,6 @@ async function start() {
   }
   state.token = cfg.body.token;
   state.servicenow = cfg.body.servicenow || null;
-  await newRecord();
   $('#who').textContent =
     'Calling the API as ServiceNow with the demo token. Approver: ' + ((cfg.body.approvers || []).join(', ') || 'none');
   refreshRequests();

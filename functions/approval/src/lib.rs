@@ -4,16 +4,16 @@
 
 mod page;
 
+use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use domain::Error;
+use domain::config::ApiTokens;
 use domain::usecases::Services;
 use domain::usecases::approval::{DecideOutcome, Decision, LinkState, LinkView};
-use http_api::ApiError;
 use http_api::body::{is_json, parse_json, read_limited};
+use http_api::{Access, ApiError, Mounted, Routes};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -161,6 +161,10 @@ async fn decide(State(services): State<Services>, Path(token): Path<String>, req
     secure(resp)
 }
 
-pub fn router(services: Services) -> Router {
-    Router::new().route("/v1/approvals/{token}", get(show).post(decide)).with_state(services)
+/// Approval pages take no header: the link's token is the credential.
+pub fn router(services: Services) -> Mounted {
+    Routes::new(ApiTokens::default())
+        .add(Method::GET, "/v1/approvals/{token}", Access::Public, show)
+        .add(Method::POST, "/v1/approvals/{token}", Access::Public, decide)
+        .with_state(services)
 }

@@ -70,7 +70,9 @@ pub fn refusal(view: &LinkView) -> String {
         }
         LinkState::Expired => format!("This approval link expired at {}. Nothing was decided.", when(r.expires_at)),
         LinkState::Cancelled => "This request was cancelled; its approval links no longer work.".to_string(),
-        LinkState::OwnRequest => "You requested this yourself, so another approver has to decide.".to_string(),
+        LinkState::OwnRequest => {
+            "You requested this or opened it for someone, so another approver has to decide.".to_string()
+        }
         LinkState::Open => String::new(),
     }
 }

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router, middleware};
+use axum::http::Method;
 use domain::catalog::{Catalog, CloudInfo};
-use domain::config::ApiTokens;
-use http_api::{ApiError, require_api_token};
+use domain::config::{ApiTokens, Scope};
+use http_api::{Access, ApiError, Mounted, Routes};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -43,12 +43,12 @@ async fn list(
     Ok(Json(json!({"cloud": o.cloud, "items": items})))
 }
 
-/// The five catalog routes, behind the API token.
-pub fn router(catalog: Arc<Catalog>, tokens: ApiTokens) -> Router {
-    Router::new()
-        .route("/v1/clouds", get(clouds))
-        .route("/v1/clouds/{cloud}/options", get(options))
-        .route("/v1/clouds/{cloud}/{kind}", get(list))
+/// The catalog routes, for ServiceNow's form.
+pub fn router(catalog: Arc<Catalog>, tokens: ApiTokens) -> Mounted {
+    let servicenow = Access::Scope(Scope::ServiceNow);
+    Routes::new(tokens)
+        .add(Method::GET, "/v1/clouds", servicenow, clouds)
+        .add(Method::GET, "/v1/clouds/{cloud}/options", servicenow, options)
+        .add(Method::GET, "/v1/clouds/{cloud}/{kind}", servicenow, list)
         .with_state(catalog)
-        .route_layer(middleware::from_fn_with_state(tokens, require_api_token))
 }

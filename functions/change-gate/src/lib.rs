@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::http::{Method, StatusCode};
 use domain::Error;
-use domain::config::ApiTokens;
+use domain::config::{ApiTokens, Scope};
 use domain::usecases::gate::{ChangeAnswer, ChangeGate, ChangeRequestBody, DeploymentBody, key};
-use http_api::{ApiError, JsonBody, require_api_token};
+use http_api::{Access, ApiError, JsonBody, Mounted, Routes};
 use serde::Deserialize;
 
 fn project(id: &str) -> Result<u64, Error> {
@@ -51,11 +50,11 @@ async fn report(
     Ok(Json(gate.report(&key, body.value).await?))
 }
 
-pub fn router(gate: Arc<ChangeGate>, tokens: ApiTokens) -> Router {
-    Router::new()
-        .route("/v1/changes", post(request))
-        .route("/v1/changes/{project_id}/{sha}", get(status))
-        .route("/v1/changes/{project_id}/{sha}/deployments", post(report))
+pub fn router(gate: Arc<ChangeGate>, tokens: ApiTokens) -> Mounted {
+    let ci = Access::Scope(Scope::Ci);
+    Routes::new(tokens)
+        .add(Method::POST, "/v1/changes", ci, request)
+        .add(Method::GET, "/v1/changes/{project_id}/{sha}", ci, status)
+        .add(Method::POST, "/v1/changes/{project_id}/{sha}/deployments", ci, report)
         .with_state(gate)
-        .route_layer(middleware::from_fn_with_state(tokens, require_api_token))
 }

@@ -1,17 +1,16 @@
 //! The `intake` function: POST /v1/requests from ServiceNow, GET /v1/requests/{id}, and
 //! POST /v1/requests/{id}/cancel. Machine endpoints, behind the API token.
 
+use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
-use domain::config::ApiTokens;
+use axum::http::{Method, StatusCode, header};
+use domain::config::{ApiTokens, Scope};
 use domain::model::{HistoryEntry, Request as GateRequest, RequestId};
 use domain::usecases::Services;
 use domain::usecases::intake::{IntakeBody, IntakeOutcome};
 use domain::{Error, Result};
 use http_api::body::{is_json, parse_json, read_limited};
-use http_api::{ApiError, JsonBody, require_api_token};
+use http_api::{Access, ApiError, JsonBody, Mounted, Routes};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,6 +25,7 @@ pub fn request_view(r: &GateRequest, history: &[HistoryEntry]) -> Value {
         "status": r.status,
         "source": r.source,
         "requester": r.requester,
+        "opened_by": r.opened_by,
         "cloud": r.cloud,
         "image": r.image,
         "flavor": r.flavor,
@@ -100,11 +100,11 @@ async fn cancel(
     Ok(Json(request_view(&request, &history)))
 }
 
-pub fn router(services: Services, tokens: ApiTokens) -> Router {
-    Router::new()
-        .route("/v1/requests", post(submit))
-        .route("/v1/requests/{id}", get(show))
-        .route("/v1/requests/{id}/cancel", post(cancel))
+pub fn router(services: Services, tokens: ApiTokens) -> Mounted {
+    let servicenow = Access::Scope(Scope::ServiceNow);
+    Routes::new(tokens)
+        .add(Method::POST, "/v1/requests", servicenow, submit)
+        .add(Method::GET, "/v1/requests/{id}", servicenow, show)
+        .add(Method::POST, "/v1/requests/{id}/cancel", servicenow, cancel)
         .with_state(services)
-        .route_layer(middleware::from_fn_with_state(tokens, require_api_token))
 }

@@ -3,5 +3,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     http_api::telemetry::init(true);
     let config = lambda_support::config().await?;
     let services = lambda_support::services(&config).await?;
-    http_api::lambda::run(gatehouse_intake::router(services, config.api_tokens)).await
+    http_api::lambda::run(gatehouse_intake::router(services, config.api_tokens).router).await
 }

@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::http::{Method, StatusCode, header};
 use domain::Error;
-use domain::config::{ApiTokens, Secret};
+use domain::config::{ApiTokens, Scope, Secret};
 use domain::usecases::gate::{ChangeGate, WebhookBody};
 use hmac::{Hmac, Mac};
-use http_api::ApiError;
 use http_api::body::{is_json, parse_json, read_limited};
+use http_api::{Access, ApiError, Mounted, Routes, check_scope};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -55,11 +54,7 @@ async fn callback(
     request: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let headers = request.headers().clone();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| hook.tokens.accepts(t.trim()));
+    let bearer = check_scope(&hook.tokens, &headers, Scope::Webhook);
     let signature = headers.get("x-gatehouse-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
     if !is_json(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
         return Err(ApiError(Error::UnsupportedMediaType { expected: "application/json" }));
@@ -69,8 +64,9 @@ async fn callback(
         (Some(secret), Some(sig)) => signature_valid(secret, sig, &body, jiff::Timestamp::now().as_second()),
         _ => false,
     };
-    if !bearer && !signed {
-        return Err(ApiError(Error::Unauthorized));
+    if !signed {
+        // Without a valid signature, a bearer token of scope webhook (401 or 403 otherwise).
+        bearer?;
     }
     let (callback, _): (WebhookBody, _) = parse_json(&body)?;
     if callback.sys_id.len() != 32 || !callback.sys_id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -80,8 +76,10 @@ async fn callback(
     Ok((StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))))
 }
 
-pub fn router(gate: Arc<ChangeGate>, tokens: ApiTokens, secret: Option<Secret>) -> Router {
-    Router::new().route("/v1/webhooks/servicenow", post(callback)).with_state(Webhook { gate, tokens, secret })
+pub fn router(gate: Arc<ChangeGate>, tokens: ApiTokens, secret: Option<Secret>) -> Mounted {
+    Routes::new(tokens.clone())
+        .add(Method::POST, "/v1/webhooks/servicenow", Access::SignedOr(Scope::Webhook), callback)
+        .with_state(Webhook { gate, tokens, secret })
 }
 
 #[cfg(test)]

@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let gate = runtime::change_gate(&config, records)?
         .ok_or("the webhook needs GATEHOUSE_SERVICENOW_URL and GATEHOUSE_GITLAB_URL")?;
     let router = gatehouse_servicenow_webhook::router(gate, config.api_tokens, config.webhook_secret);
-    http_api::lambda::run(router).await
+    http_api::lambda::run(router.router).await
 }

@@ -6,9 +6,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 use crate::mail::check_email;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -22,28 +19,7 @@ fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { setting: setting.to_string(), problem: problem.into() }
 }
 
-/// Bearer tokens that machine callers may present. Several may be valid at once (rotation). Only
-/// their SHA-256 is kept; comparison is constant-time.
-#[derive(Clone)]
-pub struct ApiTokens(Vec<[u8; 32]>);
-
-impl ApiTokens {
-    pub fn new<S: AsRef<str>>(tokens: impl IntoIterator<Item = S>) -> Self {
-        Self(tokens.into_iter().map(|t| Sha256::digest(t.as_ref().as_bytes()).into()).collect())
-    }
-
-    pub fn accepts(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        // Check every token, so the time taken does not tell which one matched.
-        self.0.iter().fold(0u8, |hit, known| hit | known.ct_eq(&digest).unwrap_u8()) == 1
-    }
-}
-
-impl std::fmt::Debug for ApiTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiTokens({} configured)", self.0.len())
-    }
-}
+pub use crate::credentials::{ApiTokens, Grant, Scope};
 
 /// A credential read from configuration: shown as `***` in every Debug output and log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,11 +53,23 @@ pub enum ServiceNowAuth {
     },
 }
 
-/// Where write-backs go. Without it, Gatehouse owes ServiceNow nothing.
+/// The system of record for request items: intake is checked against it and write-backs go to it.
+/// Without it, the intake body is trusted and Gatehouse owes ServiceNow nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceNowSettings {
     pub instance_url: String,
     pub auth: ServiceNowAuth,
+    /// Intake refuses a request item whose `approval` is not `approved`.
+    pub require_ritm_approval: bool,
+    /// The catalog items (sys_ids, lower-case) whose request items Gatehouse takes; empty: any item
+    /// that carries the Gatehouse variable set.
+    pub catalog_items: Vec<String>,
+}
+
+impl ServiceNowSettings {
+    pub fn new(instance_url: String, auth: ServiceNowAuth) -> Self {
+        ServiceNowSettings { instance_url, auth, require_ritm_approval: true, catalog_items: Vec::new() }
+    }
 }
 
 /// GitLab, for the change gate's MR notes and job plays.
@@ -182,6 +170,15 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         }
     }
 
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(key).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(bad(key, format!("must be true or false, got {other:?}"))),
+        }
+    }
+
     pub fn number(&self, key: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
         match self.optional(key) {
             None => Ok(default),
@@ -229,23 +226,25 @@ fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<S
             password: Secret::new(s.required("GATEHOUSE_SERVICENOW_PASSWORD")?),
         },
     };
-    Ok(Some(ServiceNowSettings { instance_url, auth }))
+    const ITEMS: &str = "GATEHOUSE_CATALOG_ITEMS";
+    let mut catalog_items = Vec::new();
+    for item in s.optional(ITEMS).unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        if item.len() != 32 || !item.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(ITEMS, format!("{item:?} is not a catalog item sys_id (32 hexadecimal characters)")));
+        }
+        catalog_items.push(item.to_ascii_lowercase());
+    }
+    Ok(Some(ServiceNowSettings {
+        require_ritm_approval: s.flag("GATEHOUSE_INTAKE_REQUIRE_RITM_APPROVAL", true)?,
+        catalog_items,
+        ..ServiceNowSettings::new(instance_url, auth)
+    }))
 }
 
 impl Config {
     pub fn load<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, ConfigError> {
-        let tokens: Vec<String> = s
-            .required("GATEHOUSE_API_TOKENS")?
-            .split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if let Some(short) = tokens.iter().find(|t| t.len() < 32) {
-            return Err(bad(
-                "GATEHOUSE_API_TOKENS",
-                format!("each token needs at least 32 characters; one has {}", short.len()),
-            ));
-        }
+        let api_tokens = ApiTokens::parse(&s.required("GATEHOUSE_API_TOKENS")?)
+            .map_err(|problem| bad("GATEHOUSE_API_TOKENS", problem))?;
         let data_dir = PathBuf::from(s.optional("GATEHOUSE_DATA_DIR").unwrap_or_else(|| ".gatehouse".into()));
         let mut by_cloud = BTreeMap::new();
         if let Some(spec) = s.optional("GATEHOUSE_APPROVERS_BY_CLOUD") {
@@ -270,7 +269,7 @@ impl Config {
             }
         };
         Ok(Config {
-            api_tokens: ApiTokens::new(&tokens),
+            api_tokens,
             public_base_url: base_url("GATEHOUSE_PUBLIC_BASE_URL", &s.required("GATEHOUSE_PUBLIC_BASE_URL")?)?,
             clouds_yaml: PathBuf::from(s.required("GATEHOUSE_CLOUDS_YAML")?),
             data_dir,
@@ -319,7 +318,7 @@ mod tests {
     }
 
     const BASE: &[(&str, &str)] = &[
-        ("GATEHOUSE_API_TOKENS", "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210"),
+        ("GATEHOUSE_API_TOKENS", "servicenow:0123456789abcdef0123456789abcdef, ci:fedcba9876543210fedcba9876543210"),
         ("GATEHOUSE_PUBLIC_BASE_URL", "https://gatehouse.example.com/"),
         ("GATEHOUSE_CLOUDS_YAML", "/etc/openstack/clouds.yaml"),
         ("GATEHOUSE_APPROVERS", "ops@example.com"),
@@ -338,9 +337,9 @@ mod tests {
         assert_eq!(c.public_base_url, "https://gatehouse.example.com");
         assert_eq!(c.approval_ttl, Duration::from_secs(172_800));
         assert_eq!(c.max_count, 10);
-        assert!(c.api_tokens.accepts("fedcba9876543210fedcba9876543210"));
-        assert!(c.api_tokens.accepts("0123456789abcdef0123456789abcdef"));
-        assert!(!c.api_tokens.accepts("0123456789abcdef0123456789abcde"));
+        assert_eq!(c.api_tokens.grant("fedcba9876543210fedcba9876543210", Scope::Ci), Grant::Allowed);
+        assert_eq!(c.api_tokens.grant("0123456789abcdef0123456789abcdef", Scope::ServiceNow), Grant::Allowed);
+        assert_eq!(c.api_tokens.grant("0123456789abcdef0123456789abcdef", Scope::Ci), Grant::WrongScope);
         assert_eq!(c.mail_transport, MailTransport::Outbox { dir: PathBuf::from(".gatehouse/outbox") });
     }
 
@@ -362,7 +361,8 @@ mod tests {
             ("GATEHOUSE_APPROVERS", "ops@example.com, not-an-address"),
             ("GATEHOUSE_APPROVERS_BY_CLOUD", "pcd-east"),
             ("GATEHOUSE_MAIL_TRANSPORT", "pigeon"),
-            ("GATEHOUSE_API_TOKENS", "short"),
+            ("GATEHOUSE_API_TOKENS", "servicenow:short"),
+            ("GATEHOUSE_API_TOKENS", "0123456789abcdef0123456789abcdef"),
         ];
         for (key, value) in cases {
             let err = Config::load(&settings(&with(&[(key, value)]))).unwrap_err();

@@ -28,6 +28,9 @@ pub enum Error {
     Malformed(String),
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// A known credential of another scope (403).
+    #[error("this endpoint needs a credential of scope {0}")]
+    MissingScope(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("{0} not found")]

@@ -61,7 +61,8 @@ impl Status {
         matches!(
             (self, to),
             (PendingApproval, Approved | Denied | Expired | Cancelled)
-                | (Approved, Provisioning | Failed)
+                // Cancelled: the request item was closed in ServiceNow before anything was created.
+                | (Approved, Provisioning | Failed | Cancelled)
                 | (Provisioning, Active | Failed)
         )
     }
@@ -138,7 +139,11 @@ pub struct Request {
     /// Bumped by every write; writes are conditional on it.
     pub version: u64,
     pub source: Source,
+    /// Who the VMs are for (ServiceNow's `requested_for`).
     pub requester: Requester,
+    /// Who opened the item, when someone ordered on another's behalf: they may not approve either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<Requester>,
     pub cloud: String,
     pub image: Chosen,
     pub flavor: Chosen,
@@ -185,6 +190,13 @@ impl Request {
             self.lease = None;
         }
         Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note })
+    }
+
+    /// Whether `address` is this request's requester or whoever opened it (same mailbox after
+    /// normalising): such a person may not decide it.
+    pub fn is_requested_by(&self, address: &str) -> bool {
+        crate::identity::same_person(address, &self.requester.email)
+            || self.opened_by.as_ref().is_some_and(|o| crate::identity::same_person(address, &o.email))
     }
 
     /// What makes a request unique per source: one request per ServiceNow sys_id.
@@ -278,6 +290,7 @@ mod tests {
             (PendingApproval, Cancelled),
             (Approved, Provisioning),
             (Approved, Failed),
+            (Approved, Cancelled),
             (Provisioning, Active),
             (Provisioning, Failed),
         ];

@@ -102,3 +102,41 @@ pub trait Mailer: Send + Sync {
 pub trait Itsm: Send + Sync {
     async fn write_back(&self, marker: &str, note: &WorkNote, request: &Request) -> Result<()>;
 }
+
+/// A person as the system of record names them (ServiceNow's `sys_user`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourcePerson {
+    pub email: String,
+    pub name: String,
+    pub user_name: String,
+}
+
+/// A request item as the system of record holds it (ServiceNow's `sc_req_item`): what intake
+/// compares the posted body with, and what provisioning re-reads before it creates anything.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceItem {
+    /// Lower-case.
+    pub sys_id: String,
+    pub number: String,
+    /// `approved`, `requested`, `rejected`, `not requested`, … (the raw choice value).
+    pub approval: String,
+    /// False once the item is closed or cancelled.
+    pub active: bool,
+    /// The raw `state` choice value (1 open, 2 work in progress, 3 closed complete, 4 closed
+    /// incomplete, 7 closed skipped).
+    pub state: String,
+    /// The catalog item's sys_id (lower-case).
+    pub cat_item: String,
+    pub requested_for: Option<SourcePerson>,
+    pub opened_by: Option<SourcePerson>,
+    /// The Gatehouse variable set's values by their short names (`cloud`, `image`, `flavor`,
+    /// `network`, `server_name`, `count`); a name is absent when the item lacks that variable.
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads request items from the system of record (ServiceNow). `None` when there is no such item
+/// (404, or the integration user may not see it).
+#[async_trait]
+pub trait SourceItems: Send + Sync {
+    async fn request_item(&self, sys_id: &str) -> Result<Option<SourceItem>>;
+}

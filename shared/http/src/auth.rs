@@ -1,23 +1,48 @@
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::Error;
-use domain::config::ApiTokens;
+use domain::config::{ApiTokens, Grant, Scope};
 
 use crate::problem::ApiError;
 
-/// Middleware for machine endpoints: `Authorization: Bearer <api token>`, compared in constant time
-/// against every configured token.
-pub async fn require_api_token(State(tokens): State<ApiTokens>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+/// The bearer token of `Authorization: Bearer <token>`, if one was sent.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    match presented {
-        Some(token) if tokens.accepts(token) => next.run(request).await,
-        _ => ApiError(Error::Unauthorized).into_response(),
+        .map(str::trim)
+}
+
+/// Whether the request carries a bearer token of `scope`: `Err` is the 401 or the 403 to answer.
+pub fn check_scope(tokens: &ApiTokens, headers: &HeaderMap, scope: Scope) -> Result<(), Error> {
+    match bearer(headers).map(|token| tokens.grant(token, scope)) {
+        Some(Grant::Allowed) => Ok(()),
+        Some(Grant::WrongScope) => Err(Error::MissingScope(scope.as_str())),
+        Some(Grant::Unknown) | None => Err(Error::Unauthorized),
+    }
+}
+
+/// Middleware for machine endpoints: a bearer token of the route's scope (see `Routes`).
+pub async fn require_scope(
+    State((tokens, scope)): State<(ApiTokens, Scope)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check_scope(&tokens, request.headers(), scope) {
+        Ok(()) => next.run(request).await,
+        Err(e) => {
+            let mut resp = ApiError(e).into_response();
+            if resp.status() == axum::http::StatusCode::FORBIDDEN {
+                // RFC 6750 §3.1: the scope the resource needs.
+                let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            resp
+        }
     }
 }

@@ -5,9 +5,12 @@
 pub mod auth;
 pub mod body;
 pub mod lambda;
+pub mod openapi;
 pub mod problem;
+pub mod routes;
 pub mod telemetry;
 
-pub use auth::require_api_token;
+pub use auth::check_scope;
 pub use body::JsonBody;
 pub use problem::ApiError;
+pub use routes::{Access, Mounted, RouteSpec, Routes};

@@ -30,6 +30,9 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
         Error::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "The input breaks a rule"),
         Error::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed-request", "The request could not be read"),
         Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid credentials"),
+        Error::MissingScope(_) => {
+            (StatusCode::FORBIDDEN, "insufficient-scope", "The credential lacks the scope needed")
+        }
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
         Error::Conflict(_) | Error::Stale => (StatusCode::CONFLICT, "conflict", "Conflict"),

@@ -7,7 +7,7 @@ use domain::catalog::Catalog;
 use domain::changes::ChangeRecords;
 use domain::config::{Config, ServiceNowAuth};
 use domain::policy::ChangePolicy;
-use domain::ports::Itsm;
+use domain::ports::{Itsm, SourceItems};
 use domain::usecases::gate::ChangeGate;
 use domain::usecases::{Services, Signals};
 use domain::{Error, Result};
@@ -35,6 +35,12 @@ pub fn mailer(config: &Config) -> Result<Arc<mail::TemplateMailer>> {
 pub fn itsm(config: &Config) -> Result<Option<Arc<dyn Itsm>>> {
     let Some(sn) = &config.servicenow else { return Ok(None) };
     Ok(Some(Arc::new(servicenow::RequestItemWriteBack::new(servicenow_client(sn)?))))
+}
+
+/// ServiceNow's request items, which intake is checked against, when ServiceNow is configured.
+pub fn source_items(config: &Config) -> Result<Option<Arc<dyn SourceItems>>> {
+    let Some(sn) = &config.servicenow else { return Ok(None) };
+    Ok(Some(Arc::new(servicenow::RequestItems::new(servicenow_client(sn)?))))
 }
 
 fn servicenow_client(sn: &domain::config::ServiceNowSettings) -> Result<servicenow::Client> {
@@ -79,5 +85,11 @@ pub fn services_with(
     store: Arc<dyn domain::ports::Store>,
     signals: Arc<dyn Signals>,
 ) -> Result<Services> {
-    Ok(Services { store, catalog: catalog(config)?, config: Arc::new(config.clone()), signals })
+    Ok(Services {
+        store,
+        catalog: catalog(config)?,
+        config: Arc::new(config.clone()),
+        signals,
+        source_items: source_items(config)?,
+    })
 }

@@ -332,6 +332,38 @@ impl Client {
         }
     }
 
+    /// `GET /api/now/table/{table}/{sys_id}` with only `fields` (`sysparm_fields`; dot-walked
+    /// fields such as `requested_for.email` and a request item's `variables.<name>` included) and
+    /// without reference links (`sysparm_exclude_reference_link=true`), so references read as
+    /// plain values. ServiceNow leaves out a field the record lacks. `Ok(None)` on 404.
+    pub async fn get_fields(
+        &self,
+        table: &str,
+        sys_id: &str,
+        fields: &[&str],
+        display: DisplayValue,
+    ) -> Result<Option<Record>, Error> {
+        check_table(table)?;
+        check_sys_id(sys_id)?;
+        for f in fields {
+            crate::query::check_field(f)?;
+        }
+        let op = Op { table, target: Target::Record(sys_id) };
+        let mut url = self.table_url(table, Some(sys_id));
+        {
+            let mut q = url.query_pairs_mut();
+            if !fields.is_empty() {
+                q.append_pair("sysparm_fields", &fields.join(","));
+            }
+            q.append_pair("sysparm_display_value", display.as_param());
+            q.append_pair("sysparm_exclude_reference_link", "true");
+        }
+        match self.call(&op, &Req { method: Method::GET, url, body: None }, true).await? {
+            None => Ok(None),
+            Some(resp) => self.read::<Record>(&op, resp).await.map(Some),
+        }
+    }
+
     /// `GET /api/now/table/{table}?sysparm_query=…`: up to `limit` records, following
     /// `Link: rel="next"` page by page (`page_size` each, at most `max_pages`). `fields` empty
     /// means every field. A 404 reads as no records (older releases answer so).

@@ -1,8 +1,13 @@
 //! A client of ServiceNow's Table API (`/api/now/table/...`) for Gatehouse: request items
 //! (`sc_req_item`), change requests (`change_request`) and their work notes.
 //!
-//! - [`Client::get`], [`Client::query`] (follows `Link: rel="next"` paging), [`Client::create`],
-//!   [`Client::find_or_create`], [`Client::update`] (PATCH), and [`Client::add_work_note`],
+//! Ports of the domain: [`RequestItems`] (`SourceItems`: a request item with its people and
+//! Gatehouse variables, for intake), [`RequestItemWriteBack`] (`Itsm`: work notes, then closing
+//! the item with its state and stage) and [`ServiceNowChanges`].
+//!
+//! - [`Client::get`], [`Client::get_fields`] (chosen and dot-walked fields), [`Client::query`]
+//!   (follows `Link: rel="next"` paging), [`Client::create`], [`Client::find_or_create`],
+//!   [`Client::update`] (PATCH), and [`Client::add_work_note`],
 //!   which writes a note exactly once by looking for its marker before writing and before any
 //!   retry.
 //! - Queries only from typed conditions ([`Query`]); values that could add a condition (`^`,
@@ -40,6 +45,7 @@ mod config;
 mod itsm;
 mod query;
 mod record;
+mod request_items;
 
 pub use change::ServiceNowChanges;
 pub use client::{Client, TOKEN_RENEW_MARGIN, UpstreamMessage};
@@ -47,3 +53,4 @@ pub use config::{ServiceNowConfig, SnAuth};
 pub use itsm::RequestItemWriteBack;
 pub use query::{DisplayValue, Query};
 pub use record::Record;
+pub use request_items::RequestItems;

@@ -22,6 +22,7 @@ pub fn sample_request(sys_id: &str) -> Request {
             name: "Ada Lovelace".into(),
             user_name: Some("ada".into()),
         },
+        opened_by: None,
         cloud: "demo".into(),
         image: Chosen { id: "img-1".into(), name: "Ubuntu".into() },
         flavor: Chosen { id: "2".into(), name: "m1.small".into() },

@@ -1,151 +1,15 @@
-//! The simulated instance's records: tables, journals, encoded queries, display values and the
-//! business rules of the change state model.
+//! The simulated instance's records: tables, journals, request item variables, encoded queries
+//! and the business rules of the change state model. How records are shown is in `render.rs`;
+//! the tables and their fields in `schema.rs`.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::JournalEntry;
-
-/// Fields every record has, set by the platform.
-const SYS_FIELDS: [&str; 7] = [
-    "sys_id",
-    "sys_created_on",
-    "sys_created_by",
-    "sys_updated_on",
-    "sys_updated_by",
-    "sys_mod_count",
-    "sys_class_name",
-];
-/// Journal fields: a write appends an entry to `sys_journal_field`; nothing is stored on the record.
-pub(crate) const JOURNAL_FIELDS: [&str; 2] = ["work_notes", "comments"];
-/// The virtual table of journal entries.
-pub(crate) const JOURNAL_TABLE: &str = "sys_journal_field";
-const JOURNAL_TABLE_FIELDS: [&str; 8] =
-    ["sys_id", "element_id", "element", "name", "value", "sys_created_on", "sys_created_by", "sys_updated_on"];
-
-const TASK_FIELDS: &[&str] = &[
-    "number",
-    "state",
-    "approval",
-    "short_description",
-    "description",
-    "active",
-    "assigned_to",
-    "assignment_group",
-    "opened_by",
-    "opened_at",
-    "closed_by",
-    "closed_at",
-    "priority",
-    "impact",
-    "urgency",
-    "correlation_id",
-    "correlation_display",
-    "work_notes_list",
-    "due_date",
-    "cmdb_ci",
-    "sys_domain",
-];
-const RITM_FIELDS: &[&str] =
-    &["request", "cat_item", "requested_for", "quantity", "stage", "price", "u_gatehouse_request_id"];
-const CHANGE_FIELDS: &[&str] = &[
-    "type",
-    "category",
-    "phase",
-    "start_date",
-    "end_date",
-    "close_code",
-    "close_notes",
-    "requested_by",
-    "risk",
-    "cab_required",
-    "implementation_plan",
-    "backout_plan",
-    "test_plan",
-    "justification",
-    "business_service",
-    "work_start",
-    "work_end",
-];
-const USER_FIELDS: &[&str] = &["user_name", "name", "first_name", "last_name", "email", "active"];
-
-struct TableDef {
-    fields: &'static [&'static [&'static str]],
-    /// Number prefix and first number.
-    number: Option<(&'static str, u64)>,
-    journal: bool,
-}
-
-fn def(table: &str) -> Option<TableDef> {
-    match table {
-        "sc_req_item" => {
-            Some(TableDef { fields: &[TASK_FIELDS, RITM_FIELDS], number: Some(("RITM", 10001)), journal: true })
-        }
-        "change_request" => {
-            Some(TableDef { fields: &[TASK_FIELDS, CHANGE_FIELDS], number: Some(("CHG", 30001)), journal: true })
-        }
-        "sys_user" => Some(TableDef { fields: &[USER_FIELDS], number: None, journal: false }),
-        _ => None,
-    }
-}
-
-fn defined_field(d: &TableDef, field: &str) -> bool {
-    d.fields.iter().any(|fs| fs.contains(&field))
-}
-
-fn reference_table(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "assigned_to" | "opened_by" | "closed_by" | "requested_for" | "requested_by" => "sys_user",
-        "assignment_group" | "sys_domain" => "sys_user_group",
-        "request" => "sc_request",
-        "cat_item" => "sc_cat_item",
-        "cmdb_ci" => "cmdb_ci",
-        "business_service" => "cmdb_ci_service",
-        _ => return None,
-    })
-}
-
-fn choice_label(table: &str, field: &str, value: &str) -> Option<&'static str> {
-    Some(match (table, field, value) {
-        ("sc_req_item", "state", "1") => "Open",
-        ("sc_req_item", "state", "2") => "Work in Progress",
-        ("sc_req_item", "state", "3") => "Closed Complete",
-        ("sc_req_item", "state", "4") => "Closed Incomplete",
-        ("sc_req_item", "state", "7") => "Closed Skipped",
-        ("change_request", "state", "-5") => "New",
-        ("change_request", "state", "-4") => "Assess",
-        ("change_request", "state", "-3") => "Authorize",
-        ("change_request", "state", "-2") => "Scheduled",
-        ("change_request", "state", "-1") => "Implement",
-        ("change_request", "state", "0") => "Review",
-        ("change_request", "state", "3") => "Closed",
-        ("change_request", "state", "4") => "Canceled",
-        ("change_request", "type", "normal") => "Normal",
-        ("change_request", "type", "standard") => "Standard",
-        ("change_request", "type", "emergency") => "Emergency",
-        ("change_request", "close_code", "successful") => "Successful",
-        ("change_request", "close_code", "successful_issues") => "Successful with issues",
-        ("change_request", "close_code", "unsuccessful") => "Unsuccessful",
-        ("change_request", "phase", "requested") => "Requested",
-        (_, "approval", "not requested") => "Not Yet Requested",
-        (_, "approval", "requested") => "Requested",
-        (_, "approval", "approved") => "Approved",
-        (_, "approval", "rejected") => "Rejected",
-        (_, "approval", "cancelled") => "Cancelled",
-        (_, "approval", "not_required") => "No Longer Required",
-        (_, "impact" | "urgency", "1") => "1 - High",
-        (_, "impact" | "urgency", "2") => "2 - Medium",
-        (_, "impact" | "urgency", "3") => "3 - Low",
-        (_, "priority", "1") => "1 - Critical",
-        (_, "priority", "2") => "2 - High",
-        (_, "priority", "3") => "3 - Moderate",
-        (_, "priority", "4") => "4 - Low",
-        (_, "priority", "5") => "5 - Planning",
-        _ => return None,
-    })
-}
+use crate::query::{compare, parse_query};
+use crate::schema::{JOURNAL_FIELDS, JOURNAL_TABLE, JOURNAL_TABLE_FIELDS, SYS_FIELDS, def, reference_table};
 
 /// `sysparm_display_value`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +36,7 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    fn get(&self, field: &str) -> &str {
+    pub(crate) fn get(&self, field: &str) -> &str {
         self.fields.get(field).and_then(Value::as_str).unwrap_or("")
     }
 }
@@ -208,6 +72,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Db {
     tables: BTreeMap<String, Vec<Row>>,
     journal: Vec<Journal>,
+    /// Request item sys_id → its variables (name, value) in order: ServiceNow keeps them apart
+    /// from the record (`sc_item_option`), and only an order through the catalog creates them.
+    variables: HashMap<String, Vec<(String, String)>>,
     seq: u64,
     counters: HashMap<String, u64>,
 }
@@ -260,7 +127,42 @@ impl Db {
         let Some(rows) = self.tables.get_mut(table) else { return false };
         let before = rows.len();
         rows.retain(|r| r.get("sys_id") != sys_id);
-        rows.len() != before
+        let deleted = rows.len() != before;
+        if deleted {
+            self.variables.remove(sys_id);
+        }
+        deleted
+    }
+
+    /// Whether any journal entry belongs to the record.
+    pub(crate) fn has_journal(&self, sys_id: &str) -> bool {
+        self.journal.iter().any(|j| j.element_id == sys_id)
+    }
+
+    /// The first record whose `field` is exactly `value`.
+    pub(crate) fn find(&self, table: &str, field: &str, value: &str) -> Option<Row> {
+        self.tables.get(table)?.iter().find(|r| r.get(field) == value).cloned()
+    }
+
+    /// The request item's variables (name, value), in order; `None` when it has none (an item
+    /// not ordered through the catalog, or whose catalog item has no variables).
+    pub(crate) fn variables(&self, sys_id: &str) -> Option<&[(String, String)]> {
+        self.variables.get(sys_id).map(Vec::as_slice)
+    }
+
+    pub(crate) fn set_variables(&mut self, sys_id: &str, variables: Vec<(String, String)>) {
+        self.variables.insert(sys_id.to_string(), variables);
+    }
+
+    /// Sets one variable the item has; `false` when it has no such variable.
+    pub(crate) fn set_variable(&mut self, sys_id: &str, name: &str, value: &str) -> bool {
+        match self.variables.get_mut(sys_id).and_then(|vs| vs.iter_mut().find(|(n, _)| n == name)) {
+            Some(slot) => {
+                slot.1 = value.to_string();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The journal entries of one record's field, oldest first.
@@ -282,7 +184,7 @@ impl Db {
             .unwrap_or_else(|| user_name.to_string())
     }
 
-    fn user_sys_id(&self, user_name: &str) -> Option<String> {
+    pub(crate) fn user_sys_id(&self, user_name: &str) -> Option<String> {
         self.tables
             .get("sys_user")?
             .iter()
@@ -291,7 +193,7 @@ impl Db {
     }
 
     /// A journal field as ServiceNow displays it: newest entry first.
-    fn journal_text(&self, table: &str, sys_id: &str, element: &str) -> String {
+    pub(crate) fn journal_text(&self, table: &str, sys_id: &str, element: &str) -> String {
         let label = if element == "work_notes" { "Work notes" } else { "Additional comments" };
         let mut out = String::new();
         for j in
@@ -307,14 +209,49 @@ impl Db {
         out
     }
 
-    /// Whether the table has the field: the platform's, the table's own, or one some record has.
-    fn knows(&self, table: &str, field: &str, rows: &[Row]) -> bool {
+    /// Whether the table has the field: the platform's, the table's own, or one some record has;
+    /// a dot-walked field (`requested_for.email`) when each step is a reference to a table that
+    /// has the next.
+    pub(crate) fn knows(&self, table: &str, field: &str) -> bool {
+        if let Some((head, rest)) = field.split_once('.') {
+            return reference_table(head).is_some_and(|rt| self.knows(table, head) && self.knows(rt, rest));
+        }
         if table == JOURNAL_TABLE {
             return JOURNAL_TABLE_FIELDS.contains(&field);
         }
         SYS_FIELDS.contains(&field)
-            || def(table).is_some_and(|d| defined_field(&d, field) || (d.journal && JOURNAL_FIELDS.contains(&field)))
-            || rows.iter().any(|r| r.fields.contains_key(field))
+            || def(table).is_some_and(|d| d.has(field) || (d.journal && JOURNAL_FIELDS.contains(&field)))
+            || self.tables.get(table).is_some_and(|rows| rows.iter().any(|r| r.fields.contains_key(field)))
+    }
+
+    /// Where a dot-walked field ends: the table and the record holding its last field (`None`
+    /// when a reference on the way is empty or points nowhere) and that field. `None` when the
+    /// path names no field.
+    pub(crate) fn walk<'p>(
+        &self,
+        table: &str,
+        row: Option<Row>,
+        path: &'p str,
+    ) -> Option<(String, Option<Row>, &'p str)> {
+        match path.split_once('.') {
+            None => self.knows(table, path).then(|| (table.to_string(), row, path)),
+            Some((head, rest)) => {
+                let rt = reference_table(head).filter(|_| self.knows(table, head))?;
+                let next = row.and_then(|r| self.row(rt, r.get(head)));
+                self.walk(rt, next, rest)
+            }
+        }
+    }
+
+    /// A field's stored value, dot-walking through references (empty when a reference is empty).
+    fn path_value(&self, table: &str, row: &Row, path: &str) -> String {
+        if !path.contains('.') {
+            return row.get(path).to_string();
+        }
+        match self.walk(table, Some(row.clone()), path) {
+            Some((_, Some(r), field)) => r.get(field).to_string(),
+            _ => String::new(),
+        }
     }
 
     fn accepts(&self, table: &str, field: &str) -> bool {
@@ -322,7 +259,7 @@ impl Db {
             return false;
         }
         match def(table) {
-            Some(d) => defined_field(&d, field) || field.starts_with("u_"),
+            Some(d) => d.has(field) || field.starts_with("u_"),
             None => true,
         }
     }
@@ -369,10 +306,18 @@ impl Db {
                 ("type", "normal".into()),
                 ("phase", "requested".into()),
             ]),
-            "sys_user" => defaults.push(("active", "true".into())),
+            "sc_request" => defaults.extend([
+                ("state", "1".into()),
+                ("approval", "not requested".into()),
+                ("active", "true".into()),
+                ("request_state", "requested".into()),
+            ]),
+            "sys_user" | "sc_cat_item" | "item_option_new_set" | "item_option_new" => {
+                defaults.push(("active", "true".into()))
+            }
             _ => {}
         }
-        if d.as_ref().is_some_and(|d| d.fields.contains(&TASK_FIELDS)) {
+        if d.as_ref().is_some_and(|d| d.is_task()) {
             defaults.push(("opened_at", at.clone()));
             if let Some(u) = self.user_sys_id(actor.user) {
                 defaults.push(("opened_by", u));
@@ -390,6 +335,12 @@ impl Db {
         let (mut patch, notes) = self.split(table, body);
         self.rules(table, &before, &mut patch, actor, &at)?;
         fields.extend(patch);
+        if table == "sys_user" && fields.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
+            // `sys_user.name` is calculated from the first and last names.
+            let part = |f: &str| fields.get(f).and_then(Value::as_str).unwrap_or("").trim().to_string();
+            let name = [part("first_name"), part("last_name")].join(" ").trim().to_string();
+            fields.insert("name".into(), Value::String(name));
+        }
         for (k, v) in [
             ("sys_id", sys_id.clone()),
             ("sys_created_on", at.clone()),
@@ -533,13 +484,13 @@ impl Db {
     /// The records an encoded query selects, in its order.
     pub(crate) fn select(&self, table: &str, query: &str) -> Vec<Row> {
         let mut rows = self.rows(table);
-        let q = parse_query(query, |f| self.knows(table, f, &rows));
-        rows.retain(|r| q.conds.iter().all(|c| c.matches(r)));
+        let q = parse_query(query, |f| self.knows(table, f));
+        rows.retain(|r| q.conds.iter().all(|c| c.matches(&|f| self.path_value(table, r, f))));
         if !q.order.is_empty() {
             let newest_first = q.order[0].1;
             rows.sort_by(|a, b| {
                 for (field, desc) in &q.order {
-                    let o = compare(a.get(field), b.get(field));
+                    let o = compare(&self.path_value(table, a, field), &self.path_value(table, b, field));
                     let o = if *desc { o.reverse() } else { o };
                     if o != Ordering::Equal {
                         return o;
@@ -549,66 +500,6 @@ impl Db {
             });
         }
         rows
-    }
-
-    /// The record as the Table API shows it.
-    pub(crate) fn render(
-        &self,
-        table: &str,
-        row: &Row,
-        mode: Mode,
-        fields: Option<&[String]>,
-        links: bool,
-        base: &str,
-    ) -> Map<String, Value> {
-        let sys_id = row.get("sys_id");
-        let journal = table != JOURNAL_TABLE
-            && (def(table).is_some_and(|d| d.journal) || self.journal.iter().any(|j| j.element_id == sys_id));
-        let mut names: Vec<String> = row.fields.keys().cloned().collect();
-        if journal {
-            names.extend(JOURNAL_FIELDS.iter().map(|s| s.to_string()));
-        }
-        if let Some(wanted) = fields {
-            names = wanted.iter().filter(|w| names.contains(w)).cloned().collect();
-        }
-        let mut out = Map::new();
-        for name in names {
-            let (value, display, link) = if JOURNAL_FIELDS.contains(&name.as_str()) && journal {
-                (String::new(), self.journal_text(table, sys_id, &name), None)
-            } else {
-                let v = row.get(&name).to_string();
-                match reference_table(&name).filter(|_| table != JOURNAL_TABLE && !v.is_empty()) {
-                    Some(rt) => {
-                        let d = self.reference_display(rt, &v);
-                        let link = links.then(|| format!("{base}/api/now/table/{rt}/{v}"));
-                        (v, d, link)
-                    }
-                    None => {
-                        let d = choice_label(table, &name, &v).map(str::to_string).unwrap_or_else(|| v.clone());
-                        (v, d, None)
-                    }
-                }
-            };
-            let rendered = match (mode, link) {
-                (Mode::Stored, None) => Value::String(value),
-                (Mode::Stored, Some(link)) => json!({"link": link, "value": value}),
-                (Mode::Display, None) => Value::String(display),
-                (Mode::Display, Some(link)) => json!({"display_value": display, "link": link}),
-                (Mode::All, None) => json!({"display_value": display, "value": value}),
-                (Mode::All, Some(link)) => json!({"display_value": display, "link": link, "value": value}),
-            };
-            out.insert(name, rendered);
-        }
-        out
-    }
-
-    /// A referenced record's display value: its name, number or user name (the sys_id when the
-    /// simulator has no such record).
-    fn reference_display(&self, table: &str, sys_id: &str) -> String {
-        let Some(row) = self.tables.get(table).and_then(|rows| rows.iter().find(|r| r.get("sys_id") == sys_id)) else {
-            return sys_id.to_string();
-        };
-        ["name", "number", "user_name"].iter().map(|f| row.get(f)).find(|v| !v.is_empty()).unwrap_or(sys_id).to_string()
     }
 }
 
@@ -637,77 +528,10 @@ fn journal_row(j: &Journal) -> Row {
     Row { seq: j.seq, fields }
 }
 
-/// Integers compare as numbers (choice values like `-5`), everything else as text.
-fn compare(a: &str, b: &str) -> Ordering {
-    match (a.parse::<i64>(), b.parse::<i64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    }
-}
-
-enum Cond {
-    Eq(String, String),
-    Ne(String, String),
-    In(String, Vec<String>),
-}
-
-impl Cond {
-    /// Text comparisons ignore case, as ServiceNow's database does.
-    fn matches(&self, row: &Row) -> bool {
-        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
-        match self {
-            Cond::Eq(f, v) => same(row.get(f), v),
-            Cond::Ne(f, v) => !same(row.get(f), v),
-            Cond::In(f, vs) => vs.iter().any(|v| same(row.get(f), v)),
-        }
-    }
-}
-
-struct ParsedQuery {
-    conds: Vec<Cond>,
-    order: Vec<(String, bool)>,
-}
-
-/// Reads the subset of encoded-query syntax Gatehouse uses: `field=value`, `field!=value`,
-/// `fieldINa,b`, `ORDERBYfield`, `ORDERBYDESCfield`, joined with `^`. Like ServiceNow, a
-/// condition it does not understand (another operator, `^OR`, `^NQ`, an unknown field) is
-/// silently dropped.
-fn parse_query(query: &str, knows: impl Fn(&str) -> bool) -> ParsedQuery {
-    let mut q = ParsedQuery { conds: Vec::new(), order: Vec::new() };
-    for part in query.split('^') {
-        if let Some(f) = part.strip_prefix("ORDERBYDESC") {
-            if knows(f) {
-                q.order.push((f.to_string(), true));
-            }
-            continue;
-        }
-        if let Some(f) = part.strip_prefix("ORDERBY") {
-            if knows(f) {
-                q.order.push((f.to_string(), false));
-            }
-            continue;
-        }
-        let end = part
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'))
-            .unwrap_or(part.len());
-        let (field, rest) = part.split_at(end);
-        if field.is_empty() || !knows(field) {
-            continue;
-        }
-        if let Some(v) = rest.strip_prefix("!=") {
-            q.conds.push(Cond::Ne(field.into(), v.into()));
-        } else if let Some(v) = rest.strip_prefix('=') {
-            q.conds.push(Cond::Eq(field.into(), v.into()));
-        } else if let Some(v) = rest.strip_prefix("IN") {
-            q.conds.push(Cond::In(field.into(), v.split(',').map(str::to_string).collect()));
-        }
-    }
-    q
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn db_with(values: &[(&str, &str)]) -> (Db, Vec<String>) {
         let mut db = Db::default();

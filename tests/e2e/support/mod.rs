@@ -12,6 +12,7 @@ use mail::OutboxMail;
 use pcd_sim::{PcdSim, SimConfig};
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
+use servicenow_sim::{ItemVariables, PersonSpec, RequestItemSpec};
 use tokio::net::TcpListener;
 
 pub mod process;
@@ -96,9 +97,24 @@ impl Harness {
         h
     }
 
-    /// A request item in the ServiceNow simulator, as its catalog would have created it.
-    pub fn ritm(&self, sys_id: &str) {
-        gatehouse::serve::seed_request_item(self.sn.as_ref().expect("started with ServiceNow"), sys_id, "VM order");
+    /// Orders DESIGN.md's VM in the ServiceNow simulator as the catalog would (for Ada, by Ada,
+    /// approved) and answers the intake body ServiceNow's business rule posts for that item.
+    pub fn order(&self) -> Value {
+        self.order_with(|_| {})
+    }
+
+    /// `order`, with the item adjusted first (another requester, not approved, another catalog item…).
+    pub fn order_with(&self, tune: impl FnOnce(&mut RequestItemSpec)) -> Value {
+        let sn = self.sn.as_ref().expect("started with ServiceNow");
+        let mut spec = RequestItemSpec::new(
+            PersonSpec::new("ada@example.com", "Ada Lovelace", "ada"),
+            ItemVariables::vm("demo", "Ubuntu 24.04 LTS", "m1.small", "dev-net", "web-01", 1),
+        );
+        tune(&mut spec);
+        let (sys_id, number) = sn.create_request_item(&spec);
+        let mut body = intake_body(&sys_id);
+        body["source"]["number"] = number.into();
+        body
     }
 
     pub async fn start_on(sim: PcdSim, tune: impl FnOnce(&mut Config)) -> Self {

@@ -96,7 +96,7 @@ impl ServeProcess {
         let listen = format!("127.0.0.1:{}", free_port());
         let token = format!("test-token-{}", super::sys_id());
         let mut env: Vec<(String, String)> = vec![
-            ("GATEHOUSE_API_TOKENS".into(), token.clone()),
+            ("GATEHOUSE_API_TOKENS".into(), format!("servicenow:{token}")),
             ("GATEHOUSE_PUBLIC_BASE_URL".into(), format!("http://{listen}")),
             ("GATEHOUSE_CLOUDS_YAML".into(), clouds.display().to_string()),
             ("GATEHOUSE_APPROVERS".into(), "approver@example.com".into()),

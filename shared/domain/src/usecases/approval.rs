@@ -61,7 +61,7 @@ pub enum LinkState {
     /// The link or the request expired.
     Expired,
     Cancelled,
-    /// The approver is the requester: they may look but not decide.
+    /// The approver is the requester or opened the item: they may look but not decide.
     OwnRequest,
 }
 
@@ -84,9 +84,7 @@ pub enum DecideOutcome {
 fn link_state(record: &TokenRecord, request: &Request, now: Timestamp) -> LinkState {
     match request.status {
         Status::PendingApproval if now >= record.expires_at || now >= request.expires_at => LinkState::Expired,
-        Status::PendingApproval if record.approver.eq_ignore_ascii_case(&request.requester.email) => {
-            LinkState::OwnRequest
-        }
+        Status::PendingApproval if request.is_requested_by(&record.approver) => LinkState::OwnRequest,
         Status::PendingApproval => LinkState::Open,
         Status::Expired => LinkState::Expired,
         Status::Cancelled => LinkState::Cancelled,

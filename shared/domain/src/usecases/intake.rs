@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::Services;
 use super::approval::issue_links;
+use super::source::SourcePeople;
 use crate::error::{Error, FieldError, Result};
+use crate::identity::{check_visible_json, check_visible_text, same_person};
 use crate::mail::{MailNotice, MailTemplate, check_email, check_header_text};
 use crate::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
 use crate::ports::Created;
@@ -31,6 +33,10 @@ pub struct RequesterBody {
     pub user_name: Option<String>,
 }
 
+fn person(p: &RequesterBody) -> Requester {
+    Requester { email: p.email.clone(), name: p.name.clone(), user_name: p.user_name.clone() }
+}
+
 fn one() -> u32 {
     1
 }
@@ -40,6 +46,9 @@ fn one() -> u32 {
 pub struct IntakeBody {
     pub source: SourceBody,
     pub requester: RequesterBody,
+    /// Who opened the item, when not the requester (ServiceNow's is used when it is configured).
+    #[serde(default)]
+    pub opened_by: Option<RequesterBody>,
     pub cloud: String,
     pub image: String,
     pub flavor: String,
@@ -104,11 +113,26 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+fn collect(errors: &mut Vec<FieldError>, result: Result<()>) {
+    if let Err(Error::Invalid(mut e)) = result {
+        errors.append(&mut e);
+    }
+}
+
 fn check_plain_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
     if value.trim().is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
-    } else if let Err(Error::Invalid(mut e)) = check_header_text(field, value, max) {
-        errors.append(&mut e);
+    } else {
+        collect(errors, check_header_text(field, value, max).and_then(|()| check_visible_text(field, value)));
+    }
+}
+
+fn check_person(errors: &mut Vec<FieldError>, field: &str, person: &RequesterBody) {
+    collect(errors, check_email(&format!("{field}.email"), &person.email));
+    collect(errors, check_visible_text(&format!("{field}.email"), &person.email));
+    check_plain_text(errors, &format!("{field}.name"), &person.name, 200);
+    if let Some(u) = &person.user_name {
+        check_plain_text(errors, &format!("{field}.user_name"), u, 100);
     }
 }
 
@@ -122,12 +146,9 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
     if body.source.sys_id.len() != 32 || !body.source.sys_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         errors.push(FieldError::new("source.sys_id", "must be a ServiceNow sys_id: 32 hexadecimal characters"));
     }
-    if let Err(Error::Invalid(mut e)) = check_email("requester.email", &body.requester.email) {
-        errors.append(&mut e);
-    }
-    check_plain_text(&mut errors, "requester.name", &body.requester.name, 200);
-    if let Some(u) = &body.requester.user_name {
-        check_plain_text(&mut errors, "requester.user_name", u, 100);
+    check_person(&mut errors, "requester", &body.requester);
+    if let Some(opened_by) = &body.opened_by {
+        check_person(&mut errors, "opened_by", opened_by);
     }
     for (field, value) in
         [("cloud", &body.cloud), ("image", &body.image), ("flavor", &body.flavor), ("network", &body.network)]
@@ -157,6 +178,7 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
         if j.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
             errors.push(FieldError::new("justification", "must not contain control characters"));
         }
+        collect(&mut errors, check_visible_text("justification", j));
     }
     if body.metadata.len() > 50 {
         errors.push(FieldError::new("metadata", "must have at most 50 keys"));
@@ -166,20 +188,32 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
             errors.push(FieldError::new(format!("metadata.{key}"), "keys must be 1 to 100 printable characters"));
         }
     }
+    collect(&mut errors, check_visible_json("metadata", &Value::Object(body.metadata.clone())));
     errors
 }
 
 impl Services {
-    pub async fn intake(&self, body: IntakeBody, raw: &Value) -> Result<IntakeOutcome> {
+    pub async fn intake(&self, mut body: IntakeBody, raw: &Value) -> Result<IntakeOutcome> {
+        // ServiceNow's sys_ids are compared lower-case everywhere, replays included.
+        body.source.sys_id = body.source.sys_id.to_ascii_lowercase();
+        let mut raw = raw.clone();
+        if let Some(sys_id) = raw.pointer_mut("/source/sys_id") {
+            *sys_id = Value::String(body.source.sys_id.clone());
+        }
         let errors = check_shape(&body, self.config.max_count);
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        let digest = hex(&Sha256::digest(canonical_json(raw).as_bytes()));
+        let digest = hex(&Sha256::digest(canonical_json(&raw).as_bytes()));
         let source_key = format!("{}#{}", body.source.system, body.source.sys_id);
         if let Some(existing) = self.store.find_by_source(&source_key).await? {
             return replay(existing, &digest);
         }
+
+        let people = match self.people_at_source(&body).await? {
+            Some(people) => people,
+            None => SourcePeople { requester: person(&body.requester), opened_by: body.opened_by.as_ref().map(person) },
+        };
 
         if !self.catalog.clouds().iter().any(|c| c.name == body.cloud) {
             return Err(Error::invalid("cloud", format!("\"{}\" is not a configured cloud", body.cloud)));
@@ -196,16 +230,23 @@ impl Services {
         let now = Timestamp::now();
         let ttl = SignedDuration::try_from(self.config.approval_ttl).map_err(|e| Error::internal("approval ttl", e))?;
         let approvers = self.config.approvers.for_cloud(&body.cloud).to_vec();
+        let is_asker = |a: &String| {
+            same_person(a, &people.requester.email)
+                || people.opened_by.as_ref().is_some_and(|o| same_person(a, &o.email))
+        };
+        if approvers.iter().all(is_asker) {
+            return Err(Error::invalid(
+                "requester.email",
+                format!("every approver of cloud {} asked for this request, so nobody may approve it", body.cloud),
+            ));
+        }
         let request = Request {
             id: RequestId::generate(),
             status: Status::PendingApproval,
             version: 1,
             source: Source { system: body.source.system, number: body.source.number, sys_id: body.source.sys_id },
-            requester: Requester {
-                email: body.requester.email,
-                name: body.requester.name,
-                user_name: body.requester.user_name,
-            },
+            requester: people.requester,
+            opened_by: people.opened_by,
             cloud: body.cloud,
             image: Chosen { id: image.id.clone(), name: image.name.clone() },
             flavor: Chosen { id: flavor.id.clone(), name: flavor.name.clone() },

@@ -5,6 +5,7 @@ pub mod gate;
 pub mod intake;
 pub mod outbox;
 pub mod provision;
+pub mod source;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::model::{MessageKind, OutboxMessage, Request, RequestId, WorkNote};
-use crate::ports::Store;
+use crate::ports::{SourceItems, Store};
 use jiff::Timestamp;
 
 /// Wakes whoever works after a write: locally an in-process task, on AWS the DynamoDB stream and
@@ -55,4 +56,6 @@ pub struct Services {
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
     pub signals: Arc<dyn Signals>,
+    /// ServiceNow's request items, when ServiceNow is configured: what intake is checked against.
+    pub source_items: Option<Arc<dyn SourceItems>>,
 }

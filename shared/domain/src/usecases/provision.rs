@@ -28,6 +28,8 @@ pub enum Progress {
     Waiting,
     Active,
     Failed(String),
+    /// The request item was closed in ServiceNow before anything was created.
+    Cancelled,
 }
 
 fn since(d: Duration) -> SignedDuration {
@@ -192,6 +194,19 @@ impl Services {
 
     /// One provisioning run for `worker`, waiting for ACTIVE at most `wait`.
     pub async fn provision(&self, id: &RequestId, worker: &str, wait: Duration) -> Result<Progress> {
+        // Read the item again just before anything is created: it may have been cancelled after
+        // approval, and the cancel call to Gatehouse lost.
+        if let Some(request) = self.store.get(id).await?
+            && request.status == Status::Approved
+        {
+            match self.cancelled_at_source(&request).await {
+                Ok(true) => return Ok(Progress::Cancelled),
+                Ok(false) => {}
+                Err(Error::Stale) => return Ok(Progress::NotMine),
+                // Left `approved` and due: the sweeper tries again.
+                Err(e) => return Err(e),
+            }
+        }
         let Some((mut request, fresh)) = self.claim(id, worker, wait).await? else { return Ok(Progress::NotMine) };
         let run = self.work(&mut request, fresh, wait).await;
         let outcome = match run {

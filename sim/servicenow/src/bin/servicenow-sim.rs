@@ -12,7 +12,7 @@ use servicenow_sim::{SnSim, SnSimConfig};
 #[derive(Parser, Debug)]
 #[command(
     name = "servicenow-sim",
-    about = "Simulator of the ServiceNow Table API (sc_req_item, change_request, OAuth)"
+    about = "Simulator of the ServiceNow Table API (sc_req_item and its catalog, change_request, OAuth)"
 )]
 struct Args {
     /// Address to listen on (port 0 picks a free port).

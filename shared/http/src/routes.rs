@@ -1,0 +1,82 @@
+//! The route table: every route of every function is added here with its method, path and who may
+//! call it, so the scope check cannot be forgotten on a route and the table can be compared with
+//! the OpenAPI document and template.yaml.
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware;
+use axum::routing::{MethodFilter, on};
+use domain::config::{ApiTokens, Scope};
+
+use crate::auth::require_scope;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No header: the route's own path token is the credential (approval links), or it serves
+    /// nothing private (health, the OpenAPI document).
+    Public,
+    /// A bearer token of this scope, checked before the handler runs.
+    Scope(Scope),
+    /// The handler checks the caller's own proof (a signature or a shared secret), or a bearer
+    /// token of this scope.
+    SignedOr(Scope),
+}
+
+/// One route as the table records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// axum's syntax: `/v1/requests/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// A function's routes being built: the axum router and the table that describes it.
+pub struct Routes<S = ()> {
+    router: Router<S>,
+    specs: Vec<RouteSpec>,
+    tokens: ApiTokens,
+}
+
+/// A function's finished routes.
+pub struct Mounted {
+    pub router: Router,
+    pub specs: Vec<RouteSpec>,
+}
+
+impl Mounted {
+    pub fn merge(mut self, other: Mounted) -> Mounted {
+        self.router = self.router.merge(other.router);
+        self.specs.extend(other.specs);
+        self
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new(tokens: ApiTokens) -> Self {
+        Routes { router: Router::new(), specs: Vec::new(), tokens }
+    }
+
+    /// Adds `method path` answered by `handler`; a `Scope` route gets the bearer check first. GET
+    /// routes answer HEAD too, as axum does.
+    pub fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
+        let mut route = on(filter, handler);
+        if let Access::Scope(scope) = access {
+            route = route.route_layer(middleware::from_fn_with_state((self.tokens.clone(), scope), require_scope));
+        }
+        self.router = self.router.route(path, route);
+        self.specs.push(RouteSpec { method, path, access });
+        self
+    }
+
+    pub fn with_state(self, state: S) -> Mounted {
+        Mounted { router: self.router.with_state(state), specs: self.specs }
+    }
+}
