@@ -67,10 +67,50 @@ const TABLE_DEFAULTS = {
     ui11_compatible: 'true', ui16_compatible: 'true',
   },
   sys_script_fix: { before: 'false', record_for_rollback: 'true', unloadable: 'false' },
+  // Catalog UI policy on a variable set; the field names are the ones of the Catalog UI Policy
+  // form (https://www.servicenow.com/docs/r/australia/servicenow-platform/service-catalog/t_CreatUIPolicyForSvcCalgIt.html).
+  catalog_ui_policy: {
+    active: 'true', applies_catalog: 'false', applies_req_item: 'false', applies_sc_task: 'false',
+    applies_target_record: 'false', applies_to: 'set', catalog_conditions: '', catalog_item: '',
+    global: 'true', inherit: 'false', isolate_script: 'true', on_load: 'true', order: '100',
+    reverse_if_false: 'true', run_scripts: 'false', script_false: '', script_true: '', ui_type: '10',
+    va_supported: 'false', variable_set: '',
+  },
+  // mandatory / visible / disabled (= read only): 'true', 'false' or 'ignore' (Leave alone).
+  catalog_ui_policy_action: { cleared: 'false', disabled: 'ignore', mandatory: 'ignore', order: '100', visible: 'ignore' },
+  sys_security_acl: { active: 'true', admin_overrides: 'true', advanced: 'false', condition: '', decision_type: 'allow', script: '' },
+  sys_security_acl_role: {},
+  sys_dictionary: {
+    active: 'true', array: 'false', attributes: '', audit: 'false', default_value: '', display: 'false',
+    mandatory: 'false', primary: 'false', read_only: 'false', reference: '', spell_check: 'false',
+    text_index: 'false', unique: 'false', virtual: 'false',
+  },
+  sys_documentation: { help: '', hint: '', url: '', url_target: '' },
 };
 
-// Reference fields: the table they point to (for display_value on the element).
-const REFERENCES = new Set(['variable_set', 'cat_item']);
+// Reference fields to other records of this update set: "@key" (or "IO:@key") in the manifest,
+// written with the display_value of the record they point to.
+const REFERENCES = new Set(['variable_set', 'cat_item', 'ui_policy', 'sys_security_acl']);
+
+// Tables whose records ServiceNow names by what they describe rather than by sys_id, with the
+// attributes their payload's element carries (sys_dictionary_<table>_<element>,
+// sys_documentation_<table>_<element>_<language>).
+const NAMED_UPDATES = {
+  sys_dictionary: (f) => ({ name: `sys_dictionary_${f.name}_${f.element}`, attrs: { element: f.element, table: f.name } }),
+  sys_documentation: (f) => ({
+    name: `sys_documentation_${f.name}_${f.element}_${f.language}`,
+    attrs: { element: f.element, label: f.label, language: f.language, table: f.name },
+  }),
+};
+
+/** The sys_update_xml name of a manifest record (and its payload's sys_update_name). */
+export function updateNameOf(record) {
+  const named = NAMED_UPDATES[record.table];
+  return named ? named(record.fields).name : `${record.table}_${sysIdOf(record.key)}`;
+}
+
+/** A manifest field value: a string, or {value, display_value, name} for a reference by name. */
+export const textOf = (value) => (value !== null && typeof value === 'object' ? String(value.value) : String(value));
 
 export function loadManifest() {
   return JSON.parse(readFileSync(MANIFEST, 'utf8'));
@@ -106,16 +146,18 @@ function resolveRecords(manifest) {
     }
     const refs = {};
     for (const [name, value] of Object.entries(fields)) {
+      if (typeof value !== 'string') continue;
       const m = /^(IO:)?@([a-z_]+)$/.exec(value);
       if (!m) continue;
       const target = byKey.get(m[2]);
       if (!target) throw new Error(`manifest: ${r.key}.${name}: no record ${m[2]}`);
       fields[name] = (m[1] || '') + sysIdOf(target.key);
-      if (REFERENCES.has(name)) refs[name] = target.fields[target.display];
+      if (REFERENCES.has(name)) refs[name] = target.sys_name || textOf(target.fields[target.display]);
     }
-    const display = r.fields[r.display];
+    const display = r.sys_name || (r.fields[r.display] !== undefined ? textOf(r.fields[r.display]) : '');
     if (!display) throw new Error(`manifest: ${r.key}: no display field ${r.display}`);
-    return { ...r, sysId: sysIdOf(r.key), fields, refs, displayValue: display };
+    const named = NAMED_UPDATES[r.table] ? NAMED_UPDATES[r.table](fields) : null;
+    return { ...r, sysId: sysIdOf(r.key), fields, refs, displayValue: display, updateName: updateNameOf(r), elementAttrs: named ? named.attrs : null };
   });
   const missing = sourceFiles().filter((f) => !listed.has(f));
   if (missing.length) throw new Error(`manifest: script files not in manifest.json: ${missing.join(', ')}`);
@@ -124,7 +166,7 @@ function resolveRecords(manifest) {
 
 /** The record's own XML: what ServiceNow keeps in sys_update_xml.payload. */
 function recordXml(record, meta) {
-  const updateName = `${record.table}_${record.sysId}`;
+  const updateName = record.updateName;
   const fields = {
     ...record.fields,
     sys_class_name: record.table,
@@ -151,18 +193,35 @@ function recordXml(record, meta) {
       lines.push(value === '' ? `<${name}/>` : `<${name} table="${escapeXml(fields.collection || '')}">${escapeXml(value)}</${name}>`);
     } else if (record.refs[name] !== undefined) {
       lines.push(`<${name} display_value="${escapeXml(record.refs[name])}">${escapeXml(value)}</${name}>`);
+    } else if (value !== null && typeof value === 'object') {
+      // a reference by name, e.g. <sys_user_role display_value="snc_internal" name="snc_internal">
+      const attrs = Object.keys(value).filter((k) => k !== 'value').sort().map((k) => ` ${k}="${escapeXml(value[k])}"`).join('');
+      lines.push(`<${name}${attrs}>${escapeXml(value.value)}</${name}>`);
     } else if (value === '') {
       lines.push(`<${name}/>`);
     } else {
       lines.push(`<${name}>${escapeXml(value)}</${name}>`);
     }
   }
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?>' +
-    `<record_update table="${record.table}">` +
-    `<${record.table} action="INSERT_OR_UPDATE">${lines.join('')}</${record.table}>` +
-    '</record_update>'
-  );
+  const head = '<?xml version="1.0" encoding="UTF-8"?>';
+  const body = lines.join('');
+  if (record.elementAttrs) {
+    const attrs = Object.entries(record.elementAttrs).map(([k, v]) => ` ${k}="${escapeXml(v)}"`).join('');
+    if (record.table === 'sys_documentation') {
+      // a field's labels are grouped under one element per (table, element, language)
+      return `${head}<record_update><sys_documentation${attrs}><sys_documentation action="INSERT_OR_UPDATE">${body}</sys_documentation></sys_documentation></record_update>`;
+    }
+    return `${head}<record_update><${record.table} action="INSERT_OR_UPDATE"${attrs}>${body}</${record.table}></record_update>`;
+  }
+  return `${head}<record_update table="${record.table}"><${record.table} action="INSERT_OR_UPDATE">${body}</${record.table}></record_update>`;
+}
+
+/** The table a sys_update_xml names (what the update set list shows under Table). */
+function updateTable(r) {
+  if (r.table === 'sys_script') return r.fields.collection;
+  if (r.table === 'sys_ui_action') return r.fields.table;
+  if (r.table === 'sys_dictionary' || r.table === 'sys_documentation') return r.fields.name;
+  return '';
 }
 
 /** The whole update set as XML text. */
@@ -222,7 +281,7 @@ export function build(manifest = loadManifest()) {
       application: ['global', 'Global'],
       category: 'customer',
       comments: '',
-      name: `${r.table}_${r.sysId}`,
+      name: r.updateName,
       payload,
       remote_update_set: [setId, setName],
       replace_on_upgrade: 'false',
@@ -233,7 +292,7 @@ export function build(manifest = loadManifest()) {
       sys_recorded_at: meta.recorded_at,
       sys_updated_by: meta.recorded_by,
       sys_updated_on: meta.recorded_at,
-      table: r.table === 'sys_script' ? r.fields.collection : (r.table === 'sys_ui_action' ? r.fields.table : ''),
+      table: updateTable(r),
       target_name: r.displayValue,
       type: r.type,
       update_domain: 'global',

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Node tests of the ServiceNow scripts against a real `gatehouse serve --demo`:
 # starts it on a free port with a temporary data directory, exports GATEHOUSE_URL,
-# GATEHOUSE_TOKEN, GATEHOUSE_DATA_DIR and GATEHOUSE_WEBHOOK_SECRET, runs `node --test`, and stops it again.
+# GATEHOUSE_TOKEN, GATEHOUSE_DATA_DIR, GATEHOUSE_WEBHOOK_SECRET and GATEHOUSE_SN_SIM_URL (the demo's
+# ServiceNow simulator, where the tests create the request items Gatehouse reads back at intake),
+# runs `node --test`, and stops it again.
 # Needs the binary built first (cargo build -p gatehouse --bin gatehouse) and Node 20.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -31,10 +33,12 @@ export GATEHOUSE_WEBHOOK_SECRET
 "$bin" serve --demo --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/serve.out" 2>"$work/serve.err" &
 serve_pid=$!
 
-url="" token=""
+url="" token="" sn_sim=""
 for _ in $(seq 1 300); do
   url="$(sed -n 's/^Gatehouse listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/serve.out" | head -n1)"
   token="$(sed -n 's/^GATEHOUSE_TOKEN=//p' "$work/serve.out" | head -n1)"
+  # "ServiceNow simulator: http://127.0.0.1:PORT (request item ...)"
+  sn_sim="$(sed -n 's/^ServiceNow simulator: \(http:\/\/[^ ]*\).*/\1/p' "$work/serve.out" | head -n1)"
   [ -n "$url" ] && [ -n "$token" ] && break
   if ! kill -0 "$serve_pid" 2>/dev/null; then
     echo "infra/servicenow/test.sh: gatehouse serve --demo exited:" >&2
@@ -53,7 +57,13 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+if [ -z "$sn_sim" ]; then
+  echo "infra/servicenow/test.sh: gatehouse serve --demo printed no \"ServiceNow simulator: <url>\" line" >&2
+  exit 1
+fi
+
 export GATEHOUSE_URL="$url" GATEHOUSE_TOKEN="$token" GATEHOUSE_DATA_DIR="$work/data"
+export GATEHOUSE_SN_SIM_URL="${sn_sim%/}"
 cd "$here"
 status=0
 node --test --test-concurrency=1 test/*.test.mjs || status=$?

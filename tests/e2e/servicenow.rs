@@ -80,6 +80,8 @@ async fn a_provisioned_request_leaves_every_step_on_the_item_and_closes_it_compl
     let history = h.request(&id).await["history"].clone();
     let written = history.as_array().unwrap().iter().filter(|e| e["actor"] == "servicenow").count();
     assert_eq!(written, 4, "each write-back shows in the history: {history}");
+    let item = h.sn.as_ref().unwrap().record("sc_req_item", &sid).unwrap();
+    assert_eq!(item["stage"], "complete", "Gatehouse closes the item's stage too: {item}");
 }
 
 #[tokio::test]
@@ -90,6 +92,7 @@ async fn a_denied_request_says_who_and_why_and_closes_incomplete() {
     let notes = wait_item(&h, &sid, 2, "4").await;
     assert_eq!(notes.len(), 2, "{notes:#?}");
     assert!(has(&notes, "Denied in Gatehouse by approver@demo.invalid. Comment: no budget this quarter"));
+    assert_eq!(h.sn.as_ref().unwrap().record("sc_req_item", &sid).unwrap()["stage"], "Request Cancelled");
 }
 
 #[tokio::test]

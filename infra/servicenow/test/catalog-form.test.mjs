@@ -112,6 +112,26 @@ describe('catalog form', () => {
     assert.equal(form.errors('gatehouse_cloud').length, 1);
   });
 
+  test('onSubmit stores the server name trimmed and lower-cased and the count as a plain number', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+    for (const [name, count, storedName, storedCount] of [
+      [' Web-01 ', ' 03', 'web-01', '3'],
+      ['web-01', '', 'web-01', '1'],
+      ['DB-7', '2', 'db-7', '2'],
+    ]) {
+      form.setValue('gatehouse_server_name', name);
+      form.setValue('gatehouse_count', count);
+      assert.equal(form.submit(), true);
+      assert.equal(form.getValue('gatehouse_server_name'), storedName, 'what the item stores, and what the intake rule sends');
+      assert.equal(form.getValue('gatehouse_count'), storedCount);
+    }
+    form.setValue('gatehouse_server_name', 'Web_01');
+    assert.equal(form.submit(), false);
+    assert.equal(form.getValue('gatehouse_server_name'), 'Web_01', 'a refused value is left for the requester to correct');
+  });
+
   test('onSubmit checks the server name and the count', async () => {
     const inst = instance();
     const form = inst.openCatalogForm();
@@ -134,6 +154,87 @@ describe('catalog form', () => {
       const messages = [...form.errors('gatehouse_server_name'), ...form.errors('gatehouse_count')];
       assert.equal(messages.length === 0, ok, messages.join(' / '));
     }
+  });
+
+  test('a requester (snc_internal) fills the form; the ACL GatehouseAjax keeps out users without the role, and guests', async () => {
+    const requester = instance({}, { user: 'ada', roles: ['snc_internal'] });
+    const form = requester.openCatalogForm();
+    await form.settle();
+    assert.equal(form.getValue('gatehouse_cloud'), 'demo');
+    assert.ok(form.choices('gatehouse_image').length > 0);
+
+    for (const [user, roles] of [['eve.external', ['snc_external']], ['nobody', []], [null, []]]) {
+      const inst = instance({}, { user, roles });
+      const blocked = inst.openCatalogForm();
+      await blocked.settle();
+      assert.equal(inst.http.length, 0, `${user || 'a guest'}: no call reaches Gatehouse`);
+      assert.deepEqual(blocked.choices('gatehouse_cloud'), []);
+      assert.deepEqual(blocked.errors('gatehouse_cloud'), ['The list of clouds could not be loaded. Reload the page to try again.']);
+      assert.match(inst.logText(), new RegExp(`^warn: Access to Script Include GatehouseAjax blocked for ${user || 'guest'}$`, 'm'));
+    }
+  });
+
+  test('GatehouseAjax is not public: isPublic() is false', () => {
+    const inst = instance();
+    assert.equal(inst.runServer('new GatehouseAjax({getParameter: function () { return null; }}).isPublic()'), false);
+    // a guest would get in only with isPublic() true: the shim's gate is the platform's
+    inst.user = null;
+    assert.equal(inst.ajaxAllowed('GatehouseAjax'), false);
+  });
+
+  test('through a MID server every call is executeAsync() + waitForResponse(seconds); straight calls execute()', async () => {
+    const inst = instance({ 'x_gatehouse.mid_server': 'mid-east' });
+    const form = inst.openCatalogForm();
+    await form.settle();
+    assert.equal(form.getValue('gatehouse_cloud'), 'demo');
+    assert.ok(form.choices('gatehouse_network').length > 0);
+    assert.equal(inst.http.length, 2);
+    for (const h of inst.http) {
+      assert.equal(h.mid_server, 'mid-east');
+      assert.equal(h.async, true);
+      assert.equal(h.wait_seconds, 5 + 10, 'the HTTP timeout (5 s) and 10 s for the ECC queue');
+      assert.equal(h.response.status, 200);
+    }
+
+    const direct = instance();
+    await direct.openCatalogForm().settle();
+    assert.equal(direct.http.length, 2);
+    for (const h of direct.http) {
+      assert.equal(h.mid_server, null);
+      assert.equal(h.async, false);
+      assert.equal(h.wait_seconds, undefined);
+    }
+  });
+
+  test('through a MID server, no answer is a transport error under the field, not an exception', async () => {
+    const port = await closedPort();
+    const inst = instance({ 'x_gatehouse.base_url': `http://127.0.0.1:${port}`, 'x_gatehouse.mid_server': 'mid-east' });
+    const form = inst.openCatalogForm();
+    await form.settle();
+    assert.equal(inst.http[0].async, true);
+    assert.deepEqual(form.errors('gatehouse_cloud'), ['The list of clouds could not be loaded: Gatehouse is not reachable. Try again in a minute.']);
+    assertNoSecretsLogged(inst);
+  });
+
+  test('UI policy: on the requested item and its tasks the approved variables are read-only and visible; the order form is not', async () => {
+    const inst = instance();
+    const names = ['gatehouse_cloud', 'gatehouse_image', 'gatehouse_flavor', 'gatehouse_network', 'gatehouse_server_name', 'gatehouse_count'];
+    const values = {
+      gatehouse_cloud: 'demo', gatehouse_image: 'img', gatehouse_flavor: 'flv', gatehouse_network: 'net',
+      gatehouse_server_name: 'web-01', gatehouse_count: '2', gatehouse_justification: 'why',
+    };
+    for (const table of ['sc_req_item', 'sc_task']) {
+      const editor = inst.openVariableEditor(table, values);
+      for (const name of names) {
+        assert.equal(editor.isReadOnly(name), true, `${table}: ${name} is read-only`);
+        assert.equal(editor.isVisible(name), true, `${table}: ${name} is shown`);
+        assert.ok(editor.getLabelOf(name), `${table}: ${name} keeps its label`);
+      }
+      assert.equal(editor.isReadOnly('gatehouse_justification'), false);
+    }
+    const form = inst.openCatalogForm();
+    await form.settle();
+    for (const name of names) assert.equal(form.isReadOnly(name), false, `the requester fills ${name}`);
   });
 
   test('GatehouseAjax: a malformed cloud is refused without a call; only public methods of a client-callable include answer', () => {

@@ -5,12 +5,17 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
+import { sysIdOf } from '../build-update-set.mjs';
 import { createInstance } from './shim.mjs';
 
 export const BASE_URL = process.env.GATEHOUSE_URL;
 export const TOKEN = process.env.GATEHOUSE_TOKEN;
 export const DATA_DIR = process.env.GATEHOUSE_DATA_DIR;
+/** The demo's ServiceNow simulator, which Gatehouse reads request items back from. */
+export const SN_SIM_URL = process.env.GATEHOUSE_SN_SIM_URL;
 export const INTEGRATION_USER = 'gatehouse.integration';
+/** sys_id of the variable set "Gatehouse VM" in the update set. */
+export const VARIABLE_SET = sysIdOf('variable_set');
 
 if (!BASE_URL || !TOKEN) {
   throw new Error('GATEHOUSE_URL and GATEHOUSE_TOKEN are not set: run infra/servicenow/test.sh (it starts gatehouse serve --demo)');
@@ -53,6 +58,58 @@ export async function closedPort() {
 export const sysId = () => randomBytes(16).toString('hex');
 const ritmNumber = () => `RITM${String(1000000 + Math.floor(Math.random() * 8999999))}`;
 
+/** Calls the ServiceNow simulator's control API (no credentials). */
+async function sim(method, path, body) {
+  assert.ok(SN_SIM_URL, 'GATEHOUSE_SN_SIM_URL is not set: run infra/servicenow/test.sh (it reads the simulator URL gatehouse serve --demo prints)');
+  const response = await fetch(SN_SIM_URL + path, {
+    method,
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `ServiceNow simulator: ${method} ${path} answered ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** The intake variables of a RITM's gatehouse_* variables, by their short names, as stored. */
+const simVariables = (vars) => {
+  const out = {};
+  for (const name of ['cloud', 'image', 'flavor', 'network', 'server_name', 'count', 'justification']) {
+    if (vars[`gatehouse_${name}`] !== undefined) out[name] = String(vars[`gatehouse_${name}`]);
+  }
+  return out;
+};
+
+/**
+ * Creates the approved request item on the demo's ServiceNow simulator, where Gatehouse reads it
+ * back at intake: POST /_sim/request_items answers {sys_id, number}.
+ */
+export async function simCreateItem({ requestedFor, openedBy, shortDescription, variables }) {
+  const body = { approval: 'approved', short_description: shortDescription, variables: simVariables(variables) };
+  if (requestedFor) body.requested_for = requestedFor;
+  if (openedBy) body.opened_by = openedBy;
+  const created = await sim('POST', '/_sim/request_items', body);
+  assert.match(String(created && created.sys_id), /^[0-9a-f]{32}$/, 'the simulator answers the item\'s sys_id');
+  assert.ok(created.number, 'the simulator answers the item\'s number');
+  return created;
+}
+
+/**
+ * Changes variables of an item on the simulator as an admin would on the instance (the shim's
+ * copy must change too): PATCH /_sim/request_items/{sys_id}/variables with the gatehouse_* names.
+ */
+export async function simSetVariables(sysIdText, variables) {
+  const body = {};
+  for (const [name, value] of Object.entries(variables)) body[name] = String(value);
+  return sim('PATCH', `/_sim/request_items/${sysIdText}/variables`, body);
+}
+
+/** Sets variables on the shim's RITM and on the simulator's copy of it. */
+export async function setVariables(inst, ritm, variables) {
+  Object.assign(inst.row('sc_req_item', ritm.sysId).variables, variables);
+  await simSetVariables(ritm.sysId, variables);
+}
+
 /** Demo catalog choices: the first image, flavor and network that Gatehouse offers. */
 export async function demoChoice() {
   const { status, body } = await api('GET', '/v1/clouds/demo/options');
@@ -61,18 +118,48 @@ export async function demoChoice() {
 }
 
 /**
- * A request item of the "Gatehouse VM" variable set, waiting for approval, with its requester,
- * catalog item and parent request. Returns {sysId, number}.
+ * A request item of a catalog item using the "Gatehouse VM" variable set, waiting for approval,
+ * with its requester (Ada), opener (Olga), catalog item and parent request. Unless `onServiceNow`
+ * is false, the same item (same sys_id, number, users and variables) exists approved on the
+ * demo's ServiceNow simulator, where Gatehouse checks it at intake. Returns {sysId, number, ...}.
  */
-export async function makeRitm(inst, { variables = {}, values = {}, requester = 'ada', withVariables = true } = {}) {
+export async function makeRitm(inst, { variables = {}, values = {}, requester = 'ada', withVariables = true, onServiceNow = true } = {}) {
   const choice = await demoChoice();
-  const ada = inst.insert('sys_user', { name: 'Ada Lovelace', email: 'ada@example.com', user_name: 'ada' });
-  const opener = inst.insert('sys_user', { name: 'Olga Opener', email: 'olga@example.com', user_name: 'olga' });
+  const people = {
+    ada: { name: 'Ada Lovelace', email: 'ada@example.com', user_name: 'ada' },
+    olga: { name: 'Olga Opener', email: 'olga@example.com', user_name: 'olga' },
+  };
+  const ada = inst.insert('sys_user', people.ada);
+  const opener = inst.insert('sys_user', people.olga);
   const item = inst.insert('sc_cat_item', { name: 'Virtual machine (Gatehouse)' });
+  if (withVariables) inst.insert('io_set_item', { sc_cat_item: item, variable_set: VARIABLE_SET });
   const request = inst.insert('sc_request', { number: `REQ${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}` });
-  const number = ritmNumber();
-  const id = inst.insert('sc_req_item', {
-    sys_id: sysId(),
+  const vars = withVariables
+    ? {
+      gatehouse_cloud: 'demo',
+      gatehouse_image: choice.image.id,
+      gatehouse_flavor: choice.flavor.id,
+      gatehouse_network: choice.network.id,
+      gatehouse_server_name: 'web-01',
+      gatehouse_count: '2',
+      gatehouse_justification: 'Load test environment',
+      ...variables,
+    }
+    : {};
+  let id = sysId();
+  let number = ritmNumber();
+  if (onServiceNow) {
+    const created = await simCreateItem({
+      requestedFor: requester === 'ada' ? people.ada : null,
+      openedBy: people.olga,
+      shortDescription: 'Virtual machine (Gatehouse)',
+      variables: vars,
+    });
+    id = String(created.sys_id);
+    number = String(created.number);
+  }
+  inst.insert('sc_req_item', {
+    sys_id: id,
     number,
     approval: 'requested',
     state: '1',
@@ -81,22 +168,10 @@ export async function makeRitm(inst, { variables = {}, values = {}, requester = 
     opened_by: opener,
     cat_item: item,
     request,
+    short_description: 'Virtual machine (Gatehouse)',
     ...values,
-  }, {
-    variables: withVariables
-      ? {
-        gatehouse_cloud: 'demo',
-        gatehouse_image: choice.image.id,
-        gatehouse_flavor: choice.flavor.id,
-        gatehouse_network: choice.network.id,
-        gatehouse_server_name: 'web-01',
-        gatehouse_count: '2',
-        gatehouse_justification: 'Load test environment',
-        ...variables,
-      }
-      : {},
-  });
-  return { sysId: id, number, choice, requestNumber: inst.row('sc_request', request).values.number };
+  }, { variables: vars });
+  return { sysId: id, number, choice, requestNumber: inst.row('sc_request', request).values.number, people };
 }
 
 /** Work notes written on a record, oldest first. */

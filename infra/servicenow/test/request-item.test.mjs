@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 
 import {
   INTEGRATION_USER, TOKEN, api, approvalToken, assertNoSecretsLogged, closedPort, instance, makeRitm,
-  waitForStatus, workNotes,
+  setVariables, waitForStatus, workNotes,
 } from './helpers.mjs';
 
 const INTAKE_RULE = 'Gatehouse: send approved request item';
@@ -21,7 +21,7 @@ async function approve(inst, ritm) {
 }
 
 describe('request item approved', () => {
-  test('posts DESIGN.md\'s intake body, answered 202; the request id and a work note land on the RITM', async () => {
+  test('posts DESIGN.md\'s intake body (requester, opened_by, variables as stored), answered 202; the request id and a work note land on the RITM', async () => {
     const inst = instance();
     const ritm = await makeRitm(inst);
     const id = await approve(inst, ritm);
@@ -35,6 +35,7 @@ describe('request item approved', () => {
     assert.deepEqual(JSON.parse(sent[0].body), {
       source: { system: 'servicenow', number: ritm.number, sys_id: ritm.sysId },
       requester: { email: 'ada@example.com', name: 'Ada Lovelace', user_name: 'ada' },
+      opened_by: { email: 'olga@example.com', name: 'Olga Opener', user_name: 'olga' },
       cloud: 'demo',
       image: ritm.choice.image.id,
       flavor: ritm.choice.flavor.id,
@@ -50,6 +51,7 @@ describe('request item approved', () => {
     assert.equal(body.status, 'pending_approval');
     assert.deepEqual(body.source, { system: 'servicenow', number: ritm.number, sys_id: ritm.sysId });
     assert.deepEqual(body.requester, { email: 'ada@example.com', name: 'Ada Lovelace', user_name: 'ada' });
+    assert.deepEqual(body.opened_by, { email: 'olga@example.com', name: 'Olga Opener', user_name: 'olga' });
     assert.equal(body.cloud, 'demo');
     assert.deepEqual(body.image, { id: ritm.choice.image.id, name: ritm.choice.image.name });
     assert.deepEqual(body.flavor, { id: ritm.choice.flavor.id, name: ritm.choice.flavor.name });
@@ -96,12 +98,42 @@ describe('request item approved', () => {
     assert.deepEqual(inst.messages, [{ type: 'info', msg: `Sent to Gatehouse: request ${id}` }]);
   });
 
-  test('without requested_for the requester is opened_by', async () => {
+  test('without requested_for nothing is sent (Gatehouse\'s requester is requested_for); a work note says why', async () => {
     const inst = instance();
-    const ritm = await makeRitm(inst, { requester: 'none' });
-    const id = await approve(inst, ritm);
-    const { body } = await api('GET', `/v1/requests/${id}`);
-    assert.deepEqual(body.requester, { email: 'olga@example.com', name: 'Olga Opener', user_name: 'olga' });
+    const ritm = await makeRitm(inst, { requester: 'none', onServiceNow: false });
+    assert.deepEqual(inst.update('sc_req_item', ritm.sysId, { approval: 'approved' }), [INTAKE_RULE]);
+    assert.equal(inst.http.length, 0);
+    assert.equal(inst.row('sc_req_item', ritm.sysId).values.u_gatehouse_request_id || '', '');
+    assert.match(workNotes(inst, 'sc_req_item', ritm.sysId)[0], /^Not sent to Gatehouse: the item's "Requested for" is empty or has no e-mail address\./);
+  });
+
+  test('the body holds the variables and users exactly as stored: no trimming, no lower-casing', async () => {
+    const inst = instance();
+    const ritm = await makeRitm(inst, {
+      onServiceNow: false,
+      variables: { gatehouse_server_name: ' Web-01 ', gatehouse_count: '03', gatehouse_cloud: 'demo ' },
+    });
+    inst.row('sys_user', inst.row('sc_req_item', ritm.sysId).values.requested_for).values.email = 'Ada@Example.com';
+    const body = JSON.parse(inst.runServer('JSON.stringify(new GatehouseIntegration().buildIntake(current))', { current: inst.load('sc_req_item', ritm.sysId) }));
+    assert.equal(body.server_name, ' Web-01 ');
+    assert.equal(body.cloud, 'demo ');
+    assert.equal(body.count, '03', 'a count that is not a clean integer goes as the text stored');
+    assert.equal(body.requester.email, 'Ada@Example.com');
+    assert.deepEqual(body.opened_by, { email: 'olga@example.com', name: 'Olga Opener', user_name: 'olga' });
+    const clean = inst.runServer('new GatehouseIntegration()._count(t)', { t: '2' });
+    assert.equal(clean, 2, 'a clean integer goes as a number');
+  });
+
+  test('a body that is not what ServiceNow holds is refused: Gatehouse reads the item back (422 naming the field)', async () => {
+    const inst = instance();
+    const ritm = await makeRitm(inst);
+    // the shim's copy says 3 servers, the item Gatehouse reads from ServiceNow says 2
+    inst.row('sc_req_item', ritm.sysId).variables.gatehouse_count = '3';
+    assert.deepEqual(inst.update('sc_req_item', ritm.sysId, { approval: 'approved' }), [INTAKE_RULE]);
+    const [sent] = posts(inst, '/v1/requests');
+    assert.equal(sent.response.status, 422, sent.response.body);
+    assert.match(workNotes(inst, 'sc_req_item', ritm.sysId)[0], /^Gatehouse refused this request: .*count/);
+    assert.equal(inst.row('sc_req_item', ritm.sysId).values.u_gatehouse_request_id || '', '');
   });
 
   test('variables Gatehouse refuses: 422, a work note naming the fields, no id, and the button to send again', async () => {
@@ -113,12 +145,12 @@ describe('request item approved', () => {
     assert.equal(row.values.u_gatehouse_request_id || '', '');
     const note = workNotes(inst, 'sc_req_item', ritm.sysId)[0];
     assert.match(note, /^Gatehouse refused this request: server_name: must be an RFC 1123 label/);
-    assert.match(note, /Correct the variables and use "Send to Gatehouse" to send it again\.$/);
+    assert.match(note, /The variables are read-only on the item: order again with corrected values, or have an admin correct them and use "Send to Gatehouse"\.$/);
 
-    row.variables.gatehouse_server_name = 'web-01'; // the fulfiller corrects the server name only
+    await setVariables(inst, ritm, { gatehouse_server_name: 'web-01' }); // the fulfiller corrects the server name only
     inst.uiAction('ui_resend', 'sc_req_item', ritm.sysId);
     assert.match(workNotes(inst, 'sc_req_item', ritm.sysId).at(-1), /^Gatehouse refused this request: image: /);
-    row.variables.gatehouse_image = ritm.choice.image.id;
+    await setVariables(inst, ritm, { gatehouse_image: ritm.choice.image.id });
     inst.uiAction('ui_resend', 'sc_req_item', ritm.sysId);
     assert.equal(posts(inst, '/v1/requests').at(-1).response.status, 202);
     assert.ok(inst.row('sc_req_item', ritm.sysId).values.u_gatehouse_request_id);
@@ -130,19 +162,27 @@ describe('request item approved', () => {
     await approve(inst, ritm);
     const row = inst.row('sc_req_item', ritm.sysId);
     row.values.u_gatehouse_request_id = '';
-    row.variables.gatehouse_count = '3';
+    await setVariables(inst, ritm, { gatehouse_count: '3' }); // on the item itself, so ServiceNow agrees
     inst.uiAction('ui_resend', 'sc_req_item', ritm.sysId);
     assert.equal(posts(inst, '/v1/requests').at(-1).response.status, 409);
     assert.match(workNotes(inst, 'sc_req_item', ritm.sysId).at(-1), /^Gatehouse already holds a different request for RITM\d+/);
     assert.equal(inst.messages.at(-1).type, 'error');
   });
 
-  test('an item without the Gatehouse variables is left alone', async () => {
+  test('an item whose catalog item does not use the variable set Gatehouse VM is left alone', async () => {
     const inst = instance();
-    const ritm = await makeRitm(inst, { withVariables: false });
-    assert.deepEqual(inst.update('sc_req_item', ritm.sysId, { approval: 'approved' }), [INTAKE_RULE]);
+    const ritm = await makeRitm(inst, { withVariables: false, onServiceNow: false });
+    assert.deepEqual(inst.update('sc_req_item', ritm.sysId, { approval: 'approved' }), [], 'the rule\'s condition does not hold');
     assert.equal(inst.http.length, 0);
     assert.deepEqual(workNotes(inst, 'sc_req_item', ritm.sysId), []);
+    assert.equal(inst.uiAction('ui_resend', 'sc_req_item', ritm.sysId), false, 'no Send to Gatehouse button either');
+
+    // gatehouse_* variables alone do not make an item Gatehouse's: the set must be on its catalog item
+    const lookalike = await makeRitm(inst, { onServiceNow: false });
+    const item = inst.row('sc_req_item', lookalike.sysId).values.cat_item;
+    for (const [key, row] of inst.db.io_set_item) if (row.values.sc_cat_item === item) inst.db.io_set_item.delete(key);
+    assert.deepEqual(inst.update('sc_req_item', lookalike.sysId, { approval: 'approved' }), []);
+    assert.equal(inst.http.length, 0);
   });
 
   test('Gatehouse unreachable: a work note says so and how to retry; the log has no token', async () => {

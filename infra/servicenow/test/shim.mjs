@@ -7,7 +7,12 @@
 //     sn_ws.RESTMessageV2 (synchronous like the real one: each execute() runs
 //     http-sync-helper.mjs through child_process.execFileSync);
 //   client side (one vm context per client script, like the browser): g_form and GlideAjax,
-//     whose calls reach the server context's client-callable Script Includes.
+//     whose calls reach the server context's client-callable Script Includes, after the checks
+//     the platform makes: a guest only reaches one whose isPublic() answers true, and a user
+//     must pass the include's client_callable_script_include ACLs of manifest.json (a role of
+//     the ACL; admin_overrides lets admins through).
+//   RESTMessageV2 through a MID server (setMIDServer) only answers executeAsync() followed by
+//     waitForResponse(seconds), as ServiceNow documents for MID servers; execute() refuses.
 //
 // Business rules are run the way the platform does: on an update, every rule of the table whose
 // condition (from manifest.json) holds for current/previous runs its script file.
@@ -19,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-import { HERE as SN_DIR, loadManifest } from '../build-update-set.mjs';
+import { HERE as SN_DIR, loadManifest, textOf } from '../build-update-set.mjs';
 
 const HELPER = join(dirname(fileURLToPath(import.meta.url)), 'http-sync-helper.mjs');
 
@@ -47,8 +52,19 @@ const SCHEMA = {
   sys_user: { display: 'name', fields: { name: 'string', email: 'string', user_name: 'string' } },
   sc_cat_item: { display: 'name', fields: { name: 'string' } },
   sc_request: { display: 'number', fields: { number: 'string' } },
-  sys_properties: { display: 'name', fields: { name: 'string', type: 'string', value: 'string', description: 'string' } },
+  // catalog item <-> variable set
+  io_set_item: { display: 'variable_set', fields: { sc_cat_item: 'ref:sc_cat_item', variable_set: 'string' } },
+  sys_properties: {
+    display: 'name',
+    fields: {
+      name: 'string', type: 'string', value: 'string', description: 'string', is_private: 'boolean',
+      read_roles: 'string', write_roles: 'string',
+    },
+  },
   sys_dictionary: { display: 'element', fields: { name: 'string', element: 'string', internal_type: 'string' } },
+  sys_user_role: { display: 'name', fields: { name: 'string' } },
+  sys_security_acl: { display: 'name', fields: { name: 'string', type: 'string', operation: 'string' } },
+  sys_security_acl_role: { display: 'sys_user_role', fields: { sys_security_acl: 'ref:sys_security_acl', sys_user_role: 'ref:sys_user_role' } },
 };
 
 let idCounter = 0;
@@ -138,6 +154,7 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
       this._journal = {};
       this._variables = {};
       this._conditions = [];
+      this._limit = Infinity;
       this._results = null;
       this._index = -1;
       this._loaded = false;
@@ -206,8 +223,9 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
       if (op !== '=') throw new Error(`GlideRecord shim: operator ${op} not supported`);
       this._conditions.push([field, String(value)]);
     }
+    setLimit(n) { this._limit = Number(n); }
     query() {
-      this._results = [...inst.db[this._table].values()].filter((r) => this._conditions.every(([f, v]) => String(r.values[f] ?? '') === v));
+      this._results = [...inst.db[this._table].values()].filter((r) => this._conditions.every(([f, v]) => String(r.values[f] ?? '') === v)).slice(0, this._limit);
       this._index = -1;
     }
     hasNext() { return !!this._results && this._index + 1 < this._results.length; }
@@ -258,6 +276,26 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
     getHeader(name) { return this._headers[String(name).toLowerCase()] ?? null; }
     getHeaders() { return { ...this._headers }; }
   }
+  /** The answer of executeAsync(): nothing can be read from it before waitForResponse(). */
+  class RESTResponseAsync {
+    constructor(exchange, run) { this._exchange = exchange; this._run = run; this._response = null; }
+    waitForResponse(seconds) {
+      if (!(Number(seconds) > 0)) throw new Error('waitForResponse: seconds must be positive');
+      this._exchange.wait_seconds = Number(seconds);
+      this._response = this._run();
+    }
+    _ready() {
+      if (!this._response) throw new Error('RESTResponseV2 of executeAsync(): call waitForResponse(seconds) first');
+      return this._response;
+    }
+    getStatusCode() { return this._ready().getStatusCode(); }
+    getBody() { return this._ready().getBody(); }
+    haveError() { return this._ready().haveError(); }
+    getErrorMessage() { return this._ready().getErrorMessage(); }
+    getErrorCode() { return this._ready().getErrorCode(); }
+    getHeader(name) { return this._ready().getHeader(name); }
+    getHeaders() { return this._ready().getHeaders(); }
+  }
   class RESTMessageV2 {
     constructor(name, method) {
       if (name !== undefined || method !== undefined) throw new Error('RESTMessageV2 shim: only the no-argument form is used');
@@ -277,15 +315,26 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
     setEccParameter() {}
     getRequestBody() { return this._body; }
     getEndpoint() { return this._endpoint; }
-    execute() {
+    _exchange(async) {
       if (!this._endpoint || !this._method) throw new Error('RESTMessageV2: endpoint and method are required');
-      const exchange = { method: this._method, url: this._endpoint, headers: { ...this._headers }, body: this._body, timeout_ms: this._timeout, mid_server: this._mid };
+      const exchange = { method: this._method, url: this._endpoint, headers: { ...this._headers }, body: this._body, timeout_ms: this._timeout, mid_server: this._mid, async };
       inst.http.push(exchange);
+      return exchange;
+    }
+    _send(exchange) {
       const out = execFileSync(process.execPath, [HELPER, '--stdin'], { input: JSON.stringify(exchange), encoding: 'utf8', timeout: (this._timeout || 60000) + 5000 });
       const answer = JSON.parse(out);
       exchange.response = answer;
       if (answer.error) throw new Error(`Request failed: ${answer.error}`);
       return new RESTResponseV2(answer.status, answer.headers, answer.body, null);
+    }
+    execute() {
+      if (this._mid) throw new Error('RESTMessageV2 shim: a message through a MID server is asynchronous: use executeAsync() and waitForResponse()');
+      return this._send(this._exchange(false));
+    }
+    executeAsync() {
+      const exchange = this._exchange(true);
+      return new RESTResponseAsync(exchange, () => this._send(exchange));
     }
   }
 
@@ -404,12 +453,34 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
   };
 
   // ---- GlideAjax: the client's way into client-callable Script Includes -----------------
+  /** Would the platform let the current session call this client-callable include? */
+  inst.ajaxAllowed = (name) => {
+    const request = { getParameter: () => null };
+    server.__request = request;
+    const isPublic = vm.runInContext(`(function () { var p = new ${name}(__request); return typeof p.isPublic === 'function' ? p.isPublic() : null; })()`, server);
+    if (!inst.user) {
+      // a guest (public page): only an include that says it is public
+      return isPublic === true;
+    }
+    const acls = records('sys_security_acl').filter((a) => a.fields.active !== 'false' && textOf(a.fields.type) === 'client_callable_script_include' && a.fields.name === name);
+    return acls.length === 0 || acls.some((acl) => {
+      if (acl.fields.admin_overrides === 'true' && inst.roles.includes('admin')) return true;
+      const roles = records('sys_security_acl_role').filter((l) => l.fields.sys_security_acl === `@${acl.key}`).map((l) => l.fields.sys_user_role.display_value);
+      return roles.some((role) => inst.roles.includes(role));
+    });
+  };
+
   inst.callAjax = (name, params) => {
     const include = records('sys_script_include').find((r) => r.fields.name === name);
     if (!include) throw new Error(`GlideAjax: no Script Include ${name}`);
     if (include.fields.client_callable !== 'true') throw new Error(`GlideAjax: ${name} is not client callable`);
     const method = params.sysparm_name;
     inst.ajax.push({ name, params: { ...params } });
+    if (!inst.ajaxAllowed(name)) {
+      // the platform answers an empty response and logs the refusal
+      inst.logs.push({ level: 'warn', msg: `Access to Script Include ${name} blocked for ${inst.user || 'guest'}` });
+      return null;
+    }
     const request = { getParameter: (p) => (Object.prototype.hasOwnProperty.call(params, p) ? params[p] : null) };
     server.__request = request;
     const answer = vm.runInContext(
@@ -461,12 +532,53 @@ export function createInstance({ properties = {}, user = 'beth.admin', roles = [
       form._onChange(target.fields.name, (oldValue, newValue, isLoading) => ctx.onChange(null, oldValue, newValue, isLoading, false));
     }
     const onSubmit = scripts.filter((s) => s.fields.type === 'onSubmit').map((r) => load(r));
+    applyUiPolicies(form, 'applies_catalog');
     for (const r of scripts.filter((s) => s.fields.type === 'onLoad')) load(r).onLoad();
     form.settle = async () => {
       while (pending.length) await pending.shift();
       if (failures.length) throw failures[0];
     };
     form.submit = () => onSubmit.every((ctx) => ctx.onSubmit() !== false);
+    return form;
+  };
+
+  /**
+   * Runs the catalog UI policies of the variable set that apply to this view ("applies_catalog",
+   * "applies_req_item" or "applies_sc_task") and load with the form. Only unconditional policies
+   * are modelled (an empty catalog_conditions); anything else is refused, not guessed.
+   */
+  function applyUiPolicies(form, appliesField) {
+    const policies = records('catalog_ui_policy')
+      .filter((p) => p.fields.active !== 'false' && p.fields.variable_set === '@variable_set' && p.fields[appliesField] === 'true' && p.fields.on_load === 'true')
+      .sort((a, b) => Number(a.fields.order) - Number(b.fields.order));
+    for (const policy of policies) {
+      if (policy.fields.catalog_conditions) throw new Error(`${policy.key}: the shim models unconditional catalog UI policies only`);
+      const actions = records('catalog_ui_policy_action')
+        .filter((a) => a.fields.ui_policy === `@${policy.key}`)
+        .sort((a, b) => Number(a.fields.order) - Number(b.fields.order));
+      for (const action of actions) {
+        const target = records('item_option_new').find((v) => `IO:@${v.key}` === action.fields.catalog_variable);
+        if (!target) throw new Error(`${action.key}: catalog_variable points to no variable`);
+        const name = target.fields.name;
+        const flag = (v) => (v === 'true' ? true : v === 'false' ? false : null);
+        if (flag(action.fields.mandatory) !== null) form.setMandatory(name, flag(action.fields.mandatory));
+        if (flag(action.fields.visible) !== null) form.setVisible(name, flag(action.fields.visible));
+        if (flag(action.fields.disabled) !== null) form.setReadOnly(name, flag(action.fields.disabled));
+      }
+    }
+  }
+
+  /**
+   * The variable editor of a requested item (table sc_req_item) or of one of its catalog tasks
+   * (sc_task): the variable set's variables with the item's values, after the UI policies of that
+   * view. No client script runs there (theirs apply to the catalog view only).
+   */
+  inst.openVariableEditor = (table, values) => {
+    const applies = { sc_req_item: 'applies_req_item', sc_task: 'applies_sc_task' }[table];
+    if (!applies) throw new Error(`openVariableEditor: ${table} has no variable editor in the shim`);
+    const form = new FormShim(records('item_option_new'));
+    for (const [name, value] of Object.entries(values || {})) form._field(name).value = String(value);
+    applyUiPolicies(form, applies);
     return form;
   };
 
@@ -488,6 +600,10 @@ export class FormShim {
         options: choice && v.fields.include_none === 'true' ? [{ value: '', label: '-- None --' }] : [],
         messages: [],
         choice,
+        label: v.fields.question_text,
+        mandatory: v.fields.mandatory === 'true',
+        readOnly: v.fields.read_only === 'true',
+        visible: true,
       };
     }
   }
@@ -520,6 +636,23 @@ export class FormShim {
     const f = this._field(name);
     f.messages = clearAll ? [] : f.messages.slice(0, -1);
   }
+  setMandatory(name, on) { this._field(name).mandatory = !!on; }
+  isMandatory(name) { return this._field(name).mandatory; }
+  /** Like the platform: a mandatory variable without a value cannot be made read-only or hidden. */
+  setReadOnly(name, on) {
+    const f = this._field(name);
+    if (on && f.mandatory && f.value === '') return;
+    f.readOnly = !!on;
+  }
+  isReadOnly(name) { return this._field(name).readOnly; }
+  setVisible(name, on) {
+    const f = this._field(name);
+    if (!on && f.mandatory && f.value === '') return;
+    f.visible = !!on;
+  }
+  setDisplay(name, on) { this.setVisible(name, on); }
+  isVisible(name) { return this._field(name).visible; }
+  getLabelOf(name) { return this._field(name).label; }
   addErrorMessage(m) { this.formMessages.push({ type: 'error', message: String(m) }); }
   addInfoMessage(m) { this.formMessages.push({ type: 'info', message: String(m) }); }
   clearMessages() { this.formMessages = []; }

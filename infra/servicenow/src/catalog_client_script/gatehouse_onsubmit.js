@@ -4,6 +4,11 @@
  * not in a work note after the approval: the server name is an RFC 1123 label (lowercase
  * letters, digits and '-', 1 to 63, not starting or ending with '-') and the count a whole
  * number of at least 1. Gatehouse still checks everything (and the highest count) itself.
+ *
+ * It also stores both in their one canonical form (server name trimmed and lower-cased, count
+ * without spaces or leading zeros, an empty count as 1): the intake rule sends the variables
+ * exactly as stored, and Gatehouse compares them with the item it reads back from ServiceNow,
+ * so no transformation may happen between the two.
  */
 function onSubmit() {
     var ok = true;
@@ -12,15 +17,21 @@ function onSubmit() {
     g_form.hideFieldMsg(NAME, true);
     g_form.hideFieldMsg(COUNT, true);
 
-    var name = String(g_form.getValue(NAME) || '').replace(/^\s+|\s+$/g, '').toLowerCase();
+    var entered = String(g_form.getValue(NAME) || '');
+    var name = entered.replace(/^\s+|\s+$/g, '').toLowerCase();
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
         g_form.showFieldMsg(NAME, 'Use 1 to 63 letters, digits or "-", not starting or ending with "-" (for example web-01).', 'error');
         ok = false;
+    } else if (name !== entered) {
+        g_form.setValue(NAME, name);
     }
-    var count = String(g_form.getValue(COUNT) || '1').replace(/^\s+|\s+$/g, '');
+    var enteredCount = String(g_form.getValue(COUNT) || '');
+    var count = enteredCount.replace(/^\s+|\s+$/g, '') || '1';
     if (!/^[0-9]{1,4}$/.test(count) || parseInt(count, 10) < 1) {
         g_form.showFieldMsg(COUNT, 'Enter a whole number of at least 1.', 'error');
         ok = false;
+    } else if (String(parseInt(count, 10)) !== enteredCount) {
+        g_form.setValue(COUNT, String(parseInt(count, 10)));
     }
     return ok;
 }

@@ -7,7 +7,12 @@
  *
  * Both answer a JSON string; on failure {"error": "<message for the requester>"}. The message
  * never carries Gatehouse's URL or token; the details are in the system log (GatehouseClient).
- * Only logged-in users reach it (AbstractAjaxProcessor is not public by default).
+ *
+ * Who may call it: never a guest (isPublic() answers false, which takes precedence over the
+ * property glide.script.ccsi.ispublic:
+ * https://www.servicenow.com/docs/r/washingtondc/platform-security/instance-security-hardening-settings/sc-privacy-on-client-callable-script-includes.html),
+ * and only users that pass the ACL "GatehouseAjax" (type client_callable_script_include,
+ * operation execute, role snc_internal) that ships in the same update set.
  */
 var GatehouseAjax = Class.create();
 GatehouseAjax.prototype = Object.extendsObject(global.AbstractAjaxProcessor, {
@@ -45,6 +50,11 @@ GatehouseAjax.prototype = Object.extendsObject(global.AbstractAjaxProcessor, {
             flavors: this._items(d.flavors),
             networks: this._items(d.networks)
         });
+    },
+
+    /* Not reachable from public (unauthenticated) pages, whatever glide.script.ccsi.ispublic says. */
+    isPublic: function () {
+        return false;
     },
 
     _items: function (list) {

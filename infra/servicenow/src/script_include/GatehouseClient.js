@@ -9,7 +9,11 @@
  *   x_gatehouse.timeout_ms      timeout of one call in milliseconds (default 10000, at most 60000)
  *   x_gatehouse.mid_server      name of a MID server to send the calls through; empty = straight
  *                               from the instance (see the README: only for a Gatehouse the
- *                               instance cannot reach)
+ *                               instance cannot reach). Through a MID server a call is sent with
+ *                               executeAsync() and awaited with waitForResponse(seconds): every
+ *                               REST message sent through a MID server is asynchronous
+ *                               (https://www.servicenow.com/docs/r/yokohama/api-reference/web-services/r_RESTMessageV2MIDServerExample.html).
+ *                               Straight calls use execute().
  *
  * Every method answers a result object and never throws:
  *   {ok: true|false, status: HTTP status (0 when no answer came), data: parsed JSON body or null,
@@ -20,6 +24,8 @@
 var GatehouseClient = Class.create();
 
 GatehouseClient.PREFIX = 'Gatehouse: ';
+/* Seconds a call through a MID server may take beyond its HTTP timeout (the ECC queue round trip). */
+GatehouseClient.MID_QUEUE_SECONDS = 10;
 GatehouseClient.B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /* Hex of a base64 string (GlideCertificateEncryption answers base64; the header wants hex). */
@@ -142,6 +148,11 @@ GatehouseClient.prototype = {
         }
     },
 
+    /* How long waitForResponse waits for a call through the MID server, in seconds. */
+    midWaitSeconds: function () {
+        return Math.ceil(this.timeoutMs / 1000) + GatehouseClient.MID_QUEUE_SECONDS;
+    },
+
     /* -- internals ------------------------------------------------------------------------ */
 
     _call: function (method, path, bodyText, bearer, headers) {
@@ -175,10 +186,15 @@ GatehouseClient.prototype = {
                 rm.setRequestHeader('Content-Type', 'application/json');
                 rm.setRequestBody(bodyText);
             }
+            var response;
             if (this.midServer) {
                 rm.setMIDServer(this.midServer);
+                response = rm.executeAsync();
+                // throws when no answer came back through the ECC queue in time
+                response.waitForResponse(this.midWaitSeconds());
+            } else {
+                response = rm.execute();
             }
-            var response = rm.execute();
             status = parseInt(String(response.getStatusCode()), 10) || 0;
             text = String(response.getBody() || '');
             if (!status) {

@@ -8,22 +8,40 @@
  *   notifyChange(chg)   change_request whose approval moved -> POST /v1/webhooks/servicenow
  *   buildIntake(ritm)   the intake body of DESIGN.md, from the RITM and its gatehouse_* variables
  *
- * A RITM belongs to Gatehouse when it carries the variable gatehouse_cloud (the "Gatehouse VM"
- * variable set). Sending the same RITM again is safe: Gatehouse answers 200 with the first
- * request for the same sys_id and the same body, and 409 if the body changed.
+ * A RITM belongs to Gatehouse when its catalog item uses the variable set "Gatehouse VM" (a row
+ * of io_set_item, the table that joins catalog items and variable sets, for the item and the
+ * set's sys_id, which the update set fixes). Sending the same RITM again is safe: Gatehouse
+ * answers 200 with the first request for the same sys_id and the same body, and 409 if the body
+ * changed.
+ *
+ * Gatehouse reads the item back from ServiceNow by sys_id and refuses (422) a body whose
+ * requester (requested_for), opened_by or variables differ from the item's. So the body carries
+ * them exactly as stored: no trimming, no lower-casing (the catalog form's onSubmit script
+ * stores the server name already trimmed and lower-cased).
  */
 var GatehouseIntegration = Class.create();
 
 GatehouseIntegration.FIELD = 'u_gatehouse_request_id';
+/* sys_id of the variable set "Gatehouse VM" (item_option_new_set) in the update set */
+GatehouseIntegration.VARIABLE_SET = '31dded3b71e24fc2f8d1eaf7bd319c28';
 
 GatehouseIntegration.prototype = {
     initialize: function (client) {
         this.client = client || new GatehouseClient();
     },
 
+    /* Does the item's catalog item use the variable set "Gatehouse VM"? */
     isGatehouseItem: function (ritm) {
-        var v = ritm.variables;
-        return !!(v && v.gatehouse_cloud !== undefined && v.gatehouse_cloud !== null);
+        var item = String(ritm.getValue('cat_item') || '');
+        if (!item) {
+            return false;
+        }
+        var link = new GlideRecord('io_set_item');
+        link.addQuery('sc_cat_item', item);
+        link.addQuery('variable_set', GatehouseIntegration.VARIABLE_SET);
+        link.setLimit(1);
+        link.query();
+        return link.hasNext();
     },
 
     requestId: function (ritm) {
@@ -33,7 +51,11 @@ GatehouseIntegration.prototype = {
         return String(ritm.getValue(GatehouseIntegration.FIELD) || '');
     },
 
-    /* The intake body (DESIGN.md "Intake body"). Deterministic: the same RITM gives the same body. */
+    /*
+     * The intake body (DESIGN.md "Intake body"). Deterministic: the same RITM gives the same body.
+     * requester and opened_by are the item's users; cloud, image, flavor, network, server_name
+     * and count are the variables as stored (count as a number when it is a clean integer).
+     */
     buildIntake: function (ritm) {
         var v = ritm.variables;
         var body = {
@@ -42,14 +64,18 @@ GatehouseIntegration.prototype = {
                 number: String(ritm.getValue('number')),
                 sys_id: String(ritm.getUniqueValue())
             },
-            requester: this.requester(ritm),
-            cloud: this._var(v, 'gatehouse_cloud'),
-            image: this._var(v, 'gatehouse_image'),
-            flavor: this._var(v, 'gatehouse_flavor'),
-            network: this._var(v, 'gatehouse_network'),
-            server_name: this._var(v, 'gatehouse_server_name').toLowerCase(),
-            count: this._count(this._var(v, 'gatehouse_count'))
+            requester: this.person(ritm.requested_for)
         };
+        var openedBy = this.person(ritm.opened_by);
+        if (openedBy) {
+            body.opened_by = openedBy;
+        }
+        body.cloud = this._var(v, 'gatehouse_cloud');
+        body.image = this._var(v, 'gatehouse_image');
+        body.flavor = this._var(v, 'gatehouse_flavor');
+        body.network = this._var(v, 'gatehouse_network');
+        body.server_name = this._var(v, 'gatehouse_server_name');
+        body.count = this._count(this._var(v, 'gatehouse_count'));
         var justification = this._var(v, 'gatehouse_justification');
         if (justification) {
             body.justification = justification;
@@ -65,29 +91,17 @@ GatehouseIntegration.prototype = {
         return body;
     },
 
-    /* requested_for, or opened_by when requested_for is empty or has no e-mail address */
-    requester: function (ritm) {
-        var candidates = [ritm.requested_for, ritm.opened_by];
-        var first = null;
-        for (var i = 0; i < candidates.length; i++) {
-            var u = candidates[i];
-            if (!u || u.nil()) {
-                continue;
-            }
-            var person = {
-                email: String(u.email || '').replace(/^\s+|\s+$/g, ''),
-                name: String(u.name || '').replace(/^\s+|\s+$/g, ''),
-                user_name: String(u.user_name || '').replace(/^\s+|\s+$/g, '')
-            };
-            if (!person.user_name) {
-                delete person.user_name;
-            }
-            if (person.email) {
-                return person;
-            }
-            first = first || person;
+    /* {email, name, user_name} of a sys_user reference, as stored; null when it is empty */
+    person: function (user) {
+        if (!user || user.nil()) {
+            return null;
         }
-        return first || {email: '', name: ''};
+        var out = {email: String(user.email || ''), name: String(user.name || '')};
+        var userName = String(user.user_name || '');
+        if (userName) {
+            out.user_name = userName;
+        }
+        return out;
     },
 
     submit: function (ritm) {
@@ -99,8 +113,17 @@ GatehouseIntegration.prototype = {
             return {sent: false, reason: 'already sent', id: known};
         }
         var number = String(ritm.getValue('number'));
-        var result = this.client.createRequest(this.buildIntake(ritm));
+        var intake = this.buildIntake(ritm);
         var note;
+        if (!intake.requester || !intake.requester.email) {
+            // Gatehouse takes the requester from requested_for and mails them: nothing to send
+            note = 'Not sent to Gatehouse: the item\'s "Requested for" is empty or has no e-mail address. ' +
+                'Set it (with an e-mail address) and use "Send to Gatehouse".';
+            ritm.work_notes = note;
+            ritm.update();
+            return {sent: false, reason: 'no requester', note: note};
+        }
+        var result = this.client.createRequest(intake);
         if (result.ok && result.data && result.data.id) {
             var id = String(result.data.id);
             if (ritm.isValidField(GatehouseIntegration.FIELD)) {
@@ -111,7 +134,8 @@ GatehouseIntegration.prototype = {
                 '. A platform approver decides before ' + String(result.data.expires_at || 'the approval expires') + '.';
         } else if (result.status === 422) {
             note = 'Gatehouse refused this request: ' + this._fieldText(result) +
-                ' Correct the variables and use "Send to Gatehouse" to send it again.';
+                ' The variables are read-only on the item: order again with corrected values, or have an admin' +
+                ' correct them and use "Send to Gatehouse".';
         } else if (result.status === 409) {
             note = 'Gatehouse already holds a different request for ' + number +
                 ' (the variables changed after it was first sent); nothing was sent again.';
@@ -175,20 +199,21 @@ GatehouseIntegration.prototype = {
         return ' (image ' + name(d.image) + ', flavor ' + name(d.flavor) + ', network ' + name(d.network) + ')';
     },
 
+    /* A variable's stored value, untouched ('' when the item lacks it) */
     _var: function (variables, name) {
         var el = variables ? variables[name] : undefined;
         if (el === undefined || el === null) {
             return '';
         }
-        return String(el).replace(/^\s+|\s+$/g, '');
+        return String(el);
     },
 
-    /* a clean integer goes as a number; anything else as text, so that Gatehouse names the field */
+    /*
+     * A clean integer goes as a number (what it means: "2" stored is 2 sent); anything else,
+     * empty included, as the text stored, so that Gatehouse names the field.
+     */
     _count: function (text) {
-        if (!text) {
-            return 1;
-        }
-        return /^[0-9]{1,4}$/.test(text) ? parseInt(text, 10) : text;
+        return /^[1-9][0-9]{0,3}$/.test(text) ? parseInt(text, 10) : text;
     },
 
     _fieldText: function (result) {
