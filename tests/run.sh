@@ -14,6 +14,9 @@ trap 'tests/aws/stop-moto.sh' EXIT
 echo "== template.yaml: cfn-lint and sam validate --lint (offline)"
 tests/aws/validate-template.sh
 
+echo "== /openapi.json: OpenAPI 3.1 schema and its examples (offline)"
+tests/aws/validate-openapi.sh
+
 echo "== build (the end-to-end tests start the gatehouse and simulator binaries)"
 cargo build --workspace --bins --quiet
 

@@ -56,9 +56,6 @@ async fn callback(
     let headers = request.headers().clone();
     let bearer = check_scope(&hook.tokens, &headers, Scope::Webhook);
     let signature = headers.get("x-gatehouse-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
-    if !is_json(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
-        return Err(ApiError(Error::UnsupportedMediaType { expected: "application/json" }));
-    }
     let body = read_limited(request).await?;
     let signed = match (&hook.secret, &signature) {
         (Some(secret), Some(sig)) => signature_valid(secret, sig, &body, jiff::Timestamp::now().as_second()),
@@ -67,6 +64,10 @@ async fn callback(
     if !signed {
         // Without a valid signature, a bearer token of scope webhook (401 or 403 otherwise).
         bearer?;
+    }
+    // Only a caller who proved who they are learns what the endpoint expects.
+    if !is_json(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
+        return Err(ApiError(Error::UnsupportedMediaType { expected: "application/json" }));
     }
     let (callback, _): (WebhookBody, _) = parse_json(&body)?;
     if callback.sys_id.len() != 32 || !callback.sys_id.bytes().all(|b| b.is_ascii_hexdigit()) {

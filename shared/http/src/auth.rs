@@ -1,5 +1,5 @@
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::Error;
@@ -33,16 +33,6 @@ pub async fn require_scope(
 ) -> Response {
     match check_scope(&tokens, request.headers(), scope) {
         Ok(()) => next.run(request).await,
-        Err(e) => {
-            let mut resp = ApiError(e).into_response();
-            if resp.status() == axum::http::StatusCode::FORBIDDEN {
-                // RFC 6750 §3.1: the scope the resource needs.
-                let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
-                if let Ok(v) = HeaderValue::from_str(&challenge) {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            resp
-        }
+        Err(e) => ApiError(e).into_response(),
     }
 }

@@ -1,6 +1,9 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of the whole API, with a security scheme per
-//! scope. A test compares it with every function's route table, so a route cannot be added
-//! without being described.
+//! scope (`servicenow`, `ci`, `webhook`, `audit`) and `webhookSignature` for ServiceNow's signed
+//! callback. tests/e2e/openapi.rs compares it with every function's route table (methods, paths,
+//! security) and checks live answers against its schemas, so a route cannot be added, or its
+//! scope or answer changed, without the document; tests/aws/validate-openapi.sh validates it as
+//! OpenAPI 3.1 with its examples.
 
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};

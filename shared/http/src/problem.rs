@@ -87,6 +87,13 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Error::MissingScope(scope) = &e {
+            // RFC 6750 §3.1: the scope the resource needs.
+            let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
         resp
     }
 }
