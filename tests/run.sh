@@ -11,6 +11,10 @@ echo "== local AWS (moto, single-threaded) for the DynamoDB and SES adapters"
 eval "$(tests/aws/start-moto.sh)"
 trap 'tests/aws/stop-moto.sh' EXIT
 
+echo "== a real OpenID provider (node-oidc-provider) for the approver sign-in tests"
+eval "$(tests/oidc/start-provider.sh)"
+trap 'tests/oidc/stop-provider.sh; tests/aws/stop-moto.sh' EXIT
+
 echo "== template.yaml: cfn-lint and sam validate --lint (offline)"
 tests/aws/validate-template.sh
 

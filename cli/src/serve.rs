@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use axum::http::Method;
 use domain::config::{
-    ApiTokens, Approvers, Config, GitLabSettings, MailTransport, Secret, ServiceNowAuth, ServiceNowSettings, Settings,
+    ApiTokens, ApproverProof, Approvers, Config, GitLabSettings, MailTransport, OidcSettings, Secret, ServiceNowAuth,
+    ServiceNowSettings, Settings,
 };
 use domain::model::{RequestId, Status};
 use domain::ports::{Itsm, Mailer};
@@ -159,6 +160,11 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         // Optional even in the demo, so ServiceNow's signed callbacks can be tried.
         webhook_secret: std::env::var("GATEHOUSE_WEBHOOK_SECRET").ok().filter(|s| s.len() >= 32).map(Secret::new),
         table: None,
+        allow_insecure_tls: false,
+        // A new key each start: links mailed before a restart stop working, which is fine for a demo.
+        link_key: domain::token::LinkKey::generate(),
+        // The demo signs approvers in only when GATEHOUSE_OIDC_ISSUER is set (see `start`).
+        approver_proof: domain::config::ApproverProof::LinkOnly,
     };
     Ok((config, token))
 }
@@ -184,6 +190,37 @@ pub struct Simulators {
     pub pcd: Option<pcd_sim::PcdSim>,
     pub servicenow: Option<servicenow_sim::SnSim>,
     pub gitlab: Option<gitlab_sim::GitLabSim>,
+    pub oidc: Option<oidc_sim::OidcSim>,
+}
+
+/// The demo signs approvers in only when `GATEHOUSE_OIDC_ISSUER` is set: `sim` starts the OpenID
+/// provider simulator (its users approver@demo.invalid and second@demo.invalid, password `demo`);
+/// any other value is a real issuer, with `GATEHOUSE_OIDC_CLIENT_ID` and `_CLIENT_SECRET`.
+async fn demo_sign_in(config: &mut Config, sims: &mut Simulators) -> Result<(), BoxError> {
+    let Some(issuer) = std::env::var("GATEHOUSE_OIDC_ISSUER").ok().filter(|i| !i.trim().is_empty()) else {
+        return Ok(());
+    };
+    let callback = format!("{}/v1/auth/callback", config.public_base_url);
+    let settings = if issuer.trim() == "sim" {
+        let sim = oidc_sim::OidcSim::start("127.0.0.1:0".parse()?, oidc_sim::OidcSimConfig::default()).await?;
+        sim.add_redirect_uri(oidc_sim::demo::CLIENT_ID, &callback);
+        let settings = OidcSettings {
+            issuer: sim.issuer(),
+            client_id: oidc_sim::demo::CLIENT_ID.into(),
+            client_secret: Secret::new(oidc_sim::demo::CLIENT_SECRET),
+        };
+        sims.oidc = Some(sim);
+        settings
+    } else {
+        let need = |k: &str| std::env::var(k).map_err(|_| format!("GATEHOUSE_OIDC_ISSUER is set: {k} is needed too"));
+        OidcSettings {
+            issuer,
+            client_id: need("GATEHOUSE_OIDC_CLIENT_ID")?,
+            client_secret: Secret::new(need("GATEHOUSE_OIDC_CLIENT_SECRET")?),
+        }
+    };
+    config.approver_proof = ApproverProof::SignIn(settings);
+    Ok(())
 }
 
 /// The request item the README's curl walk-through submits, so its write-backs have a home.
@@ -197,7 +234,7 @@ impl Simulators {
         let gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse()?, Default::default()).await?;
         // Project 4242 acme/shop with MR !7, pipeline 900001 and the manual job 77001 of DESIGN.md.
         gitlab.seed_demo();
-        Ok(Simulators { pcd: Some(pcd), servicenow: Some(servicenow), gitlab: Some(gitlab) })
+        Ok(Simulators { pcd: Some(pcd), servicenow: Some(servicenow), gitlab: Some(gitlab), oidc: None })
     }
 }
 
@@ -238,15 +275,35 @@ pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.demo {
+        // The demo holds a token good for every scope and simulators without credentials: it is
+        // for this machine only.
+        if !args.listen.ip().is_loopback() {
+            return Err(format!(
+                "serve --demo listens on loopback only (127.0.0.1, ::1): --listen {} would open the demo, \
+                 its all-scope token and its simulators to the network; use --listen 127.0.0.1:{}",
+                args.listen,
+                args.listen.port()
+            )
+            .into());
+        }
         let sims = Simulators::start_demo().await?;
         let data_dir = args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into());
+        // 0700 when new (the store would do it too, but clouds.yaml is written first).
+        store::SqliteStore::create_private_dir(&data_dir)?;
         let (mut config, token) = demo_config(sims.pcd.as_ref().ok_or("no PCD simulator")?, data_dir, addr)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.clouds_yaml, std::fs::Permissions::from_mode(0o600))?;
+        }
         if let Some(sn) = &sims.servicenow {
             use_servicenow_sim(&mut config, sn);
         }
         if let Some(gl) = &sims.gitlab {
             use_gitlab_sim(&mut config, gl);
         }
+        let mut sims = sims;
+        demo_sign_in(&mut config, &mut sims).await?;
         return start_with(listener, config, Some(token), sims, true).await;
     }
     let data_dir = args.data_dir.clone().map(|d| d.display().to_string());
@@ -316,6 +373,15 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     }
     if let Some(sn) = &running.sims.servicenow {
         println!("ServiceNow simulator: {} (approved request item {DEMO_RITM_SYS_ID})", sn.base_url());
+    }
+    if let Some(oidc) = &running.sims.oidc {
+        println!(
+            "OpenID provider simulator: {} (approvers sign in: {} or {}, password {})",
+            oidc.issuer(),
+            oidc_sim::demo::APPROVER_EMAIL,
+            oidc_sim::demo::SECOND_EMAIL,
+            oidc_sim::demo::PASSWORD
+        );
     }
     if let Some(gl) = &running.sims.gitlab {
         println!("GitLab simulator: {} (project 4242 acme/shop, MR !7, manual job 77001)", gl.base_url());

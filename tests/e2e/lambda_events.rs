@@ -87,6 +87,7 @@ async fn seed(w: &World) -> domain::model::Request {
         from: None,
         to: Status::PendingApproval,
         note: None,
+        proof: None,
     };
     w.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     request

@@ -516,6 +516,7 @@ async fn seed(running: &Running) -> (Request, String) {
         from: None,
         to: Status::PendingApproval,
         note: None,
+        proof: None,
     };
     running.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     (request, token.expose().to_string())
@@ -588,6 +589,12 @@ async fn what_the_routes_answer_is_what_the_document_says() {
     check(decide, answer(json_decision(json!({"decision": "approve"}))).await, 409);
     check(decide, answer(http.post(&page_url).form(&[("decision", "approve")])).await, 409);
     check(decide, answer(http.post(&page_url).header("accept", "application/json").body("x")).await, 415);
+    // Sign-in: this serve lets the link alone decide, so there is none to start or finish.
+    let sign_in = ("GET", "/v1/approvals/{token}/sign-in");
+    check(sign_in, answer(http.get(format!("{page_url}/sign-in"))).await, 404);
+    let callback = ("GET", "/v1/auth/callback");
+    check(callback, answer(http.get(url("/v1/auth/callback"))).await, 400);
+    check(callback, answer(http.get(url("/v1/auth/callback?code=c&state=s"))).await, 404);
 
     // The change gate, against the ServiceNow and GitLab simulators.
     let body = json!({

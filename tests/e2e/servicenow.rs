@@ -72,7 +72,10 @@ async fn a_provisioned_request_leaves_every_step_on_the_item_and_closes_it_compl
     let notes = wait_item(&h, &sid, 4, "3").await;
     assert_eq!(notes.len(), 4, "{notes:#?}");
     assert!(has(&notes, "Gatehouse received this request"));
-    assert!(has(&notes, "Approved in Gatehouse by approver@demo.invalid. Comment: fine by me"));
+    assert!(has(
+        &notes,
+        "Approved in Gatehouse by approver@demo.invalid (link only: anyone holding the link could decide). Comment: fine by me"
+    ));
     assert!(has(&notes, "Provisioning started on demo: web-01"));
     let address = r["servers"][0]["addresses"][0].as_str().unwrap();
     let server_id = r["servers"][0]["id"].as_str().unwrap();
@@ -91,7 +94,10 @@ async fn a_denied_request_says_who_and_why_and_closes_incomplete() {
     decide(&h, &page, "deny", "no budget this quarter").await;
     let notes = wait_item(&h, &sid, 2, "4").await;
     assert_eq!(notes.len(), 2, "{notes:#?}");
-    assert!(has(&notes, "Denied in Gatehouse by approver@demo.invalid. Comment: no budget this quarter"));
+    assert!(has(
+        &notes,
+        "Denied in Gatehouse by approver@demo.invalid (link only: anyone holding the link could decide). Comment: no budget this quarter"
+    ));
     assert_eq!(h.sn.as_ref().unwrap().record("sc_req_item", &sid).unwrap()["stage"], "Request Cancelled");
 }
 

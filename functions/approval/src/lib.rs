@@ -3,6 +3,7 @@
 //! path is the credential, so no other auth, and every answer carries strict security headers.
 
 mod page;
+mod sign_in;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
@@ -20,7 +21,7 @@ use serde_json::json;
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn secure(mut resp: Response) -> Response {
+pub(crate) fn secure(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -44,11 +45,11 @@ fn status_of(state: &LinkState) -> StatusCode {
         LinkState::Open => StatusCode::OK,
         LinkState::Decided => StatusCode::CONFLICT,
         LinkState::Expired | LinkState::Cancelled => StatusCode::GONE,
-        LinkState::OwnRequest => StatusCode::FORBIDDEN,
+        LinkState::OwnRequest | LinkState::SignInRequired | LinkState::NotTheApprover { .. } => StatusCode::FORBIDDEN,
     }
 }
 
-fn error_response(e: Error, json: bool) -> Response {
+pub(crate) fn error_response(e: Error, json: bool) -> Response {
     if json {
         return ApiError(e).into_response();
     }
@@ -65,6 +66,11 @@ async fn show(
 ) -> Response {
     let json = wants_json(&headers);
     let preselect = q.decision.as_deref().and_then(Decision::parse);
+    let viewer = match viewer(&services, &headers).await {
+        Ok(v) => v,
+        Err(e) => return secure(error_response(e, json)),
+    };
+    let path = format!("/v1/approvals/{token}");
     let resp = match services.view_link(&token).await {
         // Looking is fine for anyone, the requester included: only deciding is refused. A dead
         // link says so with 410.
@@ -76,7 +82,7 @@ async fn show(
             if json {
                 (status, Json(view_json(&view, None))).into_response()
             } else {
-                (status, page::link(&view, preselect, None)).into_response()
+                (status, page::link(&view, &viewer, &path, preselect, None)).into_response()
             }
         }
         Err(e) => error_response(e, json),
@@ -104,6 +110,8 @@ fn view_json(view: &LinkView, message: Option<&str>) -> serde_json::Value {
             LinkState::Expired => "expired",
             LinkState::Cancelled => "cancelled",
             LinkState::OwnRequest => "own_request",
+            LinkState::SignInRequired => "sign_in_required",
+            LinkState::NotTheApprover { .. } => "not_the_approver",
         },
         "decided_by": r.decided_by,
         "decision_comment": r.decision_comment,
@@ -131,10 +139,31 @@ async fn read_decision(request: Request) -> Result<(Decision, Option<String>), E
     Ok((decision, body.comment))
 }
 
+/// Who is looking, for the page: link only, not signed in, or signed in as someone.
+async fn viewer(services: &Services, headers: &HeaderMap) -> Result<page::Viewer, Error> {
+    if !services.sign_in_required() {
+        return Ok(page::Viewer::LinkOnly);
+    }
+    Ok(match sign_in::session_of(services, headers).await? {
+        Some(s) => page::Viewer::SignedIn { email: s.identity.email, issuer: s.identity.issuer },
+        None => page::Viewer::NotSignedIn,
+    })
+}
+
 async fn decide(State(services): State<Services>, Path(token): Path<String>, request: Request) -> Response {
     let json = wants_json(request.headers());
+    let headers = request.headers().clone();
+    let session = match sign_in::session_of(&services, &headers).await {
+        Ok(s) => s,
+        Err(e) => return secure(error_response(e, json)),
+    };
+    let viewer = match viewer(&services, &headers).await {
+        Ok(v) => v,
+        Err(e) => return secure(error_response(e, json)),
+    };
+    let path = format!("/v1/approvals/{token}");
     let outcome = match read_decision(request).await {
-        Ok((decision, comment)) => services.decide(&token, decision, comment).await,
+        Ok((decision, comment)) => services.decide(&token, decision, comment, session.as_ref()).await,
         Err(e) => Err(e),
     };
     let resp = match outcome {
@@ -153,7 +182,7 @@ async fn decide(State(services): State<Services>, Path(token): Path<String>, req
             if json {
                 (status, Json(view_json(&view, Some(&msg)))).into_response()
             } else {
-                (status, page::link(&view, None, Some(&msg))).into_response()
+                (status, page::link(&view, &viewer, &path, None, Some(&msg))).into_response()
             }
         }
         Err(e) => error_response(e, json),
@@ -166,5 +195,7 @@ pub fn router(services: Services) -> Mounted {
     Routes::new(ApiTokens::default())
         .add(Method::GET, "/v1/approvals/{token}", Access::Public, show)
         .add(Method::POST, "/v1/approvals/{token}", Access::Public, decide)
+        .add(Method::GET, "/v1/approvals/{token}/sign-in", Access::Public, sign_in::start)
+        .add(Method::GET, "/v1/auth/callback", Access::Public, sign_in::callback)
         .with_state(services)
 }

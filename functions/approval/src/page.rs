@@ -57,7 +57,7 @@ fn details(view: &LinkView) -> String {
 /// Why a link can no longer decide, in a sentence.
 pub fn refusal(view: &LinkView) -> String {
     let r = &view.request;
-    match view.state {
+    match &view.state {
         LinkState::Decided => {
             let verb = match r.status {
                 Status::Denied => "denied",
@@ -73,12 +73,44 @@ pub fn refusal(view: &LinkView) -> String {
         LinkState::OwnRequest => {
             "You requested this or opened it for someone, so another approver has to decide.".to_string()
         }
+        LinkState::SignInRequired => {
+            format!("Deciding needs a sign-in: sign in as {} to approve or deny.", view.approver)
+        }
+        LinkState::NotTheApprover { signed_in } => format!(
+            "You are signed in as {signed_in}, but this link is for {}: only they (signed in) may decide.",
+            view.approver
+        ),
         LinkState::Open => String::new(),
     }
 }
 
-/// The confirmation page: the request, and for an open link the form that decides.
-pub fn link(view: &LinkView, preselect: Option<Decision>, notice: Option<&str>) -> Html<String> {
+/// Who is looking at the page, as far as deciding goes.
+pub enum Viewer {
+    /// No sign-in here: the link alone decides, and the page says so.
+    LinkOnly,
+    /// Sign-in is required and this browser has no session.
+    NotSignedIn,
+    /// Signed in (the e-mail the identity provider verified, and the provider).
+    SignedIn { email: String, issuer: String },
+}
+
+fn sign_in_link(token_path: &str, approver: &str) -> String {
+    format!(
+        "<p><a class=\"signin\" href=\"{}/sign-in\">Sign in as {} to decide</a></p>",
+        html_escape::encode_double_quoted_attribute(token_path),
+        esc(approver)
+    )
+}
+
+/// The confirmation page: the request, and for an open link the form that decides (or, where
+/// sign-in is required and missing, the way to sign in). `token_path` is the page's own path.
+pub fn link(
+    view: &LinkView,
+    viewer: &Viewer,
+    token_path: &str,
+    preselect: Option<Decision>,
+    notice: Option<&str>,
+) -> Html<String> {
     let r = &view.request;
     let mut body = format!("<h1>Approve {}?</h1>", esc(&r.source.number));
     let notice = notice.map(str::to_string).or_else(|| (view.state != LinkState::Open).then(|| refusal(view)));
@@ -86,7 +118,33 @@ pub fn link(view: &LinkView, preselect: Option<Decision>, notice: Option<&str>) 
         body.push_str(&format!("<p class=\"note warn\">{}</p>", esc(&n)));
     }
     body.push_str(&details(view));
-    if view.state == LinkState::Open {
+    let may_decide = match viewer {
+        Viewer::LinkOnly => true,
+        Viewer::NotSignedIn => false,
+        Viewer::SignedIn { email, .. } => domain::identity::same_person(email, &view.approver),
+    };
+    let pending = matches!(view.state, LinkState::Open | LinkState::SignInRequired | LinkState::NotTheApprover { .. });
+    if pending && !may_decide {
+        if let Viewer::SignedIn { email, .. } = viewer {
+            body.push_str(&format!(
+                "<p class=\"note warn\">You are signed in as {}; this link is for {}.</p>",
+                esc(email),
+                esc(&view.approver)
+            ));
+        }
+        body.push_str(&sign_in_link(token_path, &view.approver));
+    }
+    if pending && may_decide {
+        let who = match viewer {
+            Viewer::SignedIn { email, issuer } => {
+                format!("Signed in as {} at {}. Nothing is decided until you press a button.", esc(email), esc(issuer))
+            }
+            _ => format!(
+                "This link is for {}, and anyone holding this link can decide (no sign-in is configured). \
+                 Nothing is decided until you press a button.",
+                esc(&view.approver)
+            ),
+        };
         let cls = |d: Decision, base: &str| if preselect == Some(d) { format!("{base} pre") } else { base.to_string() };
         let focus = |d: Decision| if preselect == Some(d) { " autofocus" } else { "" };
         body.push_str(&format!(
@@ -94,12 +152,11 @@ pub fn link(view: &LinkView, preselect: Option<Decision>, notice: Option<&str>) 
              <textarea id=\"comment\" name=\"comment\" maxlength=\"2000\"></textarea></p>\
              <p><button type=\"submit\" name=\"decision\" value=\"approve\" class=\"{}\"{}>Approve</button>\
              <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"{}\"{}>Deny</button></p></form>\
-             <p class=\"note\">Signed in as the approver {}. Nothing is decided until you press a button.</p>",
+             <p class=\"note\">{who}</p>",
             cls(Decision::Approve, "approve"),
             focus(Decision::Approve),
             cls(Decision::Deny, "deny"),
             focus(Decision::Deny),
-            esc(&view.approver)
         ));
     }
     shell(&format!("Approval: {}", r.source.number), &body)

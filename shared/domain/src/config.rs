@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::mail::check_email;
+use crate::token::LinkKey;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration setting {setting}: {problem}")]
@@ -72,6 +73,24 @@ impl ServiceNowSettings {
     }
 }
 
+/// The OpenID provider approvers sign in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// How an approver proves who they are when deciding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApproverProof {
+    /// An OpenID Connect sign-in whose verified e-mail is the link's approver.
+    SignIn(OidcSettings),
+    /// The link alone (`GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL=true`): whoever holds it can decide, and
+    /// every page, history entry and mail says so.
+    LinkOnly,
+}
+
 /// GitLab, for the change gate's MR notes and job plays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitLabSettings {
@@ -131,6 +150,12 @@ pub struct Config {
     pub webhook_secret: Option<Secret>,
     /// The DynamoDB table (on AWS).
     pub table: Option<String>,
+    /// What approval links are derived with; never stored with the data.
+    pub link_key: LinkKey,
+    pub approver_proof: ApproverProof,
+    /// Whether a cloud's `verify: false` may switch TLS verification off
+    /// (`GATEHOUSE_ALLOW_INSECURE_TLS`); without it such a cloud is refused at start-up.
+    pub allow_insecure_tls: bool,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -160,12 +185,15 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         self.optional(key).ok_or_else(|| bad(key, "is not set"))
     }
 
+    /// A duration in seconds, above 0 and at most a year: larger values would overflow the
+    /// timestamps they are added to, so they are a start-up error, never a panic later.
     pub fn seconds(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
+        const MAX_SECS: f64 = 366.0 * 24.0 * 3600.0;
         match self.optional(key) {
             None => Ok(Duration::from_secs(default)),
             Some(v) => match v.parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-                _ => Err(bad(key, format!("must be a positive number of seconds, got {v:?}"))),
+                Ok(s) if s.is_finite() && s > 0.0 && s <= MAX_SECS => Ok(Duration::from_secs_f64(s)),
+                _ => Err(bad(key, format!("must be a number of seconds above 0 and at most {MAX_SECS}, got {v:?}"))),
             },
         }
     }
@@ -241,6 +269,55 @@ fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<S
     }))
 }
 
+/// `GATEHOUSE_LINK_KEY` (base64 of 32 bytes) or `GATEHOUSE_LINK_KEY_FILE`, which must not be
+/// inside the data dir: whoever can read the data must not also hold the key.
+fn link_key<F: Fn(&str) -> Option<String>>(
+    s: &Settings<F>,
+    data_dir: &std::path::Path,
+) -> Result<LinkKey, ConfigError> {
+    const KEY: &str = "GATEHOUSE_LINK_KEY";
+    const FILE: &str = "GATEHOUSE_LINK_KEY_FILE";
+    let text = match (s.optional(KEY), s.optional(FILE)) {
+        (Some(_), Some(_)) => return Err(bad(KEY, format!("set either {KEY} or {FILE}, not both"))),
+        (Some(text), None) => text,
+        (None, Some(path)) => {
+            let path = PathBuf::from(path);
+            let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if absolute(&path).starts_with(absolute(data_dir)) {
+                return Err(bad(FILE, "must not be inside the data dir (GATEHOUSE_DATA_DIR)"));
+            }
+            std::fs::read_to_string(&path).map_err(|e| bad(FILE, format!("cannot be read: {e}")))?
+        }
+        (None, None) => {
+            return Err(bad(KEY, format!("is not set (nor {FILE}); make one with: openssl rand -base64 32")));
+        }
+    };
+    LinkKey::from_base64(&text).map_err(|problem| bad(KEY, problem))
+}
+
+/// Sign-in is required: without an issuer, start-up needs the explicit link-only opt-in.
+fn approver_proof<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<ApproverProof, ConfigError> {
+    const ISSUER: &str = "GATEHOUSE_OIDC_ISSUER";
+    const LINK_ONLY: &str = "GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL";
+    match s.optional(ISSUER) {
+        Some(issuer) => Ok(ApproverProof::SignIn(OidcSettings {
+            // Kept exactly as given: the ID token's `iss` must equal it character for character
+            // (some providers' issuers end in '/'). The OIDC client checks the scheme.
+            issuer,
+            client_id: s.required("GATEHOUSE_OIDC_CLIENT_ID")?,
+            client_secret: Secret::new(s.required("GATEHOUSE_OIDC_CLIENT_SECRET")?),
+        })),
+        None if s.flag(LINK_ONLY, false)? => Ok(ApproverProof::LinkOnly),
+        None => Err(bad(
+            ISSUER,
+            format!(
+                "is not set: approvers must sign in (set {ISSUER}, GATEHOUSE_OIDC_CLIENT_ID and \
+                 GATEHOUSE_OIDC_CLIENT_SECRET), or set {LINK_ONLY}=true to let anyone holding a link decide"
+            ),
+        )),
+    }
+}
+
 impl Config {
     pub fn load<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Config, ConfigError> {
         let api_tokens = ApiTokens::parse(&s.required("GATEHOUSE_API_TOKENS")?)
@@ -268,6 +345,8 @@ impl Config {
                 return Err(bad("GATEHOUSE_MAIL_TRANSPORT", format!("must be outbox, smtp or ses, got {other:?}")));
             }
         };
+        let link_key = link_key(s, &data_dir)?;
+        let approver_proof = approver_proof(s)?;
         Ok(Config {
             api_tokens,
             public_base_url: base_url("GATEHOUSE_PUBLIC_BASE_URL", &s.required("GATEHOUSE_PUBLIC_BASE_URL")?)?,
@@ -298,6 +377,9 @@ impl Config {
             },
             change_policy: s.optional("GATEHOUSE_CHANGE_POLICY").map(PathBuf::from),
             table: s.optional("GATEHOUSE_TABLE"),
+            allow_insecure_tls: s.flag("GATEHOUSE_ALLOW_INSECURE_TLS", false)?,
+            link_key,
+            approver_proof,
             webhook_secret: match s.optional("GATEHOUSE_WEBHOOK_SECRET") {
                 Some(secret) if secret.len() < 32 => {
                     return Err(bad("GATEHOUSE_WEBHOOK_SECRET", "needs at least 32 characters"));
@@ -323,6 +405,8 @@ mod tests {
         ("GATEHOUSE_CLOUDS_YAML", "/etc/openstack/clouds.yaml"),
         ("GATEHOUSE_APPROVERS", "ops@example.com"),
         ("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
+        ("GATEHOUSE_LINK_KEY", "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="),
+        ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", "true"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
@@ -347,7 +431,9 @@ mod tests {
     fn each_missing_required_setting_is_named() {
         for (key, _) in BASE {
             let err = Config::load(&settings(&with(&[(key, "")]))).unwrap_err();
-            assert_eq!(err.setting, *key);
+            // Without the link-only opt-in, what is missing is the issuer (the message names both).
+            let expected = if *key == "GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL" { "GATEHOUSE_OIDC_ISSUER" } else { key };
+            assert_eq!(err.setting, expected);
             assert!(err.to_string().contains(key));
         }
     }
@@ -362,6 +448,8 @@ mod tests {
             ("GATEHOUSE_APPROVERS_BY_CLOUD", "pcd-east"),
             ("GATEHOUSE_MAIL_TRANSPORT", "pigeon"),
             ("GATEHOUSE_API_TOKENS", "servicenow:short"),
+            ("GATEHOUSE_APPROVAL_TTL_SECS", "1e300"),
+            ("GATEHOUSE_SWEEP_INTERVAL_SECS", "99999999999"),
             ("GATEHOUSE_API_TOKENS", "0123456789abcdef0123456789abcdef"),
         ];
         for (key, value) in cases {
@@ -373,6 +461,44 @@ mod tests {
         let err = Config::load(&settings(&with(&[("GATEHOUSE_SERVICENOW_URL", "https://acme.service-now.com")])))
             .unwrap_err();
         assert_eq!(err.setting, "GATEHOUSE_SERVICENOW_USER");
+    }
+
+    #[test]
+    fn approvers_sign_in_unless_link_only_is_chosen() {
+        let err = Config::load(&settings(&with(&[("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", "")]))).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains("GATEHOUSE_OIDC_ISSUER") && said.contains("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL"),
+            "{said}"
+        );
+        let c = Config::load(&settings(&with(&[
+            ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", ""),
+            ("GATEHOUSE_OIDC_ISSUER", "https://login.example.com/"),
+            ("GATEHOUSE_OIDC_CLIENT_ID", "gatehouse"),
+            ("GATEHOUSE_OIDC_CLIENT_SECRET", "oidc-secret-hunter2"),
+        ])))
+        .unwrap();
+        let ApproverProof::SignIn(oidc) = &c.approver_proof else { panic!("sign-in expected") };
+        assert_eq!(oidc.issuer, "https://login.example.com/", "the issuer is kept exactly");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(Config::load(&settings(BASE)).unwrap().approver_proof, ApproverProof::LinkOnly);
+    }
+
+    #[test]
+    fn the_link_key_is_required_and_never_kept_in_the_data_dir() {
+        let err = Config::load(&settings(&with(&[("GATEHOUSE_LINK_KEY", "")]))).unwrap_err();
+        assert!(err.to_string().contains("GATEHOUSE_LINK_KEY_FILE"), "{err}");
+        let err = Config::load(&settings(&with(&[("GATEHOUSE_LINK_KEY", "c2hvcnQ=")]))).unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+        let err = Config::load(&settings(&with(&[
+            ("GATEHOUSE_LINK_KEY", ""),
+            ("GATEHOUSE_DATA_DIR", "/var/lib/gatehouse"),
+            ("GATEHOUSE_LINK_KEY_FILE", "/var/lib/gatehouse/link.key"),
+        ])))
+        .unwrap_err();
+        assert_eq!(err.setting, "GATEHOUSE_LINK_KEY_FILE", "{err}");
+        let shown = format!("{:?}", Config::load(&settings(BASE)).unwrap());
+        assert!(!shown.contains("q83vEjRW"), "the key never shows in Debug output");
     }
 
     #[test]

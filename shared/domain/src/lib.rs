@@ -13,6 +13,7 @@ pub mod mail;
 pub mod model;
 pub mod policy;
 pub mod ports;
+pub mod signin;
 pub mod token;
 
 pub use error::{Error, FieldError, Result};

@@ -7,14 +7,14 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "template", rename_all = "snake_case")]
 pub enum MailTemplate {
-    /// To an approver: the request and its Approve / Deny links. The token lives here only until the
-    /// mail is sent, then the message is deleted.
+    /// To an approver: the request and its Approve / Deny links. Only the link's id is stored; its
+    /// token is derived with the link key when the mail is rendered (`LinkKey::token_for`).
     ApprovalRequest {
-        token: String,
+        link_id: String,
     },
     /// Reminder at half time, with a fresh link.
     ApprovalReminder {
-        token: String,
+        link_id: String,
     },
     Received,
     Approved,

@@ -171,6 +171,9 @@ pub struct Request {
     /// The decision's comment, for the requester's mail.
     pub decision_comment: Option<String>,
     pub decided_by: Option<String>,
+    /// How the decider proved who they were (a sign-in or "link only").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_proof: Option<String>,
     /// SHA-256 of the intake body's canonical JSON: a replay is the same body when this matches.
     pub intake_digest: String,
 }
@@ -189,7 +192,7 @@ impl Request {
             self.due_at = None;
             self.lease = None;
         }
-        Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note })
+        Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note, proof: None })
     }
 
     /// Whether `address` is this request's requester or whoever opened it (same mailbox after
@@ -227,6 +230,10 @@ pub struct HistoryEntry {
     pub from: Option<Status>,
     pub to: Status,
     pub note: Option<String>,
+    /// How the actor proved who they are, for a decision: the sign-in (issuer, subject, amr) or
+    /// "link only".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// A write-back onto the ServiceNow request item.

@@ -9,6 +9,7 @@ use crate::compute::{ServerSpec, ServerState};
 use crate::error::Result;
 use crate::mail::MailNotice;
 use crate::model::{HistoryEntry, OutboxMessage, Request, RequestId, WorkNote};
+use crate::signin::SignIns;
 use crate::token::{TokenHash, TokenRecord};
 
 /// The clouds of clouds.yaml and what Gatehouse uses of each (Glance, Nova, Neutron). Every call
@@ -58,9 +59,10 @@ impl Write {
     }
 }
 
-/// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`.
+/// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`. The
+/// store keeps approver sign-ins and sessions too.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: SignIns + Send + Sync {
     /// Records a new request with its source key (unique per source system and sys_id), its first
     /// history entry, its approval tokens and the messages it owes. If the source key exists, nothing
     /// is written and the existing request is returned.

@@ -1,8 +1,11 @@
-//! Approval tokens: the credential inside an approval link. 256 random bits, base64url without
-//! padding (nothing a mail client could break), stored only as their SHA-256.
+//! Approval tokens: the credential inside an approval link. 256 bits, base64url without padding
+//! (nothing a mail client could break), stored only as their SHA-256. A link's token is derived
+//! from the link key and the link's id (HMAC-SHA256) when its mail is rendered, so neither the
+//! store, its stream, a backup nor a log line holds a link that works: that needs the key too.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,45 @@ impl std::fmt::Debug for ApprovalToken {
     }
 }
 
+/// The key approval links are derived with (`GATEHOUSE_LINK_KEY`): 32 bytes, kept apart from the
+/// store. Its Debug output is redacted.
+#[derive(Clone)]
+pub struct LinkKey([u8; 32]);
+
+impl LinkKey {
+    /// A fresh random key (the demo makes one per start).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Standard base64 (or base64url) of exactly 32 bytes, as `openssl rand -base64 32` prints it.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| "is not base64".to_string())?;
+        let bytes: [u8; 32] =
+            bytes.try_into().map_err(|b: Vec<u8>| format!("must be 32 bytes of base64, is {} bytes", b.len()))?;
+        Ok(Self(bytes))
+    }
+
+    /// The token of the link `link_id`: base64url(HMAC-SHA256(key, link_id)).
+    pub fn token_for(&self, link_id: &str) -> ApprovalToken {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(link_id.as_bytes());
+        ApprovalToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+}
+
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkKey(<redacted>)")
+    }
+}
+
 /// Lowercase hex SHA-256 of a token: what the store keys tokens by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -88,6 +130,19 @@ pub const TOKEN_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_tokens_are_derived_from_the_key_and_the_link_id() {
+        let key = LinkKey::from_base64("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=").unwrap();
+        let token = key.token_for("link-1");
+        assert_eq!(ApprovalToken::parse(token.expose()), Some(token.clone()), "a well-formed token");
+        assert_eq!(key.token_for("link-1"), token, "the same id gives the same token");
+        assert_ne!(key.token_for("link-2"), token);
+        assert_ne!(LinkKey::generate().token_for("link-1"), token, "another key, another token");
+        assert!(!format!("{key:?}").contains("q83v"));
+        assert!(LinkKey::from_base64("c2hvcnQ=").unwrap_err().contains("32 bytes"));
+        assert!(LinkKey::from_base64("not base64!").is_err());
+    }
 
     #[test]
     fn generated_tokens_are_43_url_safe_chars_and_parse_back() {

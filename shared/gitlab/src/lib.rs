@@ -13,6 +13,8 @@
 //! - Failures become [`domain::Error`]: 404 is `NotFound`; everything else is
 //!   `Upstream { system: "GitLab project {id}", detail }` with a sentence of ours as detail and
 //!   GitLab's short message kept only as the source, for the log.
+//! - Outbound rules: the URL must be https (plain http only to a loopback host), and a redirect
+//!   is never followed (it would carry `PRIVATE-TOKEN` elsewhere): a 3xx is an upstream error.
 
 mod code_host;
 mod types;
@@ -43,7 +45,8 @@ const MAX_MESSAGE: usize = 200;
 /// Where GitLab is and how to talk to it.
 #[derive(Clone)]
 pub struct GitLabConfig {
-    /// GitLab's address, e.g. `https://gitlab.example.com` (`/api/v4` is added unless present).
+    /// GitLab's address, e.g. `https://gitlab.example.com` (`/api/v4` is added unless present);
+    /// https, or http only to a loopback host (127.0.0.0/8, `::1`, `localhost`).
     pub base_url: String,
     /// Sent as `PRIVATE-TOKEN`. Never shown by `Debug`.
     pub token: String,
@@ -146,6 +149,13 @@ impl Client {
         if !matches!(api.scheme(), "http" | "https") || api.cannot_be_a_base() {
             return Err(setup(&format!("base URL \"{}\" is not an http(s) URL", cfg.base_url)));
         }
+        if api.scheme() == "http" && !is_loopback(&api) {
+            return Err(setup(&format!(
+                "the URL (GATEHOUSE_GITLAB_URL) \"{}\" must be https (plain http only to a loopback host: \
+                 127.0.0.0/8, ::1 or localhost)",
+                cfg.base_url
+            )));
+        }
         api.set_query(None);
         api.set_fragment(None);
         let segments: Vec<String> =
@@ -165,10 +175,15 @@ impl Client {
         if cfg.timeout.is_zero() {
             return Err(setup("the timeout must be more than zero"));
         }
+        // No redirect is followed: reqwest's default policy follows up to 10 and, across hosts,
+        // strips only Authorization, Cookie and the like (reqwest 0.13 src/redirect.rs,
+        // `remove_sensitive_headers`), so PRIVATE-TOKEN would travel on. `Policy::none()` "does
+        // not follow any redirect" (docs.rs reqwest::redirect::Policy); `fail` reports the 3xx.
         let http = reqwest::Client::builder()
             .user_agent(concat!("gatehouse-gitlab/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             .timeout(cfg.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::internal("GitLab configuration: the HTTP client could not be built", e))?;
         Ok(Client { http, api, token, timeout: cfg.timeout, max_retries: cfg.max_retries })
@@ -534,6 +549,10 @@ impl Client {
                         format!("GitLab refused the request (HTTP {code})")
                     }
                     StatusCode::CONFLICT => "GitLab answered HTTP 409 (conflict)".to_string(),
+                    s if s.is_redirection() => format!(
+                        "GitLab answered with a redirect (HTTP {code}), which Gatehouse does not follow; \
+                         check GATEHOUSE_GITLAB_URL"
+                    ),
                     StatusCode::TOO_MANY_REQUESTS => match retry_after {
                         Some(wait) if *wait > MAX_RETRY_AFTER => {
                             format!("GitLab is rate limiting Gatehouse (HTTP 429) and asked it to wait {} s", wait.as_secs())
@@ -567,6 +586,16 @@ impl Client {
             Failure::Transport { error, .. } => Error::upstream_caused(system, detail, error),
             _ => Error::upstream_caused(system, detail, cause),
         }
+    }
+}
+
+/// Whether `url` names a loopback host: 127.0.0.0/8, `::1` or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -691,6 +720,23 @@ mod tests {
         let mut cfg = GitLabConfig::new("https://x", "t");
         cfg.timeout = Duration::ZERO;
         assert!(Client::new(cfg).is_err());
+    }
+
+    #[test]
+    fn the_url_is_https_except_on_loopback() {
+        for ok in [
+            "https://gitlab.example.com",
+            "http://127.0.0.1:8929",
+            "http://127.9.9.9",
+            "http://[::1]:80",
+            "http://localhost/",
+        ] {
+            assert!(Client::new(GitLabConfig::new(ok, "t")).is_ok(), "{ok}");
+        }
+        for bad in ["http://gitlab.example.com", "http://10.0.0.5:8080/gitlab", "http://localhost.example.com"] {
+            let err = Client::new(GitLabConfig::new(bad, "t")).unwrap_err().to_string();
+            assert!(err.contains("GATEHOUSE_GITLAB_URL") && err.contains("must be https"), "{err}");
+        }
     }
 
     #[test]

@@ -79,5 +79,10 @@ pub async fn services(config: &Config) -> Result<Services> {
 /// The mailer the configuration names: SES on AWS, SMTP or the outbox elsewhere.
 pub async fn mailer(config: &Config) -> Result<Arc<dyn Mailer>> {
     let transport = mail_ses::transport_for(&config.mail_transport).await?;
-    Ok(Arc::new(mail::TemplateMailer::new(&config.mail_from, &config.public_base_url, transport)?))
+    Ok(Arc::new(mail::TemplateMailer::new(
+        &config.mail_from,
+        &config.public_base_url,
+        config.link_key.clone(),
+        transport,
+    )?))
 }

@@ -11,6 +11,7 @@ use domain::config::MailTransport;
 use domain::mail::MailNotice;
 use domain::model::Request;
 use domain::ports::Mailer;
+use domain::token::LinkKey;
 use domain::{Error, Result};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -51,13 +52,15 @@ impl Transport for Smtp {
 pub struct TemplateMailer {
     from: Mailbox,
     base_url: String,
+    links: LinkKey,
     transport: Arc<dyn Transport>,
 }
 
 impl TemplateMailer {
-    pub fn new(from: &str, base_url: &str, transport: Arc<dyn Transport>) -> Result<Self> {
+    /// `links` derives the approval links' tokens from their ids as each mail is rendered.
+    pub fn new(from: &str, base_url: &str, links: LinkKey, transport: Arc<dyn Transport>) -> Result<Self> {
         let from = from.parse::<Mailbox>().map_err(|e| Error::internal("the sender address does not parse", e))?;
-        Ok(Self { from, base_url: base_url.trim_end_matches('/').to_string(), transport })
+        Ok(Self { from, base_url: base_url.trim_end_matches('/').to_string(), links, transport })
     }
 
     /// The transports this crate provides, chosen by configuration. SES lives in its own adapter.
@@ -74,7 +77,7 @@ impl TemplateMailer {
             .to
             .parse()
             .map_err(|e| Error::internal(format!("recipient of a {:?} mail does not parse", notice.template), e))?;
-        let mail = render(&notice.template, request, &self.base_url);
+        let mail = render(&notice.template, request, &self.base_url, &self.links);
         Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -8,17 +8,43 @@ use serde::Serialize;
 use crate::Transport;
 
 /// Writes each mail as an RFC 5322 `.eml` file, named so that names sort by time. Written to a
-/// temporary name and renamed, so a reader never sees half a mail.
+/// temporary name and renamed, so a reader never sees half a mail. The mails carry approval
+/// links, so (on unix) a folder the outbox creates is 0700 and every file 0600.
 pub struct FileOutbox {
     dir: PathBuf,
 }
 
 impl FileOutbox {
     pub fn new(dir: PathBuf) -> Result<Self> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::internal(format!("cannot create outbox {}", dir.display()), e))?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            // The mode of every folder created (std DirBuilderExt::mode); an existing one is kept.
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(&dir).map_err(|e| Error::internal(format!("cannot create outbox {}", dir.display()), e))?;
         Ok(Self { dir })
     }
+}
+
+/// Writes `bytes` to a new file `path`, readable by this user only (0600 on unix).
+async fn write_private(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            // Applied when the file is created (std OpenOptionsExt::mode).
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(&path)?.write_all(&bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[async_trait]
@@ -30,7 +56,7 @@ impl Transport for FileOutbox {
         let fail = |e: std::io::Error| {
             Error::upstream_caused("mail outbox", format!("cannot write to {}", self.dir.display()), e)
         };
-        tokio::fs::write(&tmp, bytes).await.map_err(fail)?;
+        write_private(tmp.clone(), bytes).await.map_err(fail)?;
         tokio::fs::rename(&tmp, self.dir.join(name)).await.map_err(fail)
     }
 }
@@ -77,4 +103,37 @@ pub fn read_outbox(dir: &Path) -> std::io::Result<Vec<OutboxMail>> {
         });
     }
     Ok(mails)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_outbox_folder_is_0700_and_its_mails_0600() {
+        let root = std::env::temp_dir().join(format!("gatehouse-outbox-{}", uuid::Uuid::new_v4().simple()));
+        let dir = root.join("data").join("outbox");
+        let outbox = FileOutbox::new(dir.clone()).unwrap();
+        assert_eq!(mode(&root.join("data")), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        let message = Message::builder()
+            .from("gatehouse@example.com".parse().unwrap())
+            .to("ada@example.com".parse().unwrap())
+            .subject("Approve?")
+            .body("https://gatehouse.example.com/v1/approvals/secret-token".to_string())
+            .unwrap();
+        outbox.deliver(message).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].extension().is_some_and(|e| e == "eml"));
+        assert_eq!(mode(&files[0]), 0o600);
+        assert_eq!(read_outbox(&dir).unwrap()[0].subject, "Approve?");
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

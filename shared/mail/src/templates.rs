@@ -3,6 +3,7 @@
 
 use domain::mail::MailTemplate;
 use domain::model::Request;
+use domain::token::LinkKey;
 use html_escape::encode_safe as esc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,16 +120,17 @@ fn approval_links(base_url: &str, token: &str) -> Vec<(&'static str, String)> {
 }
 
 fn comment_line(r: &Request) -> Vec<String> {
-    r.decision_comment.iter().filter(|c| !c.trim().is_empty()).map(|c| format!("Comment: {c}")).collect()
+    let proof = r.decision_proof.iter().map(|p| format!("How they proved who they are: {p}."));
+    proof.chain(r.decision_comment.iter().filter(|c| !c.trim().is_empty()).map(|c| format!("Comment: {c}"))).collect()
 }
 
-pub fn render(template: &MailTemplate, r: &Request, base_url: &str) -> RenderedMail {
+pub fn render(template: &MailTemplate, r: &Request, base_url: &str, links: &LinkKey) -> RenderedMail {
     let number = &r.source.number;
     let by = r.decided_by.clone().unwrap_or_else(|| "the approver".into());
     let page_note =
         "Each link opens a confirmation page; nothing is decided until you press the button there.".to_string();
     let m = match template {
-        MailTemplate::ApprovalRequest { token } | MailTemplate::ApprovalReminder { token } => {
+        MailTemplate::ApprovalRequest { link_id } | MailTemplate::ApprovalReminder { link_id } => {
             let reminder = matches!(template, MailTemplate::ApprovalReminder { .. });
             Mail {
                 subject: format!(
@@ -147,7 +149,7 @@ pub fn render(template: &MailTemplate, r: &Request, base_url: &str) -> RenderedM
                     r.cloud
                 )],
                 rows: details(r),
-                actions: approval_links(base_url, token),
+                actions: approval_links(base_url, links.token_for(link_id).expose()),
                 outro: vec![page_note, format!("These links expire at {}.", when(r.expires_at))],
             }
         }

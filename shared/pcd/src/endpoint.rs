@@ -149,11 +149,18 @@ pub fn join(base: &Url, extra: &[&str]) -> Url {
     out
 }
 
-/// A `next` link: absolute as is, otherwise relative to the service's root (Glance answers
-/// `/v2/images?marker=…`, meaning below its own root, which may carry a path prefix).
+/// A `next` link: relative to the service's root (Glance answers `/v2/images?marker=…`, meaning
+/// below its own root, which may carry a path prefix). An absolute link keeps only its path and
+/// query, on the root's scheme, host and port: the call carries the token, so it never goes to a
+/// host the catalog did not name (nor over plain http when the catalog said https).
 pub fn resolve_next(root: &Url, next: &str) -> Result<Url, url::ParseError> {
     if next.starts_with("http://") || next.starts_with("https://") {
-        return Url::parse(next);
+        let link = Url::parse(next)?;
+        let mut out = root.clone();
+        out.set_path(link.path());
+        out.set_query(link.query());
+        out.set_fragment(None);
+        return Ok(out);
     }
     let (path, query) = match next.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -241,7 +248,11 @@ mod tests {
             resolve_next(&root, "/v2/images?marker=abc").unwrap().as_str(),
             "http://127.0.0.1:9292/v2/images?marker=abc"
         );
-        assert_eq!(resolve_next(&root, "https://other/v2/images").unwrap().as_str(), "https://other/v2/images");
+        assert_eq!(
+            resolve_next(&root, "https://other:8443/v2/images?marker=z").unwrap().as_str(),
+            "http://127.0.0.1:9292/v2/images?marker=z",
+            "an absolute link never moves the call (and its token) to another host"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::clouds::{AppCredentialRef, CloudConfig, Credentials, DomainRef, ProjectRef, UserRef};
 use crate::endpoint::{self, CatalogService, Endpoint, Service};
+use crate::outbound;
 
 /// Renew a token this long before Keystone says it expires.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -121,7 +122,14 @@ impl Session {
                         None => format!("has no {} endpoint in the service catalog", cloud.interface),
                     }),
                     Some(url) => endpoint::normalise(service, url)
-                        .map_err(|_| "has an invalid endpoint URL in the service catalog".to_string()),
+                        .map_err(|_| "has an invalid endpoint URL in the service catalog".to_string())
+                        .and_then(|e| {
+                            if outbound::scheme_allowed(&e.api) {
+                                Ok(e)
+                            } else {
+                                Err(format!("has an endpoint in the service catalog that {}", outbound::HTTPS_RULE))
+                            }
+                        }),
                 };
                 (service, found)
             })
@@ -185,5 +193,27 @@ clouds:
         assert_eq!(s.renew_at - now, Duration::from_secs(3540));
         assert!(s.fresh());
         assert!(s.endpoints[&Service::Compute].as_ref().unwrap_err().contains("no public endpoint"));
+    }
+
+    #[test]
+    fn catalog_endpoints_must_be_https_except_on_loopback() {
+        let clouds = CloudsFile::parse(
+            "clouds:\n  c:\n    auth: {auth_url: 'https://k', user_id: u, password: p, project_id: x}\n",
+        )
+        .unwrap();
+        let body: TokenAnswer = serde_json::from_value(json!({"token": {
+            "expires_at": "2030-01-01T11:00:00.000000Z",
+            "catalog": [
+                {"type": "compute", "endpoints": [{"interface": "public", "url": "http://nova.example.com/v2.1"}]},
+                {"type": "image", "endpoints": [{"interface": "public", "url": "http://127.0.0.1:9292"}]},
+                {"type": "network", "endpoints": [{"interface": "public", "url": "https://neutron.example.com"}]}
+            ]
+        }}))
+        .unwrap();
+        let s = Session::new(clouds.get("c").unwrap(), HeaderValue::from_static("t"), &body.token, Instant::now());
+        let compute = s.endpoints[&Service::Compute].as_ref().unwrap_err();
+        assert!(compute.contains("must be https") && compute.contains("loopback"), "{compute}");
+        assert_eq!(s.endpoints[&Service::Image].as_ref().unwrap().api.as_str(), "http://127.0.0.1:9292/v2");
+        assert_eq!(s.endpoints[&Service::Network].as_ref().unwrap().api.as_str(), "https://neutron.example.com/v2.0");
     }
 }

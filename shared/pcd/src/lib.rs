@@ -3,10 +3,15 @@
 //!
 //! One [`reqwest::Client`] per cloud (its TLS settings from clouds.yaml), one Keystone token per
 //! cloud shared by all calls and renewed a minute before it expires or when a service answers 401.
+//!
+//! Outbound rules: TLS is verified unless a cloud says `verify: false` *and* the caller allows it
+//! (`GATEHOUSE_ALLOW_INSECURE_TLS`); Keystone and the catalog's endpoints must be https except on
+//! loopback; a redirect is never followed (it would carry the token), it is an upstream error.
 
 mod clouds;
 mod endpoint;
 mod keystone;
+mod outbound;
 mod pcd;
 
 pub use clouds::{

@@ -20,6 +20,7 @@ use url::Url;
 use crate::clouds::{CloudConfig, CloudsFile};
 use crate::endpoint::{self, Endpoint, Service};
 use crate::keystone::{self, Session, TokenAnswer};
+use crate::outbound;
 
 /// The Nova microversion every compute call asks for.
 pub const NOVA_MICROVERSION: &str = "2.79";
@@ -55,13 +56,18 @@ struct CloudClient {
 }
 
 impl Pcd {
-    /// One HTTP client per cloud: TLS verification and `cacert` as clouds.yaml says, a connect
-    /// timeout, and `timeout` for each HTTP call (connect, answer and body).
-    pub fn new(clouds: CloudsFile, timeout: Duration) -> Result<Pcd, Error> {
+    /// One HTTP client per cloud: `cacert` as clouds.yaml says, a connect timeout, `timeout` for
+    /// each HTTP call (connect, answer and body), and no redirect ever followed.
+    ///
+    /// TLS is verified unless a cloud says `verify: false` *and* `allow_insecure_tls`
+    /// (`GATEHOUSE_ALLOW_INSECURE_TLS=true`) is given: `verify: false` alone is a start-up error
+    /// naming the cloud and both settings; with both, start-up warns naming the cloud. A cloud
+    /// whose `auth.auth_url` is plain http to a host that is not loopback is refused too.
+    pub fn new(clouds: CloudsFile, timeout: Duration, allow_insecure_tls: bool) -> Result<Pcd, Error> {
         let clouds = clouds
             .into_clouds()
             .into_iter()
-            .map(|config| CloudClient::new(config, timeout).map(Arc::new))
+            .map(|config| CloudClient::new(config, timeout, allow_insecure_tls).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Pcd { clouds })
     }
@@ -76,16 +82,37 @@ impl Pcd {
 }
 
 impl CloudClient {
-    fn new(config: CloudConfig, timeout: Duration) -> Result<CloudClient, Error> {
+    fn new(config: CloudConfig, timeout: Duration, allow_insecure_tls: bool) -> Result<CloudClient, Error> {
         let setup = |problem: String| Error::internal_msg(format!("clouds.yaml: cloud \"{}\": {problem}", config.name));
         let tokens_url = endpoint::normalise(Service::Identity, &config.auth_url)
             .map(|e| endpoint::join(&e.api, &["auth", "tokens"]))
             .map_err(|_| setup("auth.auth_url is not a valid URL".into()))?;
+        if !outbound::scheme_allowed(&tokens_url) {
+            return Err(setup(format!("auth.auth_url {}", outbound::HTTPS_RULE)));
+        }
+        // No redirect is followed: reqwest's default policy follows up to 10 and, across hosts,
+        // strips only Authorization, Cookie and the like (reqwest 0.13 src/redirect.rs,
+        // `remove_sensitive_headers`), so X-Auth-Token would travel on. `Policy::none()` "does
+        // not follow any redirect" (docs.rs reqwest::redirect::Policy); a 3xx then reaches
+        // `status_error` as an upstream error.
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("gatehouse-pcd/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout);
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
         if !config.verify {
+            if !allow_insecure_tls {
+                return Err(setup(
+                    "verify: false needs GATEHOUSE_ALLOW_INSECURE_TLS=true as well; without both, TLS certificates \
+                     are verified, so remove verify: false (or give the cloud's CA as cacert)"
+                        .into(),
+                ));
+            }
+            tracing::warn!(
+                cloud = %config.name,
+                "TLS certificates of PCD cloud \"{}\" are NOT verified (clouds.yaml verify: false, GATEHOUSE_ALLOW_INSECURE_TLS=true)",
+                config.name
+            );
             builder = builder.tls_danger_accept_invalid_certs(true);
         } else if let Some(path) = &config.cacert {
             let pem =
@@ -133,8 +160,18 @@ impl CloudClient {
     }
 
     /// An answer we did not expect: `answered HTTP <code>`, the upstream's message kept for the log.
+    /// A redirect says so: it is never followed, since it would carry the token elsewhere.
     async fn status_error(&self, service: Service, resp: Response) -> Error {
         let status = resp.status();
+        if status.is_redirection() {
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+            let to = outbound::origin_of(location, resp.url());
+            return self.fail(
+                service,
+                format!("answered with a redirect (HTTP {}), which Gatehouse does not follow", status.as_u16()),
+                Some(format!("HTTP {} redirect to {to}", status.as_u16())),
+            );
+        }
         let body = resp.bytes().await.unwrap_or_default();
         let message = upstream_message(&body);
         let detail = match status {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use domain::catalog::Catalog;
 use domain::changes::ChangeRecords;
-use domain::config::{Config, ServiceNowAuth};
+use domain::config::{ApproverProof, Config, ServiceNowAuth};
 use domain::policy::ChangePolicy;
 use domain::ports::{Itsm, SourceItems};
+use domain::signin::IdentityProvider;
 use domain::usecases::gate::ChangeGate;
 use domain::usecases::{Services, Signals};
 use domain::{Error, Result};
@@ -21,20 +22,32 @@ pub fn store(config: &Config) -> Result<Arc<store::SqliteStore>> {
 pub fn catalog(config: &Config) -> Result<Arc<Catalog>> {
     let clouds = pcd::CloudsFile::load(&config.clouds_yaml)
         .map_err(|e| Error::internal(format!("cannot read clouds.yaml at {}", config.clouds_yaml.display()), e))?;
-    let cloud = Arc::new(pcd::Pcd::new(clouds, config.pcd_timeout)?);
+    let cloud = Arc::new(pcd::Pcd::new(clouds, config.pcd_timeout, config.allow_insecure_tls)?);
     Ok(Arc::new(Catalog::new(cloud, config.catalog_ttl)))
 }
 
 /// The mailer the configuration names (outbox or SMTP).
 pub fn mailer(config: &Config) -> Result<Arc<mail::TemplateMailer>> {
     let transport = mail::TemplateMailer::transport_for(&config.mail_transport)?;
-    Ok(Arc::new(mail::TemplateMailer::new(&config.mail_from, &config.public_base_url, transport)?))
+    Ok(Arc::new(mail::TemplateMailer::new(
+        &config.mail_from,
+        &config.public_base_url,
+        config.link_key.clone(),
+        transport,
+    )?))
 }
 
 /// The ServiceNow write-back, when ServiceNow is configured.
 pub fn itsm(config: &Config) -> Result<Option<Arc<dyn Itsm>>> {
     let Some(sn) = &config.servicenow else { return Ok(None) };
     Ok(Some(Arc::new(servicenow::RequestItemWriteBack::new(servicenow_client(sn)?))))
+}
+
+/// The OpenID provider approvers sign in with, when sign-in is configured.
+pub fn identity(config: &Config) -> Result<Option<Arc<dyn IdentityProvider>>> {
+    let ApproverProof::SignIn(oidc) = &config.approver_proof else { return Ok(None) };
+    let client = oidc::OidcClient::from_settings(oidc, config.pcd_timeout)?;
+    Ok(Some(Arc::new(client)))
 }
 
 /// ServiceNow's request items, which intake is checked against, when ServiceNow is configured.
@@ -91,5 +104,6 @@ pub fn services_with(
         config: Arc::new(config.clone()),
         signals,
         source_items: source_items(config)?,
+        identity: identity(config)?,
     })
 }

@@ -267,6 +267,12 @@ impl Client {
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(setup("instance_url must be an http(s) URL with a host"));
         }
+        if base.scheme() == "http" && !is_loopback(&base) {
+            return Err(setup(
+                "instance_url (GATEHOUSE_SERVICENOW_URL) must be https (plain http only to a loopback host: \
+                 127.0.0.0/8, ::1 or localhost)",
+            ));
+        }
         if !base.username().is_empty() || base.password().is_some() {
             return Err(setup("instance_url must not carry credentials; set them in the auth settings"));
         }
@@ -296,6 +302,9 @@ impl Client {
         if config.page_size == 0 || config.max_pages == 0 {
             return Err(setup("page_size and max_pages must be at least 1"));
         }
+        // No redirect is followed: reqwest's default policy follows up to 10 and a 307/308 would
+        // resend the body (the OAuth client secret, a record) elsewhere. `Policy::none()` "does not
+        // follow any redirect" (docs.rs reqwest::redirect::Policy); `describe` reports the 3xx.
         let http = reqwest::Client::builder()
             .user_agent(concat!("gatehouse-servicenow/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -776,6 +785,10 @@ impl Client {
                  the account lacks a role or an ACL, or a business rule or data policy blocked it)"
                 .to_string(),
             FailKind::Status { status: 429, .. } => "answered HTTP 429 (rate limit exceeded)".to_string(),
+            FailKind::Status { status: status @ 300..=399, .. } => format!(
+                "answered with a redirect (HTTP {status}), which Gatehouse does not follow; check \
+                 GATEHOUSE_SERVICENOW_URL"
+            ),
             FailKind::Status { status, .. } => format!("answered HTTP {status}"),
             FailKind::Transport(e) if e.is_timeout() => {
                 format!("did not answer within {}", human(self.inner.config.timeout))
@@ -819,6 +832,16 @@ impl Client {
             Some(s) => Error::upstream_caused(system, detail, s),
             None => Error::upstream(system, detail),
         }
+    }
+}
+
+/// Whether `url` names a loopback host: 127.0.0.0/8, `::1` or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -968,6 +991,13 @@ mod tests {
         for bad in ["", "acme.service-now.com", "ftp://x", "https://u:p@x", "https://x/?a=1", "https://x/#f"] {
             let err = Client::new(ServiceNowConfig::new(bad, basic.clone())).unwrap_err();
             assert!(!err.to_string().contains("p@x"), "{err}");
+        }
+        for plain in ["http://acme.service-now.com", "http://10.1.2.3:8080/sn", "http://localhost.example.com"] {
+            let err = Client::new(ServiceNowConfig::new(plain, basic.clone())).unwrap_err().to_string();
+            assert!(err.contains("GATEHOUSE_SERVICENOW_URL") && err.contains("must be https"), "{plain}: {err}");
+        }
+        for loopback in ["http://127.0.0.1:8080", "http://127.3.2.1/sn", "http://[::1]:1", "http://localhost:9"] {
+            assert!(Client::new(ServiceNowConfig::new(loopback, basic.clone())).is_ok(), "{loopback}");
         }
         let no_user = SnAuth::Basic { user: String::new(), password: "p".into() };
         assert!(Client::new(ServiceNowConfig::new("https://x", no_user)).is_err());

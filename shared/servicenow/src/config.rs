@@ -49,7 +49,8 @@ impl SnAuth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceNowConfig {
     /// `https://acme.service-now.com` (a path prefix is allowed for a proxy; no user info, query
-    /// or fragment).
+    /// or fragment). https, or plain http only to a loopback host (127.0.0.0/8, `::1`,
+    /// `localhost`: the simulator, a tunnel on this machine).
     pub instance_url: String,
     pub auth: SnAuth,
     /// Limit of each HTTP call (connect, answer and body). Default 10 s.

@@ -8,8 +8,11 @@
 //! | source key      | `SRC#{system}#{sys_id}`| `META`                    | `request_id`                                       |
 //! | approval token  | `TOK#{sha256 hex}`     | `META`                    | `request_id`, `approver`, `expires_at`, `used_at` (absent until used), `ttl` (N, epoch seconds: expiry + 30 days) |
 //! | owed message    | `REQ#{id}`             | `MSG#{message id}`        | `data` (the `OutboxMessage` as JSON), `gsi1pk = MSG`, `gsi1sk = {next_attempt_at}#{id}` |
+//! | sign-in         | `AUTH#{sha256 of state}` | `META`                  | `data` (nonce, PKCE verifier, the link's token hash), `expires_at`, `ttl` (expiry + 1 day); taken once by the callback |
+//! | session         | `SES#{sha256 of cookie}` | `META`                  | `data` (issuer, subject, verified e-mail, amr), `expires_at`, `ttl` (expiry + 1 day) |
 //!
-//! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`). Times in keys
+//! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`, `sign_in`,
+//! `session`). Times in keys
 //! are RFC 3339 UTC with nine fractional digits, so they sort as text. The one global secondary index,
 //! `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with a due
 //! time and owed messages are in it; `due` and `messages_due` query it.
@@ -18,6 +21,8 @@
 //! call, so an SDK retry of a write that already committed is answered as committed, not as a lost
 //! condition. A lost condition (or a conflicting concurrent transaction) is `Error::Stale`; every
 //! other failure is `Error::Upstream` naming the table and the operation.
+
+mod sign_ins;
 
 use std::collections::HashMap;
 use std::time::Duration;

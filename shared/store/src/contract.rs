@@ -7,6 +7,7 @@ use domain::Error;
 use domain::mail::{MailNotice, MailTemplate};
 use domain::model::{Chosen, HistoryEntry, OutboxMessage, Request, RequestId, Requester, Source, Status};
 use domain::ports::{Created, Store, Write};
+use domain::signin::{ApproverSession, PendingSignIn, VerifiedIdentity};
 use domain::token::{ApprovalToken, TokenRecord};
 use jiff::{SignedDuration, Timestamp};
 
@@ -44,12 +45,20 @@ pub fn sample_request(sys_id: &str) -> Request {
         error: None,
         decision_comment: None,
         decided_by: None,
+        decision_proof: None,
         intake_digest: "digest".into(),
     }
 }
 
 fn created(r: &Request) -> HistoryEntry {
-    HistoryEntry { at: r.created_at, actor: "servicenow".into(), from: None, to: Status::PendingApproval, note: None }
+    HistoryEntry {
+        at: r.created_at,
+        actor: "servicenow".into(),
+        from: None,
+        to: Status::PendingApproval,
+        note: None,
+        proof: None,
+    }
 }
 
 fn mail(r: &Request, to: &str) -> OutboxMessage {
@@ -236,10 +245,106 @@ pub async fn owed_messages_wait_until_sent(store: Arc<dyn Store>) {
         from: None,
         to: Status::PendingApproval,
         note: Some("sent".into()),
+        proof: None,
     };
     store.message_sent(&retried[0], Some(note)).await.unwrap();
     assert!(mine(store.messages_due(later, 1000).await.unwrap()).is_empty());
     assert_eq!(store.history(&r.id).await.unwrap().len(), 2);
+}
+
+/// A SHA-256-sized hex key, fresh per call.
+fn key() -> String {
+    sys_id().repeat(2)
+}
+
+fn pending_sign_in(expires_at: Timestamp) -> PendingSignIn {
+    PendingSignIn { nonce: sys_id(), pkce_verifier: key(), link: ApprovalToken::generate().hash(), expires_at }
+}
+
+fn approver_session(email: &str, expires_at: Timestamp) -> ApproverSession {
+    ApproverSession {
+        identity: VerifiedIdentity {
+            issuer: "https://id.example.com/realms/staff".into(),
+            subject: sys_id(),
+            email: email.into(),
+            amr: vec!["pwd".into(), "otp".into()],
+        },
+        expires_at,
+    }
+}
+
+fn in_minutes(minutes: i64) -> Timestamp {
+    Timestamp::now() + SignedDuration::from_mins(minutes)
+}
+
+/// A sign-in comes back once, whole; then (and for a key never begun) there is nothing.
+pub async fn a_sign_in_is_taken_once(store: Arc<dyn Store>) {
+    let (state, pending) = (key(), pending_sign_in(in_minutes(10)));
+    store.begin_sign_in(&state, &pending).await.unwrap();
+    assert!(store.take_sign_in(&state).await.unwrap() == Some(pending), "taken whole");
+    assert!(store.take_sign_in(&state).await.unwrap().is_none(), "a replayed callback finds nothing");
+    assert!(store.take_sign_in(&key()).await.unwrap().is_none());
+}
+
+/// Callbacks racing with the same state: exactly one gets the sign-in.
+pub async fn racing_callbacks_take_a_sign_in_once(store: Arc<dyn Store>) {
+    let (state, pending) = (key(), pending_sign_in(in_minutes(10)));
+    store.begin_sign_in(&state, &pending).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, state) = (store.clone(), state.clone());
+            tokio::spawn(async move { store.take_sign_in(&state).await })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for t in tasks {
+        if let Some(p) = t.await.unwrap().unwrap() {
+            taken.push(p);
+        }
+    }
+    assert_eq!(taken.len(), 1, "taken by exactly one callback");
+    assert!(taken[0] == pending);
+}
+
+/// A second sign-in under a key that exists is a conflict and leaves the first as it was.
+pub async fn a_sign_in_is_begun_once(store: Arc<dyn Store>) {
+    let state = key();
+    let first = pending_sign_in(in_minutes(10));
+    store.begin_sign_in(&state, &first).await.unwrap();
+    let second = pending_sign_in(in_minutes(20));
+    assert!(matches!(store.begin_sign_in(&state, &second).await, Err(Error::Conflict(_))));
+    assert!(matches!(store.begin_sign_in(&state, &first).await, Err(Error::Conflict(_))), "even the same one");
+    assert!(store.take_sign_in(&state).await.unwrap() == Some(first), "the first is kept");
+}
+
+/// A session reads back as often as asked, is written once, and lives apart from sign-ins.
+pub async fn sessions_are_kept_and_written_once(store: Arc<dyn Store>) {
+    let id = key();
+    let session = approver_session("ops@example.com", in_minutes(15));
+    assert_eq!(store.session(&id).await.unwrap(), None);
+    store.put_session(&id, &session).await.unwrap();
+    assert_eq!(store.session(&id).await.unwrap(), Some(session.clone()));
+    assert_eq!(store.session(&id).await.unwrap(), Some(session.clone()), "reading does not consume it");
+    let other = approver_session("mallory@example.com", in_minutes(60));
+    assert!(matches!(store.put_session(&id, &other).await, Err(Error::Conflict(_))));
+    assert_eq!(store.session(&id).await.unwrap(), Some(session.clone()), "the first is kept");
+    assert_eq!(store.session(&key()).await.unwrap(), None);
+    // Sign-ins and sessions do not share keys: the same key is free in the other kind.
+    assert!(store.take_sign_in(&id).await.unwrap().is_none());
+    let pending = pending_sign_in(in_minutes(10));
+    store.begin_sign_in(&id, &pending).await.unwrap();
+    assert_eq!(store.session(&id).await.unwrap(), Some(session));
+    assert!(store.take_sign_in(&id).await.unwrap() == Some(pending));
+}
+
+/// The store hands back expired records as they are; the caller checks `expires_at`.
+pub async fn expiry_is_the_callers_to_check(store: Arc<dyn Store>) {
+    let (state, pending) = (key(), pending_sign_in(in_minutes(-5)));
+    store.begin_sign_in(&state, &pending).await.unwrap();
+    assert!(store.take_sign_in(&state).await.unwrap() == Some(pending));
+    let (id, session) = (key(), approver_session("ops@example.com", in_minutes(-5)));
+    store.put_session(&id, &session).await.unwrap();
+    assert_eq!(store.session(&id).await.unwrap(), Some(session));
 }
 
 /// Expands to one `#[tokio::test]` per contract case, each with a fresh store from `$make`.
@@ -249,7 +354,8 @@ macro_rules! store_contract {
         $crate::store_contract!(@cases $make;
             create_and_read_back, the_source_key_is_unique, a_write_needs_the_version_it_read,
             a_token_is_used_once, racing_writes_have_one_winner, due_requests_come_by_status_and_time,
-            owed_messages_wait_until_sent);
+            owed_messages_wait_until_sent, a_sign_in_is_taken_once, racing_callbacks_take_a_sign_in_once,
+            a_sign_in_is_begun_once, sessions_are_kept_and_written_once, expiry_is_the_callers_to_check);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

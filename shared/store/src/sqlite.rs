@@ -50,7 +50,23 @@ CREATE TABLE IF NOT EXISTS changes (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_sys_id ON changes (sys_id) WHERE sys_id <> '';
+CREATE TABLE IF NOT EXISTS sign_ins (
+    state_hash TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_ins_expiry ON sign_ins (expires_at);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 ";
+
+/// Approver sign-ins and sessions (`domain::signin::SignIns`), in the `sign_ins` and `sessions` tables.
+#[path = "sign_ins.rs"]
+mod sign_ins;
 
 /// One connection behind a mutex: SQLite serialises writers anyway, and every operation here is a
 /// short transaction run off the async threads.
@@ -75,12 +91,51 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
+/// SQLite's own files beside the database: WAL, shared memory, rollback journal.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
 impl SqliteStore {
+    /// Opens (or creates) the database at `path`. A missing folder is created 0700 and the
+    /// database 0600 (on unix); SQLite creates its `-wal` and `-shm` files with the database's
+    /// permissions (sqlite3.c, `findCreateFileMode` and `unixOpenSharedMemory`), and any that an
+    /// older version left wider are narrowed to 0600 here.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("cannot create {}", dir.display()), e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Self::create_private_dir(dir)?;
         }
+        private_file(path)?;
         Self::init(Connection::open(path).map_err(db("opening the database"))?)
+    }
+
+    /// Creates `dir` (and missing parents) readable by this user only (0700 on unix). A folder
+    /// that already exists is left as it is, with a warning when others may read it: it may be
+    /// one an operator manages.
+    pub fn create_private_dir(dir: &Path) -> Result<()> {
+        let fail = |e: std::io::Error| Error::internal(format!("cannot create {}", dir.display()), e);
+        if dir.is_dir() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir).map_err(fail)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the data folder is open to other users; `chmod 700` it (Gatehouse creates it 0700)"
+                    );
+                }
+            }
+            return Ok(());
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            // Every folder `recursive` creates gets this mode (std DirBuilderExt::mode).
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(fail)
     }
 
     pub fn in_memory() -> Result<Self> {
@@ -114,6 +169,35 @@ impl SqliteStore {
         .await
         .map_err(|e| Error::internal("SQLite store: worker thread failed", e))?
     }
+}
+
+/// Creates the database file 0600 when missing, and narrows it and its companions to 0600 (unix).
+fn private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |e: std::io::Error| Error::internal(format!("cannot create {}", path.display()), e);
+        // `mode` applies only when the file is created (std OpenOptionsExt::mode).
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(fail)?;
+        let mut companions = vec![path.to_path_buf()];
+        companions.extend(COMPANIONS.iter().map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        }));
+        for file in companions {
+            match std::fs::metadata(&file) {
+                Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| Error::internal(format!("cannot make {} private", file.display()), e))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, COMPANIONS);
+    Ok(())
 }
 
 fn insert_history(tx: &Transaction, id: &RequestId, entries: &[HistoryEntry]) -> Result<()> {
@@ -395,5 +479,66 @@ impl ChangeRecords for SqliteStore {
             if changed == 0 { Err(Error::Stale) } else { Ok(()) }
         })
         .await
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn temp() -> PathBuf {
+        std::env::temp_dir().join(format!("gatehouse-sqlite-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    #[test]
+    fn a_new_data_folder_is_0700_and_the_database_files_0600() {
+        let root = temp();
+        let dir = root.join("nested").join("data");
+        let path = dir.join("gatehouse.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        // The schema was written in WAL mode: SQLite made its -wal and -shm files like the database.
+        for suffix in ["-wal", "-shm"] {
+            let companion = with_suffix(&path, suffix);
+            assert!(companion.exists(), "{}", companion.display());
+            assert_eq!(mode(&companion), 0o600, "{}", companion.display());
+        }
+        drop(store);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn files_an_older_version_left_open_are_narrowed() {
+        let dir = temp();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gatehouse.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let wal = with_suffix(&path, "-wal");
+        std::fs::write(&wal, b"").unwrap();
+        for file in [&path, &wal] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&wal), 0o600);
+        // An existing folder is the operator's: left as it is (with a warning when it is open).
+        assert_eq!(mode(&dir) & 0o700, 0o700);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

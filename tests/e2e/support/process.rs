@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{Api, temp_dir};
 
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let gatehouse = PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"));
     let path = gatehouse.with_file_name(name);
     assert!(path.exists(), "{} is missing: build it with `cargo build -p {name}` (tests/run.sh does)", path.display());
@@ -87,6 +87,9 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The link key the configured serve runs with: tests derive a link's token from it.
+pub const LINK_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
 impl ServeProcess {
     /// Starts serve against `sim`; `settings` override or add GATEHOUSE_* variables.
     pub async fn start(sim: &SimProcess, settings: &[(&str, &str)]) -> Self {
@@ -97,6 +100,8 @@ impl ServeProcess {
         let token = format!("test-token-{}", super::sys_id());
         let mut env: Vec<(String, String)> = vec![
             ("GATEHOUSE_API_TOKENS".into(), format!("servicenow:{token}")),
+            ("GATEHOUSE_LINK_KEY".into(), LINK_KEY.into()),
+            ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL".into(), "true".into()),
             ("GATEHOUSE_PUBLIC_BASE_URL".into(), format!("http://{listen}")),
             ("GATEHOUSE_CLOUDS_YAML".into(), clouds.display().to_string()),
             ("GATEHOUSE_APPROVERS".into(), "approver@example.com".into()),

@@ -4,11 +4,17 @@
 use jiff::Timestamp;
 
 use super::Services;
+use crate::config::ApproverProof;
 use crate::error::{Error, Result};
+use crate::identity::same_person;
 use crate::mail::{MailNotice, MailTemplate};
 use crate::model::{OutboxMessage, Request, RequestId, Status};
 use crate::ports::Write;
-use crate::token::{ApprovalToken, TokenRecord};
+use crate::signin::ApproverSession;
+use crate::token::{ApprovalToken, LinkKey, TokenRecord};
+
+/// What the history, the work note and the requester's mail say of a decision made without sign-in.
+pub const LINK_ONLY: &str = "link only: anyone holding the link could decide";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -27,17 +33,20 @@ impl Decision {
 }
 
 /// One fresh approval link per approver: the token records to store and the mails that carry the
-/// links (`mail` picks the first request's or the reminder's template).
+/// links (`mail` picks the first request's or the reminder's template). A link is a random id; its
+/// token is derived from it with the link key, and only the token's hash is stored.
 pub(crate) fn issue_links(
     request: &Request,
     approvers: &[String],
     now: Timestamp,
+    key: &LinkKey,
     mail: fn(String) -> MailTemplate,
 ) -> (Vec<TokenRecord>, Vec<OutboxMessage>) {
     approvers
         .iter()
         .map(|approver| {
-            let token = ApprovalToken::generate();
+            let link_id = uuid::Uuid::new_v4().simple().to_string();
+            let token = key.token_for(&link_id);
             let record = TokenRecord {
                 hash: token.hash(),
                 request_id: request.id.clone(),
@@ -45,7 +54,7 @@ pub(crate) fn issue_links(
                 expires_at: request.expires_at,
                 used_at: None,
             };
-            let notice = MailNotice { to: approver.clone(), template: mail(token.expose().to_string()) };
+            let notice = MailNotice { to: approver.clone(), template: mail(link_id) };
             (record, OutboxMessage::mail(&request.id, now, notice))
         })
         .unzip()
@@ -63,6 +72,12 @@ pub enum LinkState {
     Cancelled,
     /// The approver is the requester or opened the item: they may look but not decide.
     OwnRequest,
+    /// Deciding needs a sign-in as the link's approver, and there is no session.
+    SignInRequired,
+    /// Signed in, but as someone else than the link's approver.
+    NotTheApprover {
+        signed_in: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +125,14 @@ impl Services {
 
     /// Records the decision if the link may still decide. Races between clicks, approvers and the
     /// sweeper are settled by the store's conditional write; the loser re-reads and is refused.
-    pub async fn decide(&self, token: &str, decision: Decision, comment: Option<String>) -> Result<DecideOutcome> {
+    /// Where sign-in is configured, `session` must be the link's approver's.
+    pub async fn decide(
+        &self,
+        token: &str,
+        decision: Decision,
+        comment: Option<String>,
+        session: Option<&ApproverSession>,
+    ) -> Result<DecideOutcome> {
         let comment = comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
         if let Some(c) = &comment
             && c.chars().count() > 2000
@@ -120,7 +142,21 @@ impl Services {
         for _ in 0..8 {
             let (token, record, mut request) = self.link(token).await?;
             let now = Timestamp::now();
-            let state = link_state(&record, &request, now);
+            let mut state = link_state(&record, &request, now);
+            let proof = match (&self.config.approver_proof, session) {
+                (ApproverProof::LinkOnly, _) => LINK_ONLY.to_string(),
+                (ApproverProof::SignIn(_), None) => {
+                    state = if state == LinkState::Open { LinkState::SignInRequired } else { state };
+                    String::new()
+                }
+                (ApproverProof::SignIn(_), Some(s)) if !same_person(&s.identity.email, &record.approver) => {
+                    if state == LinkState::Open {
+                        state = LinkState::NotTheApprover { signed_in: s.identity.email.clone() };
+                    }
+                    String::new()
+                }
+                (ApproverProof::SignIn(_), Some(s)) => s.identity.describe(),
+            };
             if state != LinkState::Open {
                 return Ok(DecideOutcome::Refused(LinkView { request, approver: record.approver, state }));
             }
@@ -129,8 +165,10 @@ impl Services {
                 Decision::Approve => Status::Approved,
                 Decision::Deny => Status::Denied,
             };
-            let history = request.transition(to, &record.approver, comment.clone(), now)?;
+            let mut history = request.transition(to, &record.approver, comment.clone(), now)?;
+            history.proof = Some(proof.clone());
             request.decided_by = Some(record.approver.clone());
+            request.decision_proof = Some(proof.clone());
             // Due at once: if the signal to provision is lost, the sweeper starts it.
             request.due_at = (to == Status::Approved).then_some(now);
             request.decision_comment = comment.clone();
@@ -144,14 +182,15 @@ impl Services {
                 MailNotice { to: request.requester.email.clone(), template: requester_mail },
             )];
             let said = comment.as_deref().map(|c| format!(" Comment: {c}")).unwrap_or_default();
+            let said = format!(" ({proof}).{said}");
             messages.extend(match decision {
                 Decision::Approve => {
-                    self.work_note(&request, now, format!("Approved in Gatehouse by {}.{said}", record.approver), None)
+                    self.work_note(&request, now, format!("Approved in Gatehouse by {}{said}", record.approver), None)
                 }
                 Decision::Deny => self.work_note(
                     &request,
                     now,
-                    format!("Denied in Gatehouse by {}.{said}", record.approver),
+                    format!("Denied in Gatehouse by {}{said}", record.approver),
                     Some(false),
                 ),
             });

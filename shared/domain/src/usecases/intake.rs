@@ -269,9 +269,12 @@ impl Services {
             error: None,
             decision_comment: None,
             decided_by: None,
+            decision_proof: None,
             intake_digest: digest.clone(),
         };
-        let (tokens, links) = issue_links(&request, &approvers, now, |token| MailTemplate::ApprovalRequest { token });
+        let (tokens, links) = issue_links(&request, &approvers, now, &self.config.link_key, |link_id| {
+            MailTemplate::ApprovalRequest { link_id }
+        });
         let mut messages = vec![OutboxMessage::mail(
             &request.id,
             now,
@@ -298,6 +301,7 @@ impl Services {
             from: None,
             to: Status::PendingApproval,
             note: Some(format!("received {}; approval asked of {}", request.source.number, approvers.join(", "))),
+            proof: None,
         };
         match self.store.create(request, history, tokens, messages).await? {
             Created::New(request) => {

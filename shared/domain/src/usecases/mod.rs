@@ -5,6 +5,7 @@ pub mod gate;
 pub mod intake;
 pub mod outbox;
 pub mod provision;
+pub mod signin;
 pub mod source;
 pub mod sweeper;
 
@@ -14,6 +15,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::model::{MessageKind, OutboxMessage, Request, RequestId, WorkNote};
 use crate::ports::{SourceItems, Store};
+use crate::signin::IdentityProvider;
 use jiff::Timestamp;
 
 /// Wakes whoever works after a write: locally an in-process task, on AWS the DynamoDB stream and
@@ -58,4 +60,6 @@ pub struct Services {
     pub signals: Arc<dyn Signals>,
     /// ServiceNow's request items, when ServiceNow is configured: what intake is checked against.
     pub source_items: Option<Arc<dyn SourceItems>>,
+    /// The OpenID provider approvers sign in with, when sign-in is configured.
+    pub identity: Option<Arc<dyn IdentityProvider>>,
 }

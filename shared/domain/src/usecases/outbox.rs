@@ -61,6 +61,7 @@ impl Services {
                                         None => "",
                                     }
                                 )),
+                                proof: None,
                             }),
                             MessageKind::Mail(_) => None,
                         };

@@ -87,6 +87,7 @@ impl Services {
                         from: Some(Status::Provisioning),
                         to: Status::Provisioning,
                         note: Some(note),
+                        proof: None,
                     };
                     (h, false)
                 }

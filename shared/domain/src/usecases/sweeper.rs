@@ -69,7 +69,9 @@ impl Services {
                 Write { history: vec![history], messages, ..Write::new(request, expected) }
             } else {
                 let (tokens, messages) =
-                    issue_links(&request, &request.approvers, now, |token| MailTemplate::ApprovalReminder { token });
+                    issue_links(&request, &request.approvers, now, &self.config.link_key, |link_id| {
+                        MailTemplate::ApprovalReminder { link_id }
+                    });
                 request.reminded = true;
                 request.due_at = Some(request.expires_at);
                 request.touch(now);

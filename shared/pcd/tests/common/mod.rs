@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod stub;
+
 use std::time::Duration;
 
 use gatehouse_pcd::{CloudsFile, Pcd};
@@ -19,7 +21,7 @@ pub fn pcd(yaml: &str) -> Pcd {
 }
 
 pub fn pcd_with_timeout(yaml: &str, timeout: Duration) -> Pcd {
-    Pcd::new(CloudsFile::parse(yaml).expect("clouds.yaml parses"), timeout).expect("client builds")
+    Pcd::new(CloudsFile::parse(yaml).expect("clouds.yaml parses"), timeout, false).expect("client builds")
 }
 
 /// The simulator's own clouds.yaml: password auth by names, region set.
