@@ -272,20 +272,20 @@ pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
 
 /// Starts the server from the command line's arguments and returns once it is listening.
 pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
+    // The demo holds a token good for every scope and simulators without credentials: it is for
+    // this machine only, so a wider address is refused before anything is bound.
+    if args.demo && !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "serve --demo listens on loopback only (127.0.0.1, ::1): --listen {} would open the demo, \
+             its all-scope token and its simulators to the network; use --listen 127.0.0.1:{}",
+            args.listen,
+            args.listen.port()
+        )
+        .into());
+    }
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.demo {
-        // The demo holds a token good for every scope and simulators without credentials: it is
-        // for this machine only.
-        if !args.listen.ip().is_loopback() {
-            return Err(format!(
-                "serve --demo listens on loopback only (127.0.0.1, ::1): --listen {} would open the demo, \
-                 its all-scope token and its simulators to the network; use --listen 127.0.0.1:{}",
-                args.listen,
-                args.listen.port()
-            )
-            .into());
-        }
         let sims = Simulators::start_demo().await?;
         let data_dir = args.data_dir.clone().unwrap_or_else(|| ".gatehouse".into());
         // 0700 when new (the store would do it too, but clouds.yaml is written first).

@@ -239,15 +239,16 @@ async fn missing_or_wrong_tokens_get_401_and_bad_bodies_422() {
 #[tokio::test]
 async fn without_a_named_job_the_webhook_plays_the_pipelines_manual_verify_job() {
     let h = Harness::start_with_gate("environments: {}\n").await;
-    gitlab(&h).add_job(PROJECT, 77010, 900001, "gatehouse:verify", "manual");
+    // A manual job of another name in the same pipeline, which must not be played.
+    gitlab(&h).add_job(PROJECT, 77010, 900001, "deploy", "manual");
     let mut b = body("production", 900001);
     b.as_object_mut().unwrap().remove("job_id");
     let (status, answer) = request(&h, &b).await;
     assert_eq!(status, 201);
     approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
     assert_eq!(callback(&h, &answer, true).await, 202);
-    assert_eq!(gitlab(&h).job(PROJECT, 77010).unwrap().play_count, 1, "the verify job");
-    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0, "not the deploy job");
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 1, "the verify job");
+    assert_eq!(gitlab(&h).job(PROJECT, 77010).unwrap().play_count, 0, "not the deploy job");
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "gh-ci-test-token-5e1f0a";
+/// A GitLab CI/CD ID token, as the job's `id_tokens:` hands it over (the stub does not verify it).
+const ID_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJnYXRlaG91c2UifQ.c2lnLTdmM2E";
 const SHA: &str = "0123abcd4567ef890123abcd4567ef890123abcd";
 const PROJECT: u64 = 4242;
 const CHANGE_URL: &str = "https://instance.service-now.com/change_request.do?sys_id=c0ffee";
@@ -90,8 +92,10 @@ fn problem(status: u16, title: &str, detail: &str) -> Response {
     response
 }
 
+/// The static token or the ID token.
 fn authorized(headers: &HeaderMap) -> bool {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    [TOKEN, ID_TOKEN].iter().any(|token| auth == Some(&format!("Bearer {token}")))
 }
 
 /// DESIGN.md's change answer for a decision.
@@ -296,12 +300,14 @@ async fn gatehouse_ci(args: &[&str], env: &[(String, String)]) -> Run {
         stderr: String::from_utf8(output.stderr).unwrap(),
         took: started.elapsed(),
     };
-    assert!(
-        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
-        "the token was printed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    for token in [TOKEN, ID_TOKEN] {
+        assert!(
+            !run.stdout.contains(token) && !run.stderr.contains(token),
+            "the token was printed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
     run
 }
 
@@ -393,6 +399,36 @@ async fn request_sends_the_verify_job_the_planned_window_and_the_environment_fla
     assert_eq!(body["planned_start"], "2026-12-01T19:00:00Z");
     assert_eq!(body["planned_end"], "2026-12-01T21:00:00Z");
     assert!(body.get("merge_request_iid").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gitlab_id_token_is_sent_in_preference_to_the_static_token() {
+    let (url, stub) = start_stub(vec![Answer::Wait], false).await;
+    // A job with id_tokens: and, left over from before, the group's static token.
+    let env = with(job_env(&url), "GATEHOUSE_ID_TOKEN", ID_TOKEN);
+    let run = gatehouse_ci(&["request"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = gatehouse_ci(&["verify"], &env).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = gatehouse_ci(&["report", "--status", "success"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The ID token alone does too.
+    let run = gatehouse_ci(&["verify"], &without(env.clone(), &["GATEHOUSE_TOKEN"])).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let seen = stub.seen();
+    assert_eq!(seen.len(), 4);
+    for call in &seen {
+        assert_eq!(call.auth.as_deref(), Some(format!("Bearer {ID_TOKEN}").as_str()), "{} {}", call.method, call.path);
+    }
+
+    // A refused ID token is not retried with the static token, and the message names the ID token.
+    let env = with(env, "GATEHOUSE_ID_TOKEN", "eyJ.not-the-id-token-9b1e");
+    let run = gatehouse_ci(&["verify"], &env).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("Gatehouse refused GATEHOUSE_ID_TOKEN (401 Unauthorized)"), "{}", run.stderr);
+    assert!(run.stderr.contains("id_tokens:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-id-token-9b1e"), "{}", run.stderr);
+    assert_eq!(stub.seen().len(), 5, "one call, not retried with GATEHOUSE_TOKEN");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -564,7 +600,7 @@ async fn a_missing_variable_exits_3_naming_it_without_calling_gatehouse() {
     assert_eq!(run.code, 3);
     assert!(run.stdout.is_empty());
     assert!(
-        run.stderr.contains("missing CI/CD variable(s): GATEHOUSE_TOKEN, CI_COMMIT_SHA"),
+        run.stderr.contains("missing CI/CD variable(s): GATEHOUSE_ID_TOKEN (or GATEHOUSE_TOKEN), CI_COMMIT_SHA"),
         "both named: {}",
         run.stderr
     );
@@ -574,6 +610,35 @@ async fn a_missing_variable_exits_3_naming_it_without_calling_gatehouse() {
     let run = gatehouse_ci(&["report", "--status", "success"], &env).await;
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("CI_ENVIRONMENT_NAME (or --environment)"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn neither_gatehouse_id_token_nor_gatehouse_token_exits_3_naming_both() {
+    let (url, stub) = start_stub(vec![Answer::Proceed], true).await;
+    let env = without(job_env(&url), &["GATEHOUSE_TOKEN", "GATEHOUSE_ID_TOKEN"]);
+    for args in [&["request"][..], &["verify"], &["report", "--status", "success"]] {
+        let run = gatehouse_ci(args, &env).await;
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        let stderr = run.stderr.trim_end();
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "gatehouse ci {}: misconfigured: missing CI/CD variable(s): GATEHOUSE_ID_TOKEN (or GATEHOUSE_TOKEN) (",
+                args[0]
+            )),
+            "{stderr}"
+        );
+        for hint in ["id_tokens:", "aud: gatehouse", "GATEHOUSE_CI_ALLOW_STATIC_TOKENS=true"] {
+            assert!(stderr.contains(hint), "{hint} in {stderr}");
+        }
+    }
+    // Set but empty is unset too.
+    let env = with(with(env, "GATEHOUSE_ID_TOKEN", ""), "GATEHOUSE_TOKEN", " ");
+    let run = gatehouse_ci(&["verify"], &env).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("GATEHOUSE_ID_TOKEN (or GATEHOUSE_TOKEN)"), "{}", run.stderr);
+    assert!(stub.seen().is_empty(), "no call without a credential");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -647,6 +712,14 @@ async fn a_usage_error_exits_3_and_help_documents_the_exit_codes() {
         "3  misconfigured or unreachable",
     ] {
         assert!(help.stdout.contains(line), "{line} in {}", help.stdout);
+    }
+    for variable in [
+        "GATEHOUSE_ID_TOKEN",
+        "id_tokens: {GATEHOUSE_ID_TOKEN: {aud: gatehouse}}",
+        "GATEHOUSE_TOKEN",
+        "GATEHOUSE_CI_ALLOW_STATIC_TOKENS=true",
+    ] {
+        assert!(help.stdout.contains(variable), "{variable} in {}", help.stdout);
     }
     let verify_help = gatehouse_ci(&["verify", "--help"], &env).await;
     assert_eq!(verify_help.code, 0);

@@ -163,6 +163,7 @@ async fn the_demo_data_folder_is_private() {
         assert_eq!(mode(&path), 0o600, "{file}");
     }
     drop(running);
+    let _ = std::fs::remove_dir_all(data_dir.parent().unwrap());
 }
 
 fn uuid_like() -> String {

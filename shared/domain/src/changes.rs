@@ -140,4 +140,73 @@ pub trait CodeHost: Send + Sync {
     ) -> Result<Vec<u64>>;
     /// The id of the pipeline's manual job called `name`, if it is still waiting.
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>>;
+    /// A job as GitLab records it (`None` on 404): what Gatehouse checks before it records or
+    /// plays a job.
+    async fn job(&self, project_id: u64, job_id: u64) -> Result<Option<JobInfo>>;
+    /// A pipeline as GitLab records it (`None` on 404).
+    async fn pipeline(&self, project_id: u64, pipeline_id: u64) -> Result<Option<PipelineInfo>>;
+    /// Rejects the deployments of `sha` to `environment` that wait for approval, with `comment`;
+    /// answers their ids.
+    async fn reject_deployments(
+        &self,
+        project_id: u64,
+        environment: &str,
+        sha: &str,
+        comment: &str,
+    ) -> Result<Vec<u64>>;
+}
+
+/// A job as GitLab shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInfo {
+    pub id: u64,
+    pub name: String,
+    pub pipeline_id: u64,
+    pub sha: String,
+    /// `manual`, `pending`, `running`, `success`, …
+    pub status: String,
+}
+
+/// A pipeline as GitLab shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineInfo {
+    pub id: u64,
+    pub sha: String,
+    pub ref_name: String,
+    /// `running`, `success`, `failed`, `canceled`, `manual`, …
+    pub status: String,
+}
+
+/// What a verified GitLab CI/CD ID token says about the job presenting it (DESIGN.md: CI identity
+/// comes from the ID token, not the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiJobClaims {
+    pub project_id: u64,
+    pub project_path: String,
+    pub pipeline_id: u64,
+    pub job_id: u64,
+    pub sha: String,
+    pub ref_name: String,
+    /// GitLab's `ref_protected` claim is the string "true" or "false".
+    pub ref_protected: bool,
+    /// Only for jobs that name an environment.
+    pub environment: Option<String>,
+}
+
+/// Verifies GitLab ID tokens against the instance's JWKS (`/oauth/discovery/keys`, cached,
+/// refetched on an unknown `kid`): signature, `iss` = the GitLab URL, `aud`, `exp`, `nbf`. A token
+/// that does not verify is `Error::Unauthorized`.
+#[async_trait]
+pub trait CiIdentity: Send + Sync {
+    async fn verify(&self, id_token: &str) -> Result<CiJobClaims>;
+}
+
+/// Who a change-gate call comes from, as far as its credential proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiCaller {
+    /// A job, by its verified ID token.
+    Job(CiJobClaims),
+    /// A static token of scope `ci` (only with `GATEHOUSE_CI_ALLOW_STATIC_TOKENS=true`): it proves
+    /// the right to call, nothing about the job; what it names is checked in GitLab instead.
+    StaticToken,
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::Result;
-use domain::changes::CodeHost;
+use domain::changes::{CodeHost, JobInfo, PipelineInfo};
 
 use crate::Client;
 
@@ -42,6 +42,45 @@ impl CodeHost for Client {
             }
         }
         Ok(approved)
+    }
+
+    async fn job(&self, project_id: u64, job_id: u64) -> Result<Option<JobInfo>> {
+        match Client::job(self, project_id, job_id).await {
+            Ok(job) => Ok(Some(JobInfo {
+                id: job.id,
+                pipeline_id: job.pipeline.as_ref().map_or(0, |p| p.id),
+                sha: job.pipeline.as_ref().map(|p| p.sha.clone()).unwrap_or_default(),
+                name: job.name,
+                status: job.status,
+            })),
+            Err(domain::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pipeline(&self, project_id: u64, pipeline_id: u64) -> Result<Option<PipelineInfo>> {
+        match Client::pipeline(self, project_id, pipeline_id).await {
+            Ok(p) => Ok(Some(PipelineInfo { id: p.id, sha: p.sha, ref_name: p.ref_, status: p.status })),
+            Err(domain::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn reject_deployments(
+        &self,
+        project_id: u64,
+        environment: &str,
+        sha: &str,
+        comment: &str,
+    ) -> Result<Vec<u64>> {
+        let mut rejected = Vec::new();
+        for d in self.deployments(project_id, environment, "blocked").await? {
+            if d.sha == sha {
+                self.reject_deployment(project_id, d.id, Some(comment)).await?;
+                rejected.push(d.id);
+            }
+        }
+        Ok(rejected)
     }
 
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>> {

@@ -405,7 +405,28 @@ impl Client {
         deployment_id: u64,
         comment: impl Into<Option<&'a str>>,
     ) -> Result<DeploymentApproval, Error> {
-        let mut body = json!({ "status": "approved" });
+        self.decide_deployment(project_id, deployment_id, "approved", comment).await
+    }
+
+    /// Rejects a blocked deployment (the same endpoint with `status=rejected`), so the waiting
+    /// deploy job fails with the reason instead of waiting forever.
+    pub async fn reject_deployment<'a>(
+        &self,
+        project_id: u64,
+        deployment_id: u64,
+        comment: impl Into<Option<&'a str>>,
+    ) -> Result<DeploymentApproval, Error> {
+        self.decide_deployment(project_id, deployment_id, "rejected", comment).await
+    }
+
+    async fn decide_deployment<'a>(
+        &self,
+        project_id: u64,
+        deployment_id: u64,
+        status: &str,
+        comment: impl Into<Option<&'a str>>,
+    ) -> Result<DeploymentApproval, Error> {
+        let mut body = json!({ "status": status });
         if let Some(comment) = comment.into().filter(|c| !c.is_empty()) {
             body["comment"] = json!(comment);
         }
@@ -415,7 +436,7 @@ impl Client {
             query: Vec::new(),
             body: Some(body),
             retry: Retry::Idempotent,
-            what: format!("approve deployment {deployment_id}"),
+            what: format!("{} deployment {deployment_id}", if status == "approved" { "approve" } else { "reject" }),
             thing: format!("deployment {deployment_id}"),
         };
         self.fetch(project_id, &call).await.map_err(|f| self.fail(project_id, &call, f))

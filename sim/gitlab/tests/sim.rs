@@ -118,10 +118,11 @@ async fn unknown_things_and_unplayable_jobs() {
     {
         assert_eq!(get(&sim, path).await, (StatusCode::NOT_FOUND, json!({"message": "404 Not found"})), "{path}");
     }
-    sim.set_job_status(demo::PROJECT_ID, demo::JOB_ID, "success");
+    sim.set_job_status(demo::PROJECT_ID, demo::JOB_ID, "running");
     let (status, body) =
         post(&sim, &format!("/projects/{}/jobs/{}/play", demo::PROJECT_ID, demo::JOB_ID), json!({})).await;
-    assert_eq!((status, body), (StatusCode::FORBIDDEN, sample!("error-403-forbidden-response.json")));
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"message": "400 Bad request - Unplayable Job"})));
+    assert_eq!(sim.job(demo::PROJECT_ID, demo::JOB_ID).unwrap().play_count, 0);
     let (status, body) = post(&sim, "/projects/4242/merge_requests/7/notes", json!({})).await;
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"error": "body is missing"})));
     let (status, _) =

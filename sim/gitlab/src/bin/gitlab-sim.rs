@@ -1,7 +1,9 @@
 //! `gitlab-sim`: runs the GitLab API simulator as its own process.
 //!
 //! Prints one line `GITLAB_SIM_URL=http://127.0.0.1:PORT` on stdout once listening, then serves
-//! until killed (SIGINT/SIGTERM). Records are seeded and faults set over HTTP under `/_sim/`.
+//! until killed (SIGINT/SIGTERM). Records are seeded and faults set over HTTP under `/_sim/`; ID
+//! tokens for its jobs come from `GET /_sim/id_token?job_id=N&aud=A`, verifiable with the JWKS at
+//! `/oauth/discovery/keys`.
 
 use std::net::SocketAddr;
 
@@ -17,7 +19,8 @@ struct Args {
     /// The token API calls must carry in PRIVATE-TOKEN (default: the simulator's demo token).
     #[arg(long, env = "GITLAB_SIM_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Seed the demo project, merge request, pipeline, manual job and blocked deployment.
+    /// Seed the demo project, merge request, both pipelines with their manual verify jobs, and
+    /// the blocked deployment.
     #[arg(long)]
     demo: bool,
 }
