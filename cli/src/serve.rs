@@ -15,6 +15,7 @@ use domain::config::{
 };
 use domain::model::{RequestId, Status};
 use domain::ports::{Itsm, Mailer};
+use domain::usecases::gate::ChangeGate;
 use domain::usecases::{Services, Signals};
 use http_api::{Access, RouteSpec, Routes};
 use tokio::net::TcpListener;
@@ -76,7 +77,7 @@ fn spawn_provisioner(services: Services, worker: String, mut queue: mpsc::Unboun
 }
 
 /// Runs the sweeper on its interval; the provisioning work it finds goes to the queue.
-fn spawn_sweeper(services: Services, queue: mpsc::UnboundedSender<RequestId>) {
+fn spawn_sweeper(services: Services, gate: Option<Arc<ChangeGate>>, queue: mpsc::UnboundedSender<RequestId>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(services.config.sweep_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -89,6 +90,12 @@ fn spawn_sweeper(services: Services, queue: mpsc::UnboundedSender<RequestId>) {
                     }
                 }
                 Err(e) => tracing::error!(error = %e.chain(), "sweep failed"),
+            }
+            // Changes whose window opened, or that wait for a deployment to approve.
+            if let Some(gate) = &gate
+                && let Err(e) = gate.sweep(jiff::Timestamp::now()).await
+            {
+                tracing::error!(error = %e.chain(), "change gate sweep failed");
             }
         }
     });
@@ -137,6 +144,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
     let clouds_yaml = data_dir.join("clouds.yaml");
     std::fs::write(&clouds_yaml, sim.clouds_yaml("demo"))?;
     let token = domain::token::ApprovalToken::generate().expose().to_string();
+    let change_policy = demo_change_policy(&data_dir)?;
     let config = Config {
         api_tokens: ApiTokens::all_scopes(&token),
         public_base_url: format!("http://{listen}"),
@@ -156,7 +164,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         sweep_interval: Duration::from_secs(60),
         servicenow: None,
         gitlab: None,
-        change_policy: None,
+        change_policy: Some(change_policy),
         // Optional even in the demo, so ServiceNow's signed callbacks can be tried.
         webhook_secret: std::env::var("GATEHOUSE_WEBHOOK_SECRET").ok().filter(|s| s.len() >= 32).map(Secret::new),
         table: None,
@@ -167,6 +175,26 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         approver_proof: domain::config::ApproverProof::LinkOnly,
     };
     Ok((config, token))
+}
+
+/// DESIGN.md's built-in demo policy: production takes deploys at any time, from protected refs.
+const DEMO_CHANGE_POLICY: &str = "# The demo's built-in change policy (GATEHOUSE_CHANGE_POLICY replaces it).
+environments:
+  production:
+    timezone: UTC
+    windows:
+      - {days: [mon, tue, wed, thu, fri, sat, sun], start: \"00:00\", end: \"24:00\"}
+    protected: true
+";
+
+/// `GATEHOUSE_CHANGE_POLICY` when set, else the built-in policy written into the data dir.
+fn demo_change_policy(data_dir: &std::path::Path) -> Result<PathBuf, BoxError> {
+    if let Some(path) = std::env::var_os("GATEHOUSE_CHANGE_POLICY").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = data_dir.join("change-policy.yaml");
+    std::fs::write(&path, DEMO_CHANGE_POLICY)?;
+    Ok(path)
 }
 
 /// Delivers owed messages whenever a write says so, and retries on a short tick.
@@ -267,6 +295,9 @@ pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
     config.gitlab = Some(GitLabSettings {
         url: gitlab.base_url(),
         token: Secret::new(gitlab_sim::GitLabSimConfig::default().token),
+        ci_audience: "gatehouse".into(),
+        // The demo's token holds every scope; ID tokens from the simulator work too.
+        ci_allow_static_tokens: true,
     });
 }
 
@@ -338,7 +369,8 @@ pub async fn start_with(
     if resumed > 0 {
         tracing::info!(resumed, "resuming provisioning after a restart");
     }
-    spawn_sweeper(services.clone(), provision_tx);
+    let gate = runtime::change_gate(&config, store.clone())?;
+    spawn_sweeper(services.clone(), gate.clone(), provision_tx);
 
     let mut mounted = Routes::new(config.api_tokens.clone())
         .add(Method::GET, "/healthz", Access::Public, healthz)
@@ -347,7 +379,7 @@ pub async fn start_with(
         .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
         .merge(intake::router(services.clone(), config.api_tokens.clone()))
         .merge(approval::router(services.clone()));
-    if let Some(gate) = runtime::change_gate(&config, store.clone())? {
+    if let Some(gate) = gate {
         mounted = mounted
             .merge(change_gate::router(gate.clone(), config.api_tokens.clone()))
             .merge(servicenow_webhook::router(gate, config.api_tokens.clone(), config.webhook_secret.clone()));

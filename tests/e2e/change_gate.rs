@@ -11,24 +11,52 @@ use support::{Harness, WEBHOOK_SECRET};
 const PROJECT: u64 = 4242;
 const SHA: &str = "af5b13261899fb2c0db30abdd0af8b07cb44fdc5";
 
+/// What `gatehouse ci request` sends: the job's ID token carries project, pipeline, job, commit
+/// and ref, so the body need not.
 fn body(environment: &str, pipeline: u64) -> Value {
     json!({
-        "project_id": PROJECT, "project_path": "acme/shop", "sha": SHA, "ref": "main",
-        "environment": environment, "pipeline_id": pipeline,
+        "environment": environment,
         "pipeline_url": format!("https://gitlab.example.com/acme/shop/-/pipelines/{pipeline}"),
-        "job_id": 77001, "title": "Deploy shop 1.4.2", "description": "Release 1.4.2"
+        "title": "Deploy shop 1.4.2", "description": "Release 1.4.2"
     })
 }
 
+static NEXT_JOB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(880_000);
+
+/// The ID token GitLab gives a `gatehouse:request` job of `pipeline` (at SHA, on protected
+/// `main`) deploying to `environment`: a new job in the GitLab simulator, and its token.
+fn ci_token(h: &Harness, environment: Option<&str>, pipeline: u64) -> String {
+    let gl = gitlab(h);
+    // The demo seeds 900001 (at SHA) and 900002 (another commit); the tests' reruns are new.
+    if pipeline != 900001 && pipeline != 900002 {
+        gl.add_pipeline(PROJECT, pipeline, SHA, "main", "running");
+        gl.set_pipeline_ref_protected(PROJECT, pipeline, true);
+    }
+    let job = NEXT_JOB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gl.add_job(PROJECT, job, pipeline, "gatehouse:request", "running");
+    gl.set_job_environment(PROJECT, job, environment);
+    gl.id_token(job, "gatehouse")
+}
+
 async fn request(h: &Harness, body: &Value) -> (u16, Value) {
-    let resp = h.post("/v1/changes").json(body).send().await.unwrap();
+    let environment = body["environment"].as_str().unwrap();
+    let pipeline = body["pipeline_url"].as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
+    let token = ci_token(h, Some(environment), pipeline);
+    let resp = h.http.post(h.url("/v1/changes")).bearer_auth(token).json(body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 async fn gate(h: &Harness, environment: &str) -> Value {
-    let (status, answer) = h.get_json(&format!("/v1/changes/{PROJECT}/{SHA}?environment={environment}")).await;
-    assert_eq!(status, 200, "{answer}");
-    answer
+    let url = h.url(&format!("/v1/changes/{PROJECT}/{SHA}?environment={environment}"));
+    let resp = h.http.get(url).bearer_auth(ci_token(h, Some(environment), 900001)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// POST …/deployments as the deploy job of pipeline 900001 would.
+async fn report(h: &Harness, environment: &str, report: &Value) -> reqwest::Response {
+    let url = h.url(&format!("/v1/changes/{PROJECT}/{SHA}/deployments"));
+    h.http.post(url).bearer_auth(ci_token(h, Some(environment), 900001)).json(report).send().await.unwrap()
 }
 
 fn sn(h: &Harness) -> &servicenow_sim::SnSim {
@@ -81,16 +109,17 @@ async fn a_pipeline_gets_one_change_and_one_mr_note_and_a_rerun_reuses_both() {
         notes[0].body.contains(first["number"].as_str().unwrap()) && notes[0].body.contains("<!-- gatehouse:change:")
     );
 
-    let (status, again) = request(&h, &body("production", 900002)).await;
+    // A rerun of the commit: another pipeline, the same change.
+    let (status, again) = request(&h, &body("production", 900005)).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["number"], first["number"]);
     assert_eq!(sn(&h).records("change_request").len(), 1, "reused, not created again");
     let notes = gitlab(&h).notes(PROJECT, 7);
     assert_eq!(notes.len(), 1, "the note is edited, not posted again");
-    assert!(notes[0].body.contains("900002"));
+    assert!(notes[0].body.contains("900005"));
 
     // Another environment is another change.
-    let (status, staging) = request(&h, &body("staging", 900002)).await;
+    let (status, staging) = request(&h, &body("staging", 900005)).await;
     assert_eq!(status, 201);
     assert_ne!(staging["number"], first["number"]);
 }
@@ -199,7 +228,7 @@ async fn report_closes_the_change_with_the_right_close_code() {
         let sys_id = answer["sys_id"].as_str().unwrap().to_string();
         approve_in_servicenow(&h, &sys_id);
         let report = json!({"environment": env, "status": status, "pipeline_url": "https://gitlab.example.com/acme/shop/-/pipelines/900001", "job_url": "https://gitlab.example.com/acme/shop/-/jobs/77002"});
-        let resp = h.post(&format!("/v1/changes/{PROJECT}/{SHA}/deployments")).json(&report).send().await.unwrap();
+        let resp = self::report(&h, env, &report).await;
         assert_eq!(resp.status(), 200);
         let closed: Value = resp.json().await.unwrap();
         assert_eq!(closed["state"]["value"], "3", "{closed}");
@@ -213,7 +242,7 @@ async fn report_closes_the_change_with_the_right_close_code() {
         );
         // A closed change blocks; the next pipeline gets a new change.
         assert_eq!(gate(&h, env).await["decision"], "blocked");
-        let (status, next) = request(&h, &body(env, 900003)).await;
+        let (status, next) = request(&h, &body(env, 900006)).await;
         assert_eq!(status, 201);
         assert_ne!(next["number"], answer["number"]);
     }
@@ -227,13 +256,15 @@ async fn missing_or_wrong_tokens_get_401_and_bad_bodies_422() {
     assert_eq!(h.http.post(&url).bearer_auth("wrong").json(&body("production", 1)).send().await.unwrap().status(), 401);
     let get = h.url(&format!("/v1/changes/{PROJECT}/{SHA}?environment=production"));
     assert_eq!(h.http.get(&get).send().await.unwrap().status(), 401);
-    let mut bad = body("production", 1);
-    bad["sha"] = json!("abc");
+    let mut bad = body("production", 900001);
+    bad["title"] = json!("");
     let (status, problem) = request(&h, &bad).await;
     assert_eq!(status, 422);
-    assert_eq!(problem["errors"][0]["field"], "sha");
-    let (status, _) = h.get_json(&format!("/v1/changes/{PROJECT}/{SHA}?environment=nowhere")).await;
-    assert_eq!(status, 404);
+    assert_eq!(problem["errors"][0]["field"], "title");
+    // A job without an environment may ask about any; there is no change for this one.
+    let nowhere = h.url(&format!("/v1/changes/{PROJECT}/{SHA}?environment=nowhere"));
+    let resp = h.http.get(nowhere).bearer_auth(ci_token(&h, None, 900001)).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
 }
 
 #[tokio::test]
@@ -258,7 +289,7 @@ async fn a_deploy_reported_on_an_unapproved_change_is_recorded_and_the_change_st
     let sys_id = answer["sys_id"].as_str().unwrap();
     let report =
         json!({"environment": "production", "status": "success", "pipeline_url": "https://gitlab.example.com/p/1"});
-    let resp = h.post(&format!("/v1/changes/{PROJECT}/{SHA}/deployments")).json(&report).send().await.unwrap();
+    let resp = self::report(&h, "production", &report).await;
     assert_eq!(resp.status(), 409);
     let change = sn(&h).record("change_request", sys_id).unwrap();
     assert_eq!(change["state"], "-3", "still in Authorize");
@@ -266,11 +297,78 @@ async fn a_deploy_reported_on_an_unapproved_change_is_recorded_and_the_change_st
     assert!(notes.iter().any(|n| n.text.contains("WARNING: the change was not approved")), "{notes:?}");
 }
 
+#[tokio::test]
+async fn a_jobs_id_token_speaks_for_its_own_pipeline_and_commit_only() {
+    let h = Harness::start_with_gate("environments: {}\n").await;
+    let gl = gitlab(&h);
+    let token = gl.id_token(77001, "gatehouse");
+    let post = |body: Value, token: String| {
+        let req = h.http.post(h.url("/v1/changes")).bearer_auth(token).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Job 77002 of pipeline 900002 named in the body, under job 77001's token.
+    let mut other = body("production", 900002);
+    other["pipeline_id"] = json!(900002);
+    other["job_id"] = json!(77002);
+    let (status, problem) = post(other, token.clone()).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("disagrees with the job's ID token"), "{problem}");
+    let mut other_commit = body("production", 900001);
+    other_commit["sha"] = json!(gitlab_sim::demo::SECOND_SHA);
+    assert_eq!(post(other_commit, token.clone()).await.0, 403);
+    assert!(sn(&h).records("change_request").is_empty(), "nothing created");
+    // Its own change, then another commit's change read with the same token.
+    let (status, answer) = post(body("production", 900001), token.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    let url = h.url(&format!("/v1/changes/{PROJECT}/{}?environment=production", gitlab_sim::demo::SECOND_SHA));
+    assert_eq!(h.http.get(url).bearer_auth(&token).send().await.unwrap().status(), 403);
+    // Another environment than the job's.
+    let staging = h.url(&format!("/v1/changes/{PROJECT}/{SHA}?environment=staging"));
+    assert_eq!(h.http.get(staging).bearer_auth(&token).send().await.unwrap().status(), 403);
+
+    // Forged, expired and wrong-audience tokens: 401.
+    let other_gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
+    other_gitlab.seed_demo();
+    let forged = other_gitlab.id_token(77001, "gatehouse");
+    let expired = gl.try_id_token(77001, "gatehouse", -600).unwrap();
+    let wrong_audience = gl.id_token(77001, "vault");
+    for bad in [forged, expired, wrong_audience, format!("{token}x")] {
+        assert_eq!(post(body("production", 900001), bad).await.0, 401);
+    }
+}
+
+#[tokio::test]
+async fn unprotected_refs_and_unlisted_projects_may_not_deploy_to_a_protected_environment() {
+    let h = Harness::start_with_gate("environments:\n  production: {}\n  qa:\n    projects: [acme/other]\n").await;
+    let gl = gitlab(&h);
+    gl.add_pipeline(PROJECT, 900009, SHA, "feature/x", "running");
+    gl.set_pipeline_ref_protected(PROJECT, 900009, false);
+    gl.add_job(PROJECT, 779009, 900009, "gatehouse:request", "running");
+    gl.set_job_environment(PROJECT, 779009, Some("production"));
+    let token = gl.id_token(779009, "gatehouse");
+    let resp =
+        h.http.post(h.url("/v1/changes")).bearer_auth(token).json(&body("production", 900009)).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("protected refs only"));
+    let (status, problem) = request(&h, &body("qa", 900001)).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("may not deploy to qa"), "{problem}");
+}
+
 /// The job variables of DESIGN.md's example pipeline, for `gatehouse ci` against this server.
 fn job_env(h: &Harness, environment: &str) -> Vec<(String, String)> {
+    // The job's ID token, from `id_tokens:` (the CLI prefers it to a static token).
+    let job = NEXT_JOB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gitlab(h).add_job(PROJECT, job, 900001, "gatehouse:request", "running");
+    gitlab(h).set_job_environment(PROJECT, job, Some(environment));
+    let id_token = gitlab(h).id_token(job, "gatehouse");
+    let job = job.to_string();
     [
         ("GATEHOUSE_URL", h.base.as_str()),
-        ("GATEHOUSE_TOKEN", h.token.as_str()),
+        ("GATEHOUSE_ID_TOKEN", id_token.as_str()),
         ("CI_PROJECT_ID", "4242"),
         ("CI_PROJECT_PATH", "acme/shop"),
         ("CI_COMMIT_SHA", SHA),
@@ -279,7 +377,7 @@ fn job_env(h: &Harness, environment: &str) -> Vec<(String, String)> {
         ("CI_ENVIRONMENT_NAME", environment),
         ("CI_PIPELINE_ID", "900001"),
         ("CI_PIPELINE_URL", "https://gitlab.example.com/acme/shop/-/pipelines/900001"),
-        ("CI_JOB_ID", "77002"),
+        ("CI_JOB_ID", job.as_str()),
         ("CI_JOB_URL", "https://gitlab.example.com/acme/shop/-/jobs/77002"),
         ("GATEHOUSE_VERIFY_JOB_ID", "77001"),
         // Test-only: polls every half second instead of at least every 10 s.
@@ -313,7 +411,7 @@ async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
     let (code, out) = ci(&["request"], &env).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("CHG"), "{out}");
-    let (_, answer) = h.get_json(&format!("/v1/changes/{PROJECT}/{SHA}?environment=production")).await;
+    let answer = gate(&h, "production").await;
     approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
     // Approved, but the planned window has not started: verify without --wait says wait (2).
     let (code, out) = ci(&["verify"], &env).await;
@@ -328,8 +426,8 @@ async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
     let (code, _) = ci(&["verify"], &env).await;
     assert_eq!(code, 1, "a closed change blocks");
     let mut wrong = env.clone();
-    wrong.retain(|(k, _)| k != "GATEHOUSE_TOKEN");
-    wrong.push(("GATEHOUSE_TOKEN".into(), "not-the-token".into()));
+    wrong.retain(|(k, _)| k != "GATEHOUSE_ID_TOKEN");
+    wrong.push(("GATEHOUSE_ID_TOKEN".into(), "not.the.token".into()));
     assert_eq!(ci(&["verify"], &wrong).await.0, 3, "a wrong token is a misconfiguration");
 }
 
@@ -346,4 +444,95 @@ async fn where_deployments_need_approval_gatehouse_approves_the_waiting_one_of_t
     let approvals = gitlab(&h).deployment_approvals(PROJECT, 5101);
     assert_eq!(approvals.len(), 1, "{approvals:?}");
     assert!(gitlab(&h).deployment_approvals(PROJECT, 5102).is_empty(), "another commit's deployment is not approved");
+}
+
+/// A gate whose sweeper looks again every 200 ms, with `policy`.
+async fn fast_gate(policy: &str) -> Harness {
+    Harness::start_with_gate_and(policy, |c| c.sweep_interval = std::time::Duration::from_millis(200)).await
+}
+
+async fn eventually(what: &str, timeout_secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within {timeout_secs} s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_approval_during_a_blackout_plays_nothing_until_the_blackout_ends() {
+    // Blackouts have minute precision: this one ends at the next full minute (at least 5 s away).
+    let now = Timestamp::now().to_zoned(TimeZone::UTC);
+    let mut end = now.checked_add(1.minute()).unwrap().with().second(0).subsec_nanosecond(0).build().unwrap();
+    if end.timestamp().duration_since(now.timestamp()) < SignedDuration::from_secs(5) {
+        end = end.checked_add(1.minute()).unwrap();
+    }
+    let civil = |z: &jiff::Zoned| z.strftime("%Y-%m-%dT%H:%M").to_string();
+    let start = now.checked_sub(1.hour()).unwrap();
+    let policy = format!(
+        "environments:\n  production:\n    timezone: UTC\n    blackouts:\n      - {{from: \"{}\", to: \"{}\", reason: \"Quarter close\"}}\n",
+        civil(&start),
+        civil(&end)
+    );
+    let h = fast_gate(&policy).await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
+    assert_eq!(callback(&h, &answer, true).await, 202);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0, "approved, but the blackout holds");
+    assert_eq!(gate(&h, "production").await["decision"], "wait");
+    // The sweeper plays it once the blackout is over, once.
+    eventually("the verify job being played", 80, || gitlab(&h).job(PROJECT, 77001).unwrap().play_count > 0).await;
+    assert!(Timestamp::now() >= end.timestamp(), "not before the blackout ended");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 1, "played once");
+}
+
+#[tokio::test]
+async fn a_deployment_that_starts_waiting_after_approval_is_approved_then_but_never_in_a_freeze() {
+    let now = Timestamp::now();
+    let h = fast_gate(&closed_policy(now)).await;
+    // production has no rules: approved first, the deployment starts waiting afterwards.
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
+    assert_eq!(callback(&h, &answer, true).await, 202);
+    gitlab(&h).add_deployment_of(PROJECT, 5201, "production", "blocked", SHA);
+    eventually("the waiting deployment being approved", 10, || {
+        !gitlab(&h).deployment_approvals(PROJECT, 5201).is_empty()
+    })
+    .await;
+    assert_eq!(gitlab(&h).deployment_approvals(PROJECT, 5201)[0].status, "approved");
+    // freeze-env is frozen for the next two hours: approved in ServiceNow, but nothing is approved in GitLab.
+    gitlab(&h).add_deployment_of(PROJECT, 5202, "freeze-env", "blocked", SHA);
+    let (_, frozen) = request(&h, &body("freeze-env", 900001)).await;
+    approve_in_servicenow(&h, frozen["sys_id"].as_str().unwrap());
+    assert_eq!(callback(&h, &frozen, true).await, 202);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(gitlab(&h).deployment_approvals(PROJECT, 5202).is_empty(), "never during a freeze");
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 1, "the verify job played for production only");
+}
+
+#[tokio::test]
+async fn a_rejection_rejects_the_waiting_deployment_with_the_reason() {
+    let h = fast_gate("environments: {}\n").await;
+    gitlab(&h).add_deployment_of(PROJECT, 5301, "production", "blocked", SHA);
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap();
+    assert!(sn(&h).set_field("change_request", sys_id, "approval", "rejected"));
+    let payload = json!({"sys_id": sys_id, "number": answer["number"], "approval": "rejected"}).to_string();
+    let resp = h
+        .http
+        .post(h.url("/v1/webhooks/servicenow"))
+        .bearer_auth(&h.token)
+        .header("content-type", "application/json")
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let approvals = gitlab(&h).deployment_approvals(PROJECT, 5301);
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0].status, "rejected");
+    assert!(approvals[0].comment.as_deref().unwrap_or_default().contains("rejected"), "{approvals:?}");
+    assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0);
 }

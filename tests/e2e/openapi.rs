@@ -90,6 +90,9 @@ fn route_key(r: &RouteSpec) -> (String, String) {
 
 const OPERATIONS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
+/// The bearer scheme of GitLab CI/CD ID tokens.
+const ID_TOKEN_SCHEME: &str = "gitlabIdToken";
+
 /// The security requirement objects an access allows: each a set of scheme names.
 fn expected_security(access: Access, signature_scheme: Option<&str>) -> BTreeSet<BTreeSet<String>> {
     let one = |name: &str| BTreeSet::from([name.to_string()]);
@@ -100,6 +103,7 @@ fn expected_security(access: Access, signature_scheme: Option<&str>) -> BTreeSet
             one(signature_scheme.unwrap_or("<no apiKey scheme for the signature header>")),
             one(scope.as_str()),
         ]),
+        Access::IdTokenOr(scope) => BTreeSet::from([one(ID_TOKEN_SCHEME), one(scope.as_str())]),
     }
 }
 
@@ -430,7 +434,7 @@ async fn every_scoped_route_refuses_a_missing_unknown_or_foreign_credential() {
                 problems.extend(conforms(&doc, method, path, &a));
                 continue;
             }
-            Access::Scope(scope) | Access::SignedOr(scope) => scope,
+            Access::Scope(scope) | Access::SignedOr(scope) | Access::IdTokenOr(scope) => scope,
         };
         scoped += 1;
         for token in [None, Some("openapi-test-token-nobody-knows-0000000000")] {

@@ -67,8 +67,8 @@ Variables:
   CI_PROJECT_PATH, CI_COMMIT_REF_NAME, CI_COMMIT_TITLE, CI_PIPELINE_ID, CI_PIPELINE_URL,
   CI_JOB_ID, CI_JOB_URL, CI_MERGE_REQUEST_IID, CI_PROJECT_URL
                                            what request puts on the change
-  GATEHOUSE_VERIFY_JOB_ID                  the manual job to resume (request; else Gatehouse plays the
-                                           pipeline's manual job named gatehouse:verify)
+  GATEHOUSE_VERIFY_JOB_ID                  the manual job to resume, with GATEHOUSE_TOKEN only (request;
+                                           else Gatehouse plays the pipeline's manual gatehouse:verify job)
   GATEHOUSE_PLANNED_START, GATEHOUSE_PLANNED_END
                                            the change's planned window, RFC 3339 (request)
   GATEHOUSE_DEPLOY_JOB_URL                 the deploy job's URL (report; else CI_JOB_URL)";

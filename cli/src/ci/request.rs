@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 
 use super::change::{Change, Decision};
-use super::env::{Lookup, Subject, Vars};
+use super::env::{Credential, Lookup, Subject, Vars};
 use super::exit::{EXIT_BLOCKED, EXIT_PROCEED, Fail};
 use super::http::{Api, Expect};
 use super::pacing::Pacing;
@@ -65,6 +65,9 @@ pub(super) async fn run(environment: Option<String>, lookup: Lookup<'_>) -> Resu
     let job_url = vars.optional("CI_JOB_URL");
     let pacing = Pacing::from_env(lookup);
     let gate = vars.finish(gate)?;
+    // With an ID token, Gatehouse takes the job from the token and finds and checks the verify
+    // job itself: another job id in the body would be refused.
+    let job_id = if gate.credential == Credential::IdToken { None } else { job_id };
 
     let subject = Subject { project_id, sha, environment };
     let title = change_title(&project_path, subject.short_sha(), &subject.environment, commit_title.as_deref());

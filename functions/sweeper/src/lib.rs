@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use domain::ports::{Itsm, Mailer};
 use domain::usecases::Services;
+use domain::usecases::gate::ChangeGate;
 use futures::StreamExt;
 use serde::Serialize;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Report {
+    /// Changes of the CI gate looked at again (their window opened, or they wait to act).
+    pub changes_checked: usize,
     pub expired: usize,
     pub reminded: usize,
     pub provisioning_runs: usize,
@@ -21,12 +24,20 @@ pub struct Report {
 /// invocation stays far below Lambda's limit.
 pub async fn run(
     services: &Services,
+    gate: Option<&ChangeGate>,
     mailer: &dyn Mailer,
     itsm: Option<&dyn Itsm>,
     worker: &str,
     wait: Duration,
 ) -> domain::Result<Report> {
     let sweep = services.sweep(jiff::Timestamp::now()).await?;
+    let changes_checked = match gate {
+        Some(gate) => gate.sweep(jiff::Timestamp::now()).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e.chain(), "change gate sweep failed");
+            0
+        }),
+        None => 0,
+    };
     let runs = sweep.to_provision.len();
     let results: Vec<_> = futures::stream::iter(sweep.to_provision)
         .map(|id| async move { (services.provision(&id, worker, wait).await, id) })
@@ -40,6 +51,7 @@ pub async fn run(
     }
     let delivery = services.deliver_owed(mailer, itsm).await?;
     Ok(Report {
+        changes_checked,
         expired: sweep.expired,
         reminded: sweep.reminded,
         provisioning_runs: runs,

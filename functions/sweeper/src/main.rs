@@ -13,10 +13,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let services = lambda_support::services(&config).await?;
     let mailer = lambda_support::mailer(&config).await?;
     let itsm = runtime::itsm(&config)?;
-    let (services, mailer, itsm) = (&services, mailer.as_ref(), itsm.as_deref());
+    // The CI gate's changes, where ServiceNow and GitLab are configured.
+    let gate = runtime::change_gate(&config, lambda_support::store(&config).await?)?;
+    let (services, gate, mailer, itsm) = (&services, gate.as_deref(), mailer.as_ref(), itsm.as_deref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let worker = format!("lambda:{}", event.context.request_id);
-        let report = gatehouse_sweeper::run(services, mailer, itsm, &worker, RECHECK_WAIT).await?;
+        let report = gatehouse_sweeper::run(services, gate, mailer, itsm, &worker, RECHECK_WAIT).await?;
         tracing::info!(?report, "sweep done");
         Ok::<_, lambda_runtime::Error>(report)
     }))

@@ -95,6 +95,10 @@ pub struct ChangeRecord {
     pub reported: Option<String>,
     /// What the MR note shows now, so it is edited only when that changes.
     pub note_summary: Option<String>,
+    /// When the sweeper next re-evaluates the gate for this change (a window that opens, a
+    /// deployment that starts waiting for approval); `None` once there is nothing left to do.
+    #[serde(default)]
+    pub check_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -106,6 +110,8 @@ pub trait ChangeRecords: Send + Sync {
     async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>>;
     async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>>;
     async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()>;
+    /// Records whose `check_at` is at or before `now`, earliest first (at most `limit`).
+    async fn changes_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ChangeRecord>>;
 }
 
 /// ServiceNow's change requests.

@@ -96,6 +96,11 @@ pub enum ApproverProof {
 pub struct GitLabSettings {
     pub url: String,
     pub token: Secret,
+    /// The `aud` CI jobs' ID tokens must carry (`GATEHOUSE_CI_AUDIENCE`, default `gatehouse`).
+    pub ci_audience: String,
+    /// Whether a static token of scope `ci` may call the gate instead of an ID token
+    /// (`GATEHOUSE_CI_ALLOW_STATIC_TOKENS`): it proves nothing about the job.
+    pub ci_allow_static_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,6 +377,8 @@ impl Config {
                 Some(url) => Some(GitLabSettings {
                     url: base_url("GATEHOUSE_GITLAB_URL", &url)?,
                     token: Secret::new(s.required("GATEHOUSE_GITLAB_TOKEN")?),
+                    ci_audience: s.optional("GATEHOUSE_CI_AUDIENCE").unwrap_or_else(|| "gatehouse".into()),
+                    ci_allow_static_tokens: s.flag("GATEHOUSE_CI_ALLOW_STATIC_TOKENS", false)?,
                 }),
                 None => None,
             },

@@ -17,6 +17,7 @@
 //!   is never followed (it would carry `PRIVATE-TOKEN` elsewhere): a 3xx is an upstream error.
 
 mod code_host;
+pub mod id_tokens;
 mod types;
 
 use std::fmt;
@@ -29,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
+pub use id_tokens::GitLabIdTokens;
 pub use types::{Commit, Deployment, DeploymentApproval, Job, JobPipeline, MergeRequest, Note, Pipeline, User};
 
 /// The longest `Retry-After` that is waited for; a longer one fails the call at once.

@@ -22,6 +22,9 @@ pub enum Access {
     /// The handler checks the caller's own proof (a signature or a shared secret), or a bearer
     /// token of this scope.
     SignedOr(Scope),
+    /// A GitLab CI/CD ID token (verified by the handler), or, where static tokens are allowed, a
+    /// bearer token of this scope.
+    IdTokenOr(Scope),
 }
 
 /// One route as the table records it.

@@ -86,7 +86,16 @@ pub fn change_gate(config: &Config, records: Arc<dyn ChangeRecords>) -> Result<O
     let (Some(sn), Some(gl)) = (&config.servicenow, &config.gitlab) else { return Ok(None) };
     let changes = Arc::new(servicenow::ServiceNowChanges::new(servicenow_client(sn)?));
     let code = Arc::new(gitlab::Client::new(gitlab::GitLabConfig::new(gl.url.clone(), gl.token.expose()))?);
-    Ok(Some(Arc::new(ChangeGate { records, changes, code, policy: Arc::new(change_policy(config)?) })))
+    let identity = Arc::new(gitlab::GitLabIdTokens::new(&gl.url, &gl.ci_audience, config.pcd_timeout)?);
+    Ok(Some(Arc::new(ChangeGate {
+        recheck: config.sweep_interval,
+        records,
+        changes,
+        code,
+        policy: Arc::new(change_policy(config)?),
+        identity,
+        allow_static_tokens: gl.ci_allow_static_tokens,
+    })))
 }
 
 pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> {

@@ -10,12 +10,16 @@
 //! | owed message    | `REQ#{id}`             | `MSG#{message id}`        | `data` (the `OutboxMessage` as JSON), `gsi1pk = MSG`, `gsi1sk = {next_attempt_at}#{id}` |
 //! | sign-in         | `AUTH#{sha256 of state}` | `META`                  | `data` (nonce, PKCE verifier, the link's token hash), `expires_at`, `ttl` (expiry + 1 day); taken once by the callback |
 //! | session         | `SES#{sha256 of cookie}` | `META`                  | `data` (issuer, subject, verified e-mail, amr), `expires_at`, `ttl` (expiry + 1 day) |
+//! | change          | `CHG#{project}#{sha}#{env}` | `META`               | `version` (N), `data` (the `ChangeRecord` as JSON); once it has a sys_id: `gsi1pk = CHGSYS#{sys_id}`, `gsi1sk = {pk}` |
+//! | change check    | `CHG#{project}#{sha}#{env}` | `DUE`                | written in the same transaction as the change (not at all for a new one without `check_at`); while `check_at` is set: `check_at`, `gsi1pk = CHGDUE`, `gsi1sk = {check_at}#{pk}`; without, no index attributes |
 //!
 //! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`, `sign_in`,
-//! `session`). Times in keys
+//! `session`, `change`, `change_due`). Times in keys
 //! are RFC 3339 UTC with nine fractional digits, so they sort as text. The one global secondary index,
 //! `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with a due
-//! time and owed messages are in it; `due` and `messages_due` query it.
+//! time, owed messages, changes with a sys_id and change checks with a `check_at` are in it; `due`,
+//! `messages_due`, `change_by_sys_id` and `changes_due` query it. An item has one place in the index,
+//! which is why a change's `check_at` rides on its own `DUE` item rather than on `META`.
 //!
 //! Writes that must be atomic are one `TransactWriteItems` carrying a fresh `ClientRequestToken` per
 //! call, so an SDK retry of a write that already committed is answered as committed, not as a lost
@@ -568,8 +572,44 @@ fn change_pk(key: &ChangeKey) -> String {
     format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
 }
 
+/// The partition of `gsi1` that holds the changes with a `check_at`.
+const CHANGE_DUE: &str = "CHGDUE";
+/// The sort key of a change's companion item that carries its `check_at` into `gsi1`.
+const CHANGE_DUE_SK: &str = "DUE";
+
+/// A change record's item (`CHG#…` / `META`), in `gsi1` by sys_id once the change exists.
+fn change_item(record: &ChangeRecord) -> Result<Item> {
+    let pk = change_pk(&record.key);
+    let mut item = key(pk.clone(), "META".into());
+    item.insert("type".into(), s("change"));
+    item.insert("version".into(), AttributeValue::N(record.version.to_string()));
+    item.insert("data".into(), s(json(record)?));
+    if !record.sys_id.is_empty() {
+        item.insert("gsi1pk".into(), s(format!("CHGSYS#{}", record.sys_id)));
+        item.insert("gsi1sk".into(), s(pk));
+    }
+    Ok(item)
+}
+
+/// The companion item (`CHG#…` / `DUE`) that puts a change in `gsi1` under `CHGDUE` while its
+/// `check_at` is set. Without one it has no index attributes, so it leaves the index (it is
+/// overwritten rather than deleted, so writing a change needs only `dynamodb:PutItem`).
+fn change_due_item(record: &ChangeRecord) -> Item {
+    let pk = change_pk(&record.key);
+    let mut item = key(pk.clone(), CHANGE_DUE_SK.into());
+    item.insert("type".into(), s("change_due"));
+    if let Some(at) = record.check_at {
+        item.insert("check_at".into(), s(sortable(at)));
+        item.insert("gsi1pk".into(), s(CHANGE_DUE));
+        item.insert("gsi1sk".into(), s(format!("{}#{pk}", sortable(at))));
+    }
+    item
+}
+
 /// Change records: `CHG#{project}#{sha}#{env}` / `META`, indexed by ServiceNow sys_id in `gsi1`
-/// (`CHGSYS#{sys_id}`) once the change exists, for the webhook's lookup.
+/// (`CHGSYS#{sys_id}`) once the change exists, for the webhook's lookup. An item has one place in
+/// `gsi1`, so the sweeper's `check_at` index lives on a companion item, `CHG#…` / `DUE`
+/// (`CHGDUE`, `{check_at}#{pk}`), written in the same transaction as the record.
 #[async_trait]
 impl ChangeRecords for DynamoStore {
     async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>> {
@@ -582,28 +622,72 @@ impl ChangeRecords for DynamoStore {
     }
 
     async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()> {
-        let mut item = key(change_pk(&record.key), "META".into());
-        item.insert("type".into(), s("change"));
-        item.insert("version".into(), AttributeValue::N(record.version.to_string()));
-        item.insert("data".into(), s(json(record)?));
-        if !record.sys_id.is_empty() {
-            item.insert("gsi1pk".into(), s(format!("CHGSYS#{}", record.sys_id)));
-            item.insert("gsi1sk".into(), s(change_pk(&record.key)));
-        }
-        let mut put = self.client.put_item().table_name(&self.table).set_item(Some(item));
-        put = match expected_version {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => put
+        let condition = match expected_version {
+            None => Put::builder().condition_expression("attribute_not_exists(pk)"),
+            Some(v) => Put::builder()
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(Error::Stale)
-            }
-            Err(e) => Err(self.upstream("PutItem", e)),
+        let put = condition
+            .table_name(&self.table)
+            .set_item(Some(change_item(record)?))
+            .build()
+            .map_err(|e| Error::internal("DynamoDB store: building a Put", e))?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        // A new record without check_at has no index entry to write or clear.
+        if record.check_at.is_some() || expected_version.is_some() {
+            items.push(self.put(change_due_item(record), None)?);
         }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED || c == CONFLICT) => Err(Error::Stale),
+                _ => Err(self.upstream("TransactWriteItems", err)),
+            },
+        }
+    }
+
+    async fn changes_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ChangeRecord>> {
+        // Reads from a global secondary index are only eventually consistent ("All reads from GSIs
+        // and streams are eventually consistent", Amazon DynamoDB Developer Guide, "DynamoDB read
+        // consistency": https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html),
+        // so a hit may describe a write that has since been replaced (DESIGN.md: a stale index read).
+        // Each hit is read again from the table with a strongly consistent GetItem, and kept only
+        // if its `check_at` is still at or before `now`. A record that became due an instant ago
+        // and is not in the index yet comes in a later run.
+        let mut due = Vec::new();
+        let mut start: Option<Item> = None;
+        while due.len() < limit {
+            let page = i32::try_from(limit - due.len()).unwrap_or(i32::MAX).min(1000);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk <= :upto")
+                .expression_attribute_values(":pk", s(CHANGE_DUE))
+                .expression_attribute_values(":upto", s(up_to(now)))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(true)
+                .limit(page)
+                .send()
+                .await
+                .map_err(|e| self.upstream("Query", e))?;
+            for hit in out.items.unwrap_or_default() {
+                let Some(item) = self.get_item(string(&hit, "pk", "change_due")?.to_string()).await? else { continue };
+                let record: ChangeRecord = decode_data(&item, "change")?;
+                if record.check_at.is_some_and(|at| at <= now) && due.len() < limit {
+                    due.push(record);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        // The index orders by the time it was written with; the table's may differ if it moved.
+        due.sort_by_cached_key(|r| (r.check_at, change_pk(&r.key)));
+        Ok(due)
     }
 }
 

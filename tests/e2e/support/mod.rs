@@ -82,6 +82,11 @@ impl Harness {
     /// With the CI change gate: ServiceNow and GitLab simulators (GitLab seeded with DESIGN.md's
     /// project 4242, MR !7, pipeline 900001 and manual job 77001) and `policy` as the change policy.
     pub async fn start_with_gate(policy: &str) -> Self {
+        Self::start_with_gate_and(policy, |_| {}).await
+    }
+
+    /// `start_with_gate`, with the configuration adjusted by `tune` (a short sweep interval…).
+    pub async fn start_with_gate_and(policy: &str, tune: impl FnOnce(&mut Config)) -> Self {
         let gitlab = gitlab_sim::GitLabSim::start("127.0.0.1:0".parse().unwrap(), Default::default()).await.unwrap();
         gitlab.seed_demo();
         let dir = temp_dir("policy");
@@ -91,6 +96,7 @@ impl Harness {
             gatehouse::serve::use_gitlab_sim(c, &gitlab);
             c.change_policy = Some(path);
             c.webhook_secret = Some(domain::config::Secret::new(WEBHOOK_SECRET));
+            tune(c);
         })
         .await;
         h.gitlab = Some(gitlab);

@@ -80,6 +80,10 @@ pub struct EnvironmentPolicy {
     pub blackouts: Vec<Blackout>,
     pub freezes: Vec<Freeze>,
     pub respect_planned_window: bool,
+    /// Only ID tokens of protected refs (`ref_protected: "true"`) may deploy here (default true).
+    pub protected: bool,
+    /// The GitLab projects (paths) that may deploy here; `None`: any.
+    pub projects: Option<Vec<String>>,
 }
 
 impl Default for EnvironmentPolicy {
@@ -90,6 +94,8 @@ impl Default for EnvironmentPolicy {
             blackouts: Vec::new(),
             freezes: Vec::new(),
             respect_planned_window: false,
+            protected: true,
+            projects: None,
         }
     }
 }

@@ -165,13 +165,17 @@ struct RawEnvironment {
     freezes: Option<Vec<Freeze>>,
     #[serde(default)]
     respect_planned_window: Option<bool>,
+    #[serde(default)]
+    protected: Option<bool>,
+    #[serde(default)]
+    projects: Option<Vec<String>>,
 }
 
 impl<'de> Deserialize<'de> for EnvironmentPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked_map(
             d,
-            "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window)",
+            "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window, protected, projects)",
             |raw: RawEnvironment| {
                 Ok(EnvironmentPolicy {
                     timezone: raw.timezone.unwrap_or_else(Zone::utc),
@@ -179,6 +183,8 @@ impl<'de> Deserialize<'de> for EnvironmentPolicy {
                     blackouts: raw.blackouts.unwrap_or_default(),
                     freezes: raw.freezes.unwrap_or_default(),
                     respect_planned_window: raw.respect_planned_window.unwrap_or(false),
+                    protected: raw.protected.unwrap_or(true),
+                    projects: raw.projects,
                 })
             },
         )

@@ -7,22 +7,30 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::gate_caller::check_key;
 use crate::changes::{
-    ChangeDraft, ChangeKey, ChangeManagement, ChangeRecord, ChangeRecords, ChangeState, CodeHost, state,
+    ChangeDraft, ChangeKey, ChangeManagement, ChangeRecord, ChangeRecords, ChangeState, CiCaller, CiIdentity, CodeHost,
+    state,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::policy::{ChangePolicy, WindowVerdict};
 
+/// `POST /v1/changes` as sent. With an ID token, what the token says (project, pipeline, job,
+/// commit, ref) may be left out; what is given must agree with it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequestBody {
-    pub project_id: u64,
-    pub project_path: String,
-    pub sha: String,
-    #[serde(rename = "ref")]
-    pub ref_name: String,
+    #[serde(default)]
+    pub project_id: Option<u64>,
+    #[serde(default)]
+    pub project_path: Option<String>,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(rename = "ref", default)]
+    pub ref_name: Option<String>,
     pub environment: String,
-    pub pipeline_id: u64,
+    #[serde(default)]
+    pub pipeline_id: Option<u64>,
     pub pipeline_url: String,
     #[serde(default)]
     pub job_id: Option<u64>,
@@ -34,6 +42,26 @@ pub struct ChangeRequestBody {
     #[serde(default)]
     pub planned_start: Option<Timestamp>,
     #[serde(default)]
+    pub planned_end: Option<Timestamp>,
+}
+
+/// A change request once the caller's identity has filled and checked it (see `gate_caller`).
+#[derive(Debug, Clone)]
+pub struct ChangeRequest {
+    pub project_id: u64,
+    pub project_path: String,
+    pub sha: String,
+    pub ref_name: String,
+    pub environment: String,
+    pub pipeline_id: u64,
+    pub pipeline_url: String,
+    /// A verify job to play, checked in GitLab (static tokens only; with an ID token the
+    /// pipeline's `gatehouse:verify` job is found and checked when it is played).
+    pub job_id: Option<u64>,
+    pub merge_request_iid: Option<u64>,
+    pub title: String,
+    pub description: Option<String>,
+    pub planned_start: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
 }
 
@@ -92,6 +120,10 @@ pub struct ChangeAnswer {
     pub window: WindowVerdict,
 }
 
+fn since(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::from_hours(1))
+}
+
 fn when(z: &Option<jiff::Zoned>) -> String {
     z.as_ref().map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()).unwrap_or_else(|| "not within a year".into())
 }
@@ -135,13 +167,19 @@ pub fn decide(change: &ChangeState, window: &WindowVerdict, now: Timestamp) -> (
 pub const VERIFY_JOB_NAME: &str = "gatehouse:verify";
 
 pub struct ChangeGate {
+    /// How often an open change is looked at again (the sweeper's interval).
+    pub recheck: Duration,
     pub records: Arc<dyn ChangeRecords>,
     pub changes: Arc<dyn ChangeManagement>,
     pub code: Arc<dyn CodeHost>,
     pub policy: Arc<ChangePolicy>,
+    /// Verifies CI jobs' GitLab ID tokens.
+    pub identity: Arc<dyn CiIdentity>,
+    /// Whether a static `ci` token may stand in for an ID token.
+    pub allow_static_tokens: bool,
 }
 
-fn check_request(b: &ChangeRequestBody) -> Result<()> {
+fn check_request(b: &ChangeRequest) -> Result<()> {
     let mut errors = Vec::new();
     if b.project_id == 0 {
         errors.push(FieldError::new("project_id", "must be GitLab's numeric project id"));
@@ -220,6 +258,10 @@ fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
 }
 
 impl ChangeGate {
+    pub(crate) fn answer_for(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
+        self.answer(rec, change, now)
+    }
+
     fn answer(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
         let planned = change.planned_start.zip(change.planned_end).or(rec.planned_start.zip(rec.planned_end));
         let window = self.policy.evaluate(&rec.key.environment, now, planned);
@@ -238,6 +280,10 @@ impl ChangeGate {
 
     /// Edits (or first posts) the MR note when what it shows changed. Best effort: the gate's
     /// answer never waits on GitLab being up.
+    pub(crate) async fn note_changed(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
+        self.refresh_note(rec, answer).await
+    }
+
     async fn refresh_note(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
         let Some(iid) = rec.merge_request_iid else { return false };
         let body = note_body(rec, answer);
@@ -270,7 +316,8 @@ impl ChangeGate {
 
     /// POST /v1/changes: the open change of this commit and environment, or a new one. `true` when
     /// this call created it.
-    pub async fn request(&self, body: ChangeRequestBody) -> Result<(bool, ChangeAnswer)> {
+    pub async fn request(&self, caller: &CiCaller, body: ChangeRequestBody) -> Result<(bool, ChangeAnswer)> {
+        let body = self.resolve(caller, body).await?;
         check_request(&body)?;
         let key =
             ChangeKey { project_id: body.project_id, sha: body.sha.clone(), environment: body.environment.clone() };
@@ -295,6 +342,7 @@ impl ChangeGate {
                         rec.job_id = body.job_id.or(rec.job_id);
                         rec.merge_request_iid = body.merge_request_iid.or(rec.merge_request_iid);
                         rec.updated_at = now;
+                        rec.check_at = Some(now + since(self.recheck));
                         let answer = self.answer(&rec, &change, now);
                         rec.note_summary = None; // a new pipeline: show it in the note
                         self.refresh_note(&mut rec, &answer).await;
@@ -328,6 +376,8 @@ impl ChangeGate {
                 played_job: None,
                 reported: None,
                 note_summary: None,
+                // Watched from now on: the sweeper acts when the gate says proceed.
+                check_at: Some(now + since(self.recheck)),
                 created_at: now,
                 updated_at: now,
             };
@@ -361,7 +411,7 @@ impl ChangeGate {
         Err(Error::Conflict("another pipeline is creating this change; try again".into()))
     }
 
-    fn draft(&self, key: &ChangeKey, body: &ChangeRequestBody) -> ChangeDraft {
+    fn draft(&self, key: &ChangeKey, body: &ChangeRequest) -> ChangeDraft {
         let mut description = format!(
             "Deployment of {} commit {} (ref {}) to {}.\nPipeline: {}\n",
             body.project_path, key.sha, body.ref_name, key.environment, body.pipeline_url
@@ -390,7 +440,8 @@ impl ChangeGate {
     }
 
     /// GET /v1/changes/{project}/{sha}?environment=: the gate's answer now.
-    pub async fn status(&self, key: &ChangeKey) -> Result<ChangeAnswer> {
+    pub async fn status(&self, caller: &CiCaller, key: &ChangeKey) -> Result<ChangeAnswer> {
+        check_key(caller, key)?;
         let mut rec = self.record(key).await?;
         let change = self.current(&rec).await?;
         let now = Timestamp::now();
@@ -405,7 +456,8 @@ impl ChangeGate {
     }
 
     /// POST …/deployments: the result onto the change, which is then closed.
-    pub async fn report(&self, key: &ChangeKey, body: DeploymentBody) -> Result<ChangeAnswer> {
+    pub async fn report(&self, caller: &CiCaller, key: &ChangeKey, body: DeploymentBody) -> Result<ChangeAnswer> {
+        check_key(caller, key)?;
         if body.environment != key.environment {
             return Err(Error::invalid("environment", "must match the change's environment"));
         }
@@ -442,6 +494,8 @@ impl ChangeGate {
         let now = Timestamp::now();
         rec.reported = Some(result.to_string());
         rec.updated_at = now;
+        // Reported and closed: nothing left to act on.
+        rec.check_at = None;
         let answer = self.answer(&rec, &change, now);
         self.refresh_note(&mut rec, &answer).await;
         rec.version += 1;
@@ -449,71 +503,17 @@ impl ChangeGate {
         Ok(answer)
     }
 
-    /// ServiceNow's callback: the change's approval moved. Acts once per approval value: approved
-    /// plays the recorded job; rejected says so on the MR.
+    /// ServiceNow's callback: the change's approval moved. It only says "look": the gate is
+    /// evaluated with what ServiceNow says now, and Gatehouse acts only on `proceed`.
     pub async fn callback(&self, body: WebhookBody) -> Result<()> {
-        for _ in 0..5 {
-            let mut rec =
-                self.records.change_by_sys_id(&body.sys_id).await?.ok_or_else(|| {
-                    Error::NotFound(format!("change {}", body.number.as_deref().unwrap_or(&body.sys_id)))
-                })?;
-            // The callback only says "look": what counts is what ServiceNow says now.
-            let change = self.current(&rec).await?;
-            if rec.last_approval.as_deref() == Some(change.approval.as_str()) {
-                return Ok(());
-            }
-            let now = Timestamp::now();
-            let expected = rec.version;
-            rec.last_approval = Some(change.approval.clone());
-            // The job named at request time, else the pipeline's waiting `gatehouse:verify` job.
-            let job = match (change.approval.as_str(), rec.job_id) {
-                ("approved", Some(job)) => Some(job),
-                ("approved", None) => {
-                    self.code.manual_job(rec.key.project_id, rec.pipeline_id, VERIFY_JOB_NAME).await?
-                }
-                _ => None,
-            };
-            let play = job.filter(|job| rec.played_job != Some(*job));
-            rec.played_job = play.or(rec.played_job);
-            rec.version += 1;
-            rec.updated_at = now;
-            // Claim first, so two deliveries of the same callback cannot both play the job.
-            match self.records.put_change(&rec, Some(expected)).await {
-                Ok(()) => {}
-                Err(Error::Stale) => continue,
-                Err(e) => return Err(e),
-            }
-            let resumed = async {
-                if let Some(job) = play {
-                    self.code.play_job(rec.key.project_id, job).await?;
-                }
-                if change.approval == "approved" {
-                    // Where the environment is protected with deployment approvals, the waiting
-                    // deployment of this commit gets Gatehouse's approval too.
-                    let comment = format!("{} approved in ServiceNow", change.number);
-                    self.code
-                        .approve_deployments(rec.key.project_id, &rec.key.environment, &rec.key.sha, &comment)
-                        .await?;
-                }
-                Ok::<_, Error>(())
-            };
-            if let Err(e) = resumed.await {
-                // Undo the claim so a later callback (or the poller) can still resume the job.
-                let mut undo = rec.clone();
-                undo.last_approval = None;
-                undo.played_job = None;
-                undo.version += 1;
-                let _ = self.records.put_change(&undo, Some(rec.version)).await;
-                return Err(e);
-            }
-            let answer = self.answer(&rec, &change, now);
-            if self.refresh_note(&mut rec, &answer).await {
-                rec.version += 1;
-                let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
-            }
-            tracing::info!(change = %rec.number, approval = %change.approval, played = ?play, "change callback handled");
-            return Ok(());
-        }
-        Err(Error::Stale)
+        let rec = self
+            .records
+            .change_by_sys_id(&body.sys_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("change {}", body.number.as_deref().unwrap_or(&body.sys_id))))?;
+        let change = self.current(&rec).await?;
+        let rec = self.act(rec, &change, Timestamp::now()).await?;
+        tracing::info!(change = %rec.number, approval = %change.approval, played = ?rec.played_job, "change callback handled");
+        Ok(())
     }
 }

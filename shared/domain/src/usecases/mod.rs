@@ -2,6 +2,8 @@
 
 pub mod approval;
 pub mod gate;
+pub mod gate_act;
+pub mod gate_caller;
 pub mod intake;
 pub mod outbox;
 pub mod provision;
