@@ -416,7 +416,11 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
         );
     }
     if let Some(gl) = &running.sims.gitlab {
-        println!("GitLab simulator: {} (project 4242 acme/shop, MR !7, manual job 77001)", gl.base_url());
+        println!(
+            "GitLab simulator: {} (project 4242 acme/shop, MR !7, pipelines 900001 and 900002 with manual jobs 77001 and 77002)",
+            gl.base_url()
+        );
+        println!("A job's ID token: curl \"{}/_sim/id_token?job_id=77001&aud=gatehouse\"", gl.base_url());
     }
     if let Some(token) = &running.api_token {
         println!("Demo API token, good for every scope (servicenow, ci, webhook, audit); for the demo only:");

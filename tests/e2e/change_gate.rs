@@ -536,3 +536,63 @@ async fn a_rejection_rejects_the_waiting_deployment_with_the_reason() {
     assert!(approvals[0].comment.as_deref().unwrap_or_default().contains("rejected"), "{approvals:?}");
     assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0);
 }
+
+/// `gatehouse serve --demo` as a newcomer runs it: a job's ID token from the GitLab simulator's
+/// control API opens a change, and reads it back.
+#[tokio::test]
+async fn serve_demo_walks_the_gate_with_an_id_token_from_the_simulator() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = support::temp_dir("demo-gate");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env_remove("GATEHOUSE_CHANGE_POLICY")
+        .env_remove("GATEHOUSE_OIDC_ISSUER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut gitlab_url) = (None, None);
+    while base.is_none() || gitlab_url.is_none() {
+        let line = lines.next_line().await.unwrap().expect("serve --demo printed its URLs");
+        if let Some(rest) = line.strip_prefix("Gatehouse listening on ") {
+            base = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("GitLab simulator: ") {
+            gitlab_url = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+    }
+    let (base, gitlab_url) = (base.unwrap(), gitlab_url.unwrap());
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .get(format!("{gitlab_url}/_sim/id_token?job_id=77001&aud=gatehouse"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let created = http
+        .post(format!("{base}/v1/changes"))
+        .bearer_auth(&token)
+        .json(&json!({"environment": "production", "title": "Deploy shop 1.4.2",
+            "pipeline_url": "https://gitlab.example.com/acme/shop/-/pipelines/900001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let answer: Value = created.json().await.unwrap();
+    assert_eq!(answer["decision"], "wait", "{answer}");
+    let read = http
+        .get(format!("{base}/v1/changes/{PROJECT}/{SHA}?environment=production"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.json::<Value>().await.unwrap()["number"], answer["number"]);
+    let _ = child.kill().await;
+}
