@@ -21,6 +21,9 @@ tests/aws/validate-template.sh
 echo "== /openapi.json: OpenAPI 3.1 schema and its examples (offline)"
 tests/aws/validate-openapi.sh
 
+echo "== GitLab CI component, template and README examples (check-jsonschema) and the CLI Dockerfile (hadolint), offline"
+tests/gitlab/validate.sh
+
 echo "== build (the end-to-end tests start the gatehouse and simulator binaries)"
 cargo build --workspace --bins --quiet
 

@@ -177,7 +177,8 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
     Ok((config, token))
 }
 
-/// DESIGN.md's built-in demo policy: production takes deploys at any time, from protected refs.
+/// DESIGN.md's built-in demo policy: production takes deploys at any time, from protected refs, and
+/// a `default:` entry answers for every other environment.
 const DEMO_CHANGE_POLICY: &str = "# The demo's built-in change policy (GATEHOUSE_CHANGE_POLICY replaces it).
 environments:
   production:
@@ -185,6 +186,8 @@ environments:
     windows:
       - {days: [mon, tue, wed, thu, fri, sat, sun], start: \"00:00\", end: \"24:00\"}
     protected: true
+default:
+  timezone: UTC
 ";
 
 /// `GATEHOUSE_CHANGE_POLICY` when set, else the built-in policy written into the data dir.

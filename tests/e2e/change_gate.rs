@@ -9,6 +9,8 @@ use sha2::Sha256;
 use support::{Harness, WEBHOOK_SECRET};
 
 const PROJECT: u64 = 4242;
+/// Every environment open: no rules of its own, and a `default:` for the rest.
+const OPEN: &str = "environments: {}\ndefault: {}\n";
 const SHA: &str = "af5b13261899fb2c0db30abdd0af8b07cb44fdc5";
 
 /// What `gatehouse ci request` sends: the job's ID token carries project, pipeline, job, commit
@@ -91,14 +93,15 @@ async fn callback(h: &Harness, answer: &Value, signed: bool) -> u16 {
 
 #[tokio::test]
 async fn a_pipeline_gets_one_change_and_one_mr_note_and_a_rerun_reuses_both() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let (status, first) = request(&h, &body("production", 900001)).await;
     assert_eq!(status, 201, "{first}");
     assert!(first["number"].as_str().unwrap().starts_with("CHG"));
     assert_eq!(first["approval"], "requested");
-    assert_eq!(first["state"]["display"], "Authorize");
+    // ServiceNow's normal change model: Gatehouse moves a new change to Assess only.
+    assert_eq!(first["state"]["display"], "Assess");
     assert_eq!(first["decision"], "wait");
-    assert_eq!(first["reason"], "waiting for approval (state Authorize)");
+    assert_eq!(first["reason"], "waiting for approval (state Assess)");
     let changes = sn(&h).records("change_request");
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0]["correlation_id"], format!("gitlab:{PROJECT}:{SHA}:production"));
@@ -126,7 +129,7 @@ async fn a_pipeline_gets_one_change_and_one_mr_note_and_a_rerun_reuses_both() {
 
 #[tokio::test]
 async fn approval_through_the_webhook_plays_the_recorded_job_once() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let (_, answer) = request(&h, &body("production", 900001)).await;
     approve_in_servicenow(&h, answer["sys_id"].as_str().unwrap());
     assert_eq!(callback(&h, &answer, false).await, 202);
@@ -143,7 +146,7 @@ async fn approval_through_the_webhook_plays_the_recorded_job_once() {
 
 #[tokio::test]
 async fn the_webhook_needs_a_token_or_a_valid_signature_and_knows_its_changes() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let (_, answer) = request(&h, &body("production", 900001)).await;
     let payload = json!({"sys_id": answer["sys_id"], "approval": "approved"}).to_string();
     let url = h.url("/v1/webhooks/servicenow");
@@ -168,7 +171,7 @@ async fn the_webhook_needs_a_token_or_a_valid_signature_and_knows_its_changes() 
 
 #[tokio::test]
 async fn a_rejection_blocks_at_once_with_the_reason() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let (_, answer) = request(&h, &body("production", 900001)).await;
     sn(&h).set_field("change_request", answer["sys_id"].as_str().unwrap(), "approval", "rejected");
     let now = gate(&h, "production").await;
@@ -189,7 +192,7 @@ fn closed_policy(now: Timestamp) -> String {
     let tomorrow = utc.checked_add(1.day()).unwrap();
     let day = |z: &jiff::Zoned| z.strftime("%a").to_string().to_lowercase();
     format!(
-        "environments:\n  blackout-env:\n    timezone: UTC\n    blackouts:\n      - {{from: \"{}\", to: \"{}\", reason: \"Quarter close\"}}\n  freeze-env:\n    freezes:\n      - {{freeze_start: \"{}\", freeze_end: \"{}\", cron_timezone: UTC}}\n  window-env:\n    timezone: UTC\n    windows:\n      - {{days: [{}], start: \"00:00\", end: \"24:00\"}}\n",
+        "default: {{}}\nenvironments:\n  blackout-env:\n    timezone: UTC\n    blackouts:\n      - {{from: \"{}\", to: \"{}\", reason: \"Quarter close\"}}\n  freeze-env:\n    freezes:\n      - {{freeze_start: \"{}\", freeze_end: \"{}\", cron_timezone: UTC}}\n  window-env:\n    timezone: UTC\n    windows:\n      - {{days: [{}], start: \"00:00\", end: \"24:00\"}}\n",
         civil(&before),
         civil(&after),
         cron(&before),
@@ -222,7 +225,7 @@ async fn a_blackout_a_freeze_and_a_closed_window_each_wait_with_the_next_opening
 
 #[tokio::test]
 async fn report_closes_the_change_with_the_right_close_code() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     for (env, status, code) in [("production", "success", "successful"), ("staging", "failed", "unsuccessful")] {
         let (_, answer) = request(&h, &body(env, 900001)).await;
         let sys_id = answer["sys_id"].as_str().unwrap().to_string();
@@ -250,7 +253,7 @@ async fn report_closes_the_change_with_the_right_close_code() {
 
 #[tokio::test]
 async fn missing_or_wrong_tokens_get_401_and_bad_bodies_422() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let url = h.url("/v1/changes");
     assert_eq!(h.http.post(&url).json(&body("production", 1)).send().await.unwrap().status(), 401);
     assert_eq!(h.http.post(&url).bearer_auth("wrong").json(&body("production", 1)).send().await.unwrap().status(), 401);
@@ -269,7 +272,7 @@ async fn missing_or_wrong_tokens_get_401_and_bad_bodies_422() {
 
 #[tokio::test]
 async fn without_a_named_job_the_webhook_plays_the_pipelines_manual_verify_job() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     // A manual job of another name in the same pipeline, which must not be played.
     gitlab(&h).add_job(PROJECT, 77010, 900001, "deploy", "manual");
     let mut b = body("production", 900001);
@@ -284,7 +287,7 @@ async fn without_a_named_job_the_webhook_plays_the_pipelines_manual_verify_job()
 
 #[tokio::test]
 async fn a_deploy_reported_on_an_unapproved_change_is_recorded_and_the_change_stays_open() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let (_, answer) = request(&h, &body("production", 900001)).await;
     let sys_id = answer["sys_id"].as_str().unwrap();
     let report =
@@ -292,14 +295,14 @@ async fn a_deploy_reported_on_an_unapproved_change_is_recorded_and_the_change_st
     let resp = self::report(&h, "production", &report).await;
     assert_eq!(resp.status(), 409);
     let change = sn(&h).record("change_request", sys_id).unwrap();
-    assert_eq!(change["state"], "-3", "still in Authorize");
+    assert_eq!(change["state"], "-4", "still in Assess");
     let notes = sn(&h).work_notes("change_request", sys_id);
     assert!(notes.iter().any(|n| n.text.contains("WARNING: the change was not approved")), "{notes:?}");
 }
 
 #[tokio::test]
 async fn a_jobs_id_token_speaks_for_its_own_pipeline_and_commit_only() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     let gl = gitlab(&h);
     let token = gl.id_token(77001, "gatehouse");
     let post = |body: Value, token: String| {
@@ -343,6 +346,11 @@ async fn a_jobs_id_token_speaks_for_its_own_pipeline_and_commit_only() {
 #[tokio::test]
 async fn unprotected_refs_and_unlisted_projects_may_not_deploy_to_a_protected_environment() {
     let h = Harness::start_with_gate("environments:\n  production: {}\n  qa:\n    projects: [acme/other]\n").await;
+    // Not in the policy, and it has no default: blocked.
+    let (status, blocked) = request(&h, &body("staging", 900001)).await;
+    assert_eq!(status, 201, "{blocked}");
+    assert_eq!(blocked["decision"], "blocked", "{blocked}");
+    assert!(blocked["reason"].as_str().unwrap().contains("not in the change policy"), "{blocked}");
     let gl = gitlab(&h);
     gl.add_pipeline(PROJECT, 900009, SHA, "feature/x", "running");
     gl.set_pipeline_ref_protected(PROJECT, 900009, false);
@@ -433,7 +441,7 @@ async fn ci_verify_wait_proceeds_once_the_window_opens_and_report_closes() {
 
 #[tokio::test]
 async fn where_deployments_need_approval_gatehouse_approves_the_waiting_one_of_this_commit() {
-    let h = Harness::start_with_gate("environments: {}\n").await;
+    let h = Harness::start_with_gate(OPEN).await;
     gitlab(&h).add_deployment_of(PROJECT, 5101, "production", "blocked", SHA);
     gitlab(&h).add_deployment_of(PROJECT, 5102, "production", "blocked", &"b".repeat(40));
     let mut b = body("production", 900001);
@@ -514,7 +522,7 @@ async fn a_deployment_that_starts_waiting_after_approval_is_approved_then_but_ne
 
 #[tokio::test]
 async fn a_rejection_rejects_the_waiting_deployment_with_the_reason() {
-    let h = fast_gate("environments: {}\n").await;
+    let h = fast_gate(OPEN).await;
     gitlab(&h).add_deployment_of(PROJECT, 5301, "production", "blocked", SHA);
     let (_, answer) = request(&h, &body("production", 900001)).await;
     let sys_id = answer["sys_id"].as_str().unwrap();
@@ -595,4 +603,53 @@ async fn serve_demo_walks_the_gate_with_an_id_token_from_the_simulator() {
     assert_eq!(read.status(), 200);
     assert_eq!(read.json::<Value>().await.unwrap()["number"], answer["number"]);
     let _ = child.kill().await;
+}
+
+#[tokio::test]
+async fn a_change_approved_by_the_assess_group_and_the_cab_closes_through_implement_and_review() {
+    let h = Harness::start_with_gate("environments:\n  production:\n    assignment_group: Change Management\n    cmdb_ci: Shop (business service)\n    risk: \"4\"\n    impact: \"3\"\n    backout_plan: Roll back to the previous image\ndefault: {}\n").await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap().to_string();
+    let change = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!(change["state"], "-4", "stops in Assess: {change}");
+    assert!(!change["assignment_group"].as_str().unwrap_or_default().is_empty(), "{change}");
+    assert!(!change["cmdb_ci"].as_str().unwrap_or_default().is_empty(), "{change}");
+    assert_eq!(change["backout_plan"], "Roll back to the previous image");
+    // The Assess group, then the CAB: Scheduled.
+    sn(&h).approve_change(&sys_id).unwrap();
+    assert_eq!(gate(&h, "production").await["decision"], "wait", "Authorize still waits for the CAB");
+    sn(&h).approve_change(&sys_id).unwrap();
+    assert_eq!(gate(&h, "production").await["decision"], "proceed");
+    let report = json!({"environment": "production", "status": "success",
+        "pipeline_url": "https://gitlab.example.com/acme/shop/-/pipelines/900001"});
+    let resp = self::report(&h, "production", &report).await;
+    assert_eq!(resp.status(), 200);
+    let closed = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!((closed["state"].as_str(), closed["close_code"].as_str()), (Some("3"), Some("successful")), "{closed}");
+}
+
+#[tokio::test]
+async fn a_rejected_change_is_cancelled_and_the_next_pipeline_gets_a_new_one() {
+    let h = Harness::start_with_gate(OPEN).await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap().to_string();
+    sn(&h).reject_change(&sys_id).unwrap();
+    let payload = json!({"sys_id": sys_id, "number": answer["number"], "approval": "rejected"}).to_string();
+    let resp = h
+        .http
+        .post(h.url("/v1/webhooks/servicenow"))
+        .bearer_auth(&h.token)
+        .header("content-type", "application/json")
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let change = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!(change["state"], "4", "cancelled: {change}");
+    let notes = sn(&h).work_notes("change_request", &sys_id);
+    assert!(notes.iter().any(|n| n.text.contains("Gatehouse cancelled this change")), "{notes:?}");
+    let (status, next) = request(&h, &body("production", 900007)).await;
+    assert_eq!(status, 201, "{next}");
+    assert_ne!(next["number"], answer["number"]);
 }

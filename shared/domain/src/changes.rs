@@ -66,6 +66,23 @@ pub struct ChangeDraft {
     pub description: String,
     pub planned_start: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
+    /// From the environment's policy: who assesses it, what it touches, and how it is done.
+    pub details: ChangeDetails,
+}
+
+/// What the environment's policy says every change to it carries (DESIGN.md's change policy:
+/// `assignment_group`, `cmdb_ci`, risk, impact and the plans). Names as ServiceNow shows them;
+/// the adapter resolves them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeDetails {
+    pub assignment_group: Option<String>,
+    pub cmdb_ci: Option<String>,
+    /// ServiceNow's choice values (risk: 2 high, 3 moderate, 4 low; impact: 1 high … 3 low).
+    pub risk: Option<String>,
+    pub impact: Option<String>,
+    pub implementation_plan: Option<String>,
+    pub backout_plan: Option<String>,
+    pub test_plan: Option<String>,
 }
 
 /// What Gatehouse keeps per change: how to reach it and what it owes the pipeline.
@@ -123,8 +140,11 @@ pub trait ChangeManagement: Send + Sync {
     async fn get(&self, sys_id: &str) -> Result<Option<ChangeState>>;
     /// Adds a work note once (a retry finds the marker and does not add it again).
     async fn add_note(&self, sys_id: &str, marker: &str, text: &str) -> Result<()>;
-    /// Records the close code and notes and moves the change through Review to Closed.
+    /// Records the close code and notes and moves the change to Closed the way ServiceNow's normal
+    /// change model allows (Scheduled → Implement → Review → Closed).
     async fn close(&self, sys_id: &str, successful: bool, notes: &str) -> Result<ChangeState>;
+    /// Cancels an open change (state Canceled) with a work note carrying `marker` once.
+    async fn cancel(&self, sys_id: &str, marker: &str, note: &str) -> Result<ChangeState>;
 }
 
 /// GitLab.

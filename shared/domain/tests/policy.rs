@@ -217,7 +217,7 @@ fn malformed_policies_name_the_line_and_the_reason() {
         3,
         "environment \"production\" is defined twice",
     );
-    assert_error("- a\n", 1, "expected a mapping with the key `environments`");
+    assert_error("- a\n", 1, "expected a mapping with the keys `environments` and (optional) `default`");
     assert_error("environments:\n  production:\n    windows: [\n", 4, "");
     let e = error("");
     assert_eq!((e.line, e.message.as_str()), (None, "the policy is empty"));
@@ -345,12 +345,17 @@ fn the_planned_window_of_the_change() {
 }
 
 #[test]
-fn an_environment_without_policy_is_open() {
+fn an_environment_the_policy_does_not_name_is_blocked_unless_it_has_a_default() {
     let p = policy(DESIGN_EXAMPLE);
     let v = p.evaluate("staging", ts("2026-12-24T12:00:00Z"), None);
-    assert!(v.open);
-    assert_eq!(v.rule, "no policy for environment staging");
+    assert!(!v.open && v.unnamed && v.next_open_at.is_none());
+    assert!(v.rule.contains("not in the change policy"), "{}", v.rule);
+    let p = policy("environments:\n  production: {timezone: Europe/Berlin}\ndefault:\n  timezone: UTC\n");
+    let v = p.evaluate("staging", ts("2026-12-24T12:00:00Z"), None);
+    assert!(v.open && !v.unnamed);
     assert_eq!(v.next_open_at.unwrap().timestamp(), ts("2026-12-24T12:00:00Z"));
+    // Without a policy file, every environment is open.
+    assert!(ChangePolicy::default().evaluate("anywhere", ts("2026-12-24T12:00:00Z"), None).open);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,15 @@
 //! The domain's `ChangeManagement` port on ServiceNow's `change_request` table.
+//!
+//! It respects ServiceNow's normal change state model (New -5 → Assess -4 → Authorize -3 →
+//! Scheduled -2 → Implement -1 → Review 0 → Closed 3; Canceled 4 from an open state):
+//! https://www.servicenow.com/docs/r/yokohama/it-service-management/change-management/c_ChangeStateModel.html
+//! and https://www.servicenow.com/docs/r/australia/it-service-management/change-management/normal-standard-emergency-states.html.
+//! Gatehouse only asks for approval (New → Assess, what "Request Approval" does); the change's
+//! approvals move it to Authorize and Scheduled. On the report it walks Scheduled → Implement →
+//! Review → Closed one documented step at a time.
 
 use async_trait::async_trait;
-use domain::changes::{ChangeDraft, ChangeManagement, ChangeState, state};
+use domain::changes::{ChangeDetails, ChangeDraft, ChangeManagement, ChangeState, state};
 use domain::{Error, Result};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -9,6 +17,8 @@ use serde_json::{Map, Value};
 use crate::{Client, DisplayValue, Query, Record};
 
 const TABLE: &str = "change_request";
+/// Assess: where "Request Approval" takes a new normal change (not in the domain's list).
+const ASSESS: &str = "-4";
 const FIELDS: &[&str] =
     &["sys_id", "number", "approval", "state", "correlation_id", "start_date", "end_date", "active"];
 
@@ -54,6 +64,52 @@ impl ServiceNowChanges {
         self.client.update(TABLE, sys_id, &map).await.map(|_| ())
     }
 
+    /// The sys_id of the record of `table` whose `name` is exactly `name` (a reference field is
+    /// set by sys_id). Names are resolved here rather than sent as display values with
+    /// `sysparm_input_display_value=true` (which the Table API FAQ documents for reference
+    /// fields, https://support.servicenow.com/kb?id=kb_article_view&sysparm_article=KB0534905):
+    /// that parameter also reinterprets `start_date`/`end_date` in the integration user's time
+    /// zone, and an unknown name would not say which one it was.
+    async fn resolve(&self, table: &str, what: &str, name: &str) -> Result<String> {
+        let query = Query::new().eq("name", name)?;
+        let found = self.client.query(table, &query, &["sys_id", "name"], DisplayValue::Stored, 10).await?;
+        // ServiceNow's `=` ignores case: prefer the exact name, else the only match.
+        let exact = found.iter().find(|r| r.value("name").as_deref() == Some(name));
+        let only = (found.len() == 1)
+            .then(|| &found[0])
+            .filter(|r| r.value("name").is_some_and(|n| n.eq_ignore_ascii_case(name)));
+        exact
+            .or(only)
+            .and_then(|r| r.value("sys_id"))
+            .ok_or_else(|| Error::upstream(format!("ServiceNow {table}"), format!("no {what} named {name:?}")))
+    }
+
+    /// The change's fields from the environment's policy: references resolved by name, choices
+    /// and plans as they are.
+    async fn detail_fields(&self, details: &ChangeDetails, fields: &mut Map<String, Value>) -> Result<()> {
+        let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        if let Some(group) = present(&details.assignment_group) {
+            let id = self.resolve("sys_user_group", "assignment group", &group).await?;
+            fields.insert("assignment_group".into(), Value::String(id));
+        }
+        if let Some(ci) = present(&details.cmdb_ci) {
+            let id = self.resolve("cmdb_ci", "configuration item", &ci).await?;
+            fields.insert("cmdb_ci".into(), Value::String(id));
+        }
+        for (field, value) in [
+            ("risk", &details.risk),
+            ("impact", &details.impact),
+            ("implementation_plan", &details.implementation_plan),
+            ("backout_plan", &details.backout_plan),
+            ("test_plan", &details.test_plan),
+        ] {
+            if let Some(v) = present(value) {
+                fields.insert(field.into(), Value::String(v));
+            }
+        }
+        Ok(())
+    }
+
     async fn fetch(&self, sys_id: &str) -> Result<ChangeState> {
         let record = self
             .client
@@ -93,13 +149,15 @@ impl ChangeManagement for ServiceNowChanges {
         if let Some(t) = draft.planned_end {
             set("end_date", glide_time(t));
         }
+        self.detail_fields(&draft.details, &mut fields).await?;
         let existing = Query::new().eq("correlation_id", &draft.correlation_id)?.active(true);
         let (record, _) = self.client.find_or_create(TABLE, &existing, &fields).await?;
         let created = self.state_of(&record)?;
-        // A normal change asks for approval once it is assessed and sent to Authorize.
-        if created.state == state::NEW {
-            self.patch(&created.sys_id, &[("state", "-4")]).await?;
-            self.patch(&created.sys_id, &[("state", state::AUTHORIZE)]).await?;
+        // "Request Approval": New → Assess, and no further; the Assess group's and the CAB's
+        // approvals move it on. A change its approvers rejected (back in New, approval
+        // "rejected") is not asked again: it is cancelled, and the next pipeline gets a new one.
+        if created.state == state::NEW && created.approval != "rejected" {
+            self.patch(&created.sys_id, &[("state", ASSESS)]).await?;
         }
         self.fetch(&created.sys_id).await
     }
@@ -116,14 +174,50 @@ impl ChangeManagement for ServiceNowChanges {
     }
 
     async fn close(&self, sys_id: &str, successful: bool, notes: &str) -> Result<ChangeState> {
-        let current = self.fetch(sys_id).await?;
         let code = if successful { "successful" } else { "unsuccessful" };
-        // ServiceNow closes a change only from Review, with its close code and notes set.
-        if current.state != state::REVIEW && current.state != state::CLOSED {
-            self.patch(sys_id, &[("state", state::REVIEW), ("close_code", code), ("close_notes", notes)]).await?;
+        // One documented step per write, from wherever the change is now (a retry continues
+        // where an earlier attempt stopped): Scheduled → Implement → Review → Closed, the close
+        // code and notes with the last step (ServiceNow requires them to close).
+        for _ in 0..4 {
+            let current = self.fetch(sys_id).await?;
+            match current.state.as_str() {
+                state::CLOSED => return Ok(current),
+                state::SCHEDULED => self.patch(sys_id, &[("state", state::IMPLEMENT)]).await?,
+                state::IMPLEMENT => self.patch(sys_id, &[("state", state::REVIEW)]).await?,
+                state::REVIEW => {
+                    self.patch(sys_id, &[("state", state::CLOSED), ("close_code", code), ("close_notes", notes)])
+                        .await?
+                }
+                other => {
+                    return Err(Error::Conflict(format!(
+                        "change {} is {} ({other}): only a scheduled or implemented change can be closed",
+                        current.number, current.state_display
+                    )));
+                }
+            }
         }
-        if current.state != state::CLOSED {
-            self.patch(sys_id, &[("state", state::CLOSED), ("close_code", code), ("close_notes", notes)]).await?;
+        self.fetch(sys_id).await
+    }
+
+    async fn cancel(&self, sys_id: &str, marker: &str, note: &str) -> Result<ChangeState> {
+        let current = self.fetch(sys_id).await?;
+        if current.state == state::CLOSED {
+            // Over already: nothing to cancel, and no note saying it was.
+            return Ok(current);
+        }
+        if current.state == state::REVIEW {
+            // "You cannot cancel the change request if it is in the Review state" (the state
+            // model page above): the work is done; it is closed instead.
+            return Err(Error::Conflict(format!(
+                "change {} is in Review: it can no longer be canceled",
+                current.number
+            )));
+        }
+        // The note first (written once, by its marker), so a retry after a lost answer neither
+        // loses it nor writes it twice; then Canceled, allowed from any open state.
+        self.client.add_work_note(TABLE, sys_id, note, marker).await?;
+        if current.state != state::CANCELED {
+            self.patch(sys_id, &[("state", state::CANCELED)]).await?;
         }
         self.fetch(sys_id).await
     }

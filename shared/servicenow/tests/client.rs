@@ -461,9 +461,11 @@ async fn a_change_through_its_states() {
     assert!(chain.contains("Business Rule"), "{chain}");
     assert_eq!(sim.calls() - before, 1);
 
-    let r = sn.update(CHG, &id, &map(json!({"state": "-3"}))).await.unwrap();
+    // Request Approval (New → Assess); the approvers take it to Authorize, then Scheduled.
+    let r = sn.update(CHG, &id, &map(json!({"state": "-4"}))).await.unwrap();
     assert_eq!(r.str("approval"), Some("requested"));
-    assert!(sim.set_field(CHG, &id, "approval", "approved"));
+    sim.approve_change(&id).unwrap();
+    sim.approve_change(&id).unwrap();
     sn.update(CHG, &id, &map(json!({"state": "-1"}))).await.unwrap();
     sn.add_work_note(CHG, &id, "Deployed: pipeline 900001 success", "[gatehouse:deploy:900001]").await.unwrap();
     assert!(sn.update(CHG, &id, &map(json!({"state": "3"}))).await.is_err(), "closing needs Review first");

@@ -168,6 +168,8 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/request_items", post(control::create_request_item))
         .route("/_sim/request_items/{sys_id}/variables", get(control::variables).patch(control::set_variables))
         .route("/_sim/catalog_items", post(control::add_catalog_item))
+        .route("/_sim/changes/{sys_id}/approve", post(control::approve_change))
+        .route("/_sim/changes/{sys_id}/reject", post(control::reject_change))
         .route("/_sim/calls", get(control::calls))
         .route("/_sim/expire-tokens", post(control::expire_tokens))
         .fallback(fallback)

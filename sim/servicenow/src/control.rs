@@ -161,3 +161,27 @@ pub(crate) async fn add_catalog_item(State(st): Shared, body: Bytes) -> Response
         Err(err) => sn_error(StatusCode::BAD_REQUEST, "Invalid catalog item", Some(&err.to_string())),
     }
 }
+
+/// `POST /_sim/changes/{sys_id}/approve`: the change's current approval step is approved (Assess
+/// → Authorize, Authorize → Scheduled); 200 with the change as stored, 404 for no such change,
+/// 409 when no approval is pending.
+pub(crate) async fn approve_change(State(st): Shared, Path(sys_id): Path<String>) -> Response {
+    decide(&st, &sys_id, true)
+}
+
+/// `POST /_sim/changes/{sys_id}/reject`: approval "rejected", back to New (-5).
+pub(crate) async fn reject_change(State(st): Shared, Path(sys_id): Path<String>) -> Response {
+    decide(&st, &sys_id, false)
+}
+
+fn decide(st: &crate::SimState, sys_id: &str, approve: bool) -> Response {
+    let mut db = lock(&st.db);
+    match db.decide_change(sys_id, approve, SYSTEM_USER) {
+        Ok(Some(_)) => json_response(
+            StatusCode::OK,
+            db.row("change_request", sys_id).map(|r| Value::Object(r.fields)).unwrap_or(Value::Null),
+        ),
+        Ok(None) => not_found(),
+        Err(r) => refusal(r),
+    }
+}

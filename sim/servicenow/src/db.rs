@@ -312,7 +312,7 @@ impl Db {
                 ("active", "true".into()),
                 ("request_state", "requested".into()),
             ]),
-            "sys_user" | "sc_cat_item" | "item_option_new_set" | "item_option_new" => {
+            "sys_user" | "sc_cat_item" | "item_option_new_set" | "item_option_new" | "sys_user_group" => {
                 defaults.push(("active", "true".into()))
             }
             _ => {}
@@ -419,10 +419,9 @@ impl Db {
         }
     }
 
-    /// Business rules. Change requests (normal change state model): closing (3) only from
-    /// Review (0) with a close code and close notes; Scheduled (-2) and Implement (-1) only once
-    /// approved; Authorize (-3) requests approval; Closed and Canceled end `active`. Request
-    /// items: the closed states end `active`.
+    /// Business rules. Change requests follow ServiceNow's change state model (see
+    /// [`change_move`]); entering Assess (-4) or Authorize (-3) requests approval, Closed and
+    /// Canceled end `active`. Request items: the closed states end `active`.
     fn rules(
         &self,
         table: &str,
@@ -441,30 +440,19 @@ impl Db {
         let closed = match table {
             "change_request" => {
                 if actor.enforce {
-                    let refuse = |why: &str| Refusal {
-                        status: 403,
-                        message: "Operation Failed".into(),
-                        detail: format!(
-                            "Operation against file 'change_request' was aborted by Business Rule \
-                             'State model - can change state?'. {why}"
-                        ),
-                    };
-                    if new_state == "3" {
-                        if old_state != "0" {
-                            return Err(refuse("A change can only be closed from the Review state."));
-                        }
-                        if merged(patch, "close_code").trim().is_empty()
-                            || merged(patch, "close_notes").trim().is_empty()
-                        {
-                            return Err(refuse("Close code and close notes are mandatory to close a change."));
-                        }
-                    }
-                    if (new_state == "-1" || new_state == "-2") && merged(patch, "approval") != "approved" {
-                        return Err(refuse("A change can only be scheduled or implemented once it is approved."));
+                    let kind = merged(patch, "type");
+                    change_move(&kind, &old_state, &new_state).map_err(|why| state_refusal(&why))?;
+                    if new_state == "3"
+                        && (merged(patch, "close_code").trim().is_empty()
+                            || merged(patch, "close_notes").trim().is_empty())
+                    {
+                        return Err(state_refusal("Close code and close notes are mandatory to close a change."));
                     }
                 }
-                if new_state == "-3" && !patch.contains_key("approval") && merged(patch, "approval") == "not requested"
-                {
+                // Entering an approval state asks for approval (again, after a rejection sent the
+                // change back to New), unless the write sets `approval` itself.
+                let asks = new_state == "-4" || (new_state == "-3" && merged(patch, "approval") == "not requested");
+                if asks && !patch.contains_key("approval") {
                     patch.insert("approval".into(), Value::String("requested".into()));
                 }
                 new_state == "3" || new_state == "4"
@@ -479,6 +467,84 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// The change's current approval step, as its approvers act on it (`/_sim/changes/{sys_id}/
+    /// approve|reject`): in Assess (-4) the Assess group's approval moves it to Authorize (-3),
+    /// where the CAB's approval is asked; in Authorize the CAB's approval moves it to Scheduled
+    /// (-2) with approval "approved". A rejection at either step sets approval "rejected" and
+    /// sends the change back to New (-5): "If a Normal or Emergency change request is rejected,
+    /// the state of the change request is set to New"
+    /// (https://www.servicenow.com/docs/r/yokohama/it-service-management/change-management/c_ChangeStateModel.html).
+    /// Each step is also recorded as a `sysapproval_group` row (`parent`, `assignment_group`,
+    /// `approval`). Answers the change's new state; a refusal when no approval step is pending.
+    pub(crate) fn decide_change(&mut self, sys_id: &str, approve: bool, user: &str) -> Result<Option<String>, Refusal> {
+        let Some(row) = self.row("change_request", sys_id) else { return Ok(None) };
+        let state = row.get("state").to_string();
+        let pending = |why: &str| Refusal {
+            status: 409,
+            message: "No approval pending".into(),
+            detail: format!("change {} is in state {state}: {why}", row.get("number")),
+        };
+        if row.get("approval") != "requested" || (state != "-4" && state != "-3") {
+            return Err(pending(
+                "only a change in Assess or Authorize with approval requested can be approved or rejected",
+            ));
+        }
+        let admin = Actor { user, enforce: false };
+        let verdict = if approve { "approved" } else { "rejected" };
+        let step_group = if state == "-4" { self.assess_group(&row) } else { self.group_named(CAB_GROUP) };
+        self.record_group_approval(sys_id, step_group.as_deref(), verdict, &admin);
+        let mut m = Map::new();
+        let next = match (approve, state.as_str()) {
+            (true, "-4") => "-3",
+            (true, _) => {
+                m.insert("approval".into(), Value::String("approved".into()));
+                "-2"
+            }
+            (false, _) => {
+                m.insert("approval".into(), Value::String("rejected".into()));
+                "-5"
+            }
+        };
+        m.insert("state".into(), Value::String(next.into()));
+        self.update("change_request", sys_id, &m, &admin)?;
+        if approve && next == "-3" {
+            let cab = self.group_named(CAB_GROUP);
+            self.record_group_approval(sys_id, cab.as_deref(), "requested", &admin);
+        }
+        Ok(Some(next.to_string()))
+    }
+
+    /// The group that assesses the change: its assignment group, else "Change Management".
+    fn assess_group(&self, change: &Row) -> Option<String> {
+        Some(change.get("assignment_group").to_string())
+            .filter(|g| !g.is_empty())
+            .or_else(|| self.group_named(CHANGE_MANAGEMENT_GROUP))
+    }
+
+    fn group_named(&self, name: &str) -> Option<String> {
+        self.find("sys_user_group", "name", name).map(|r| r.get("sys_id").to_string())
+    }
+
+    /// Sets the change's group approval for `group` to `approval` (adding the row if needed).
+    fn record_group_approval(&mut self, change: &str, group: Option<&str>, approval: &str, actor: &Actor<'_>) {
+        let group = group.unwrap_or("");
+        let existing = self
+            .rows("sysapproval_group")
+            .into_iter()
+            .find(|r| r.get("parent") == change && r.get("assignment_group") == group)
+            .map(|r| r.get("sys_id").to_string());
+        let mut m = Map::new();
+        m.insert("approval".into(), Value::String(approval.into()));
+        let _ = match existing {
+            Some(id) => self.update("sysapproval_group", &id, &m, actor).map(|_| ()),
+            None => {
+                m.insert("parent".into(), Value::String(change.into()));
+                m.insert("assignment_group".into(), Value::String(group.into()));
+                self.insert("sysapproval_group", &m, actor).map(|_| ())
+            }
+        };
     }
 
     /// The records an encoded query selects, in its order.
@@ -500,6 +566,63 @@ impl Db {
             });
         }
         rows
+    }
+}
+
+/// The group that authorizes changes (the CAB) and the default Assess group, seeded by name.
+pub(crate) const CAB_GROUP: &str = "CAB Approval";
+pub(crate) const CHANGE_MANAGEMENT_GROUP: &str = "Change Management";
+
+/// Whether a write may move a change from `from` to `to`, by the change's `type`.
+///
+/// ServiceNow's documented state progression
+/// (https://www.servicenow.com/docs/r/yokohama/it-service-management/change-management/c_ChangeStateModel.html,
+/// https://www.servicenow.com/docs/r/australia/it-service-management/change-management/normal-standard-emergency-states.html):
+/// a normal change goes New (-5) → Assess (-4) → Authorize (-3) → Scheduled (-2) → Implement (-1)
+/// → Review (0) → Closed (3); a standard change skips Assess and Authorize (New → Scheduled); an
+/// emergency change skips Assess (New → Authorize). Assess → Authorize and Authorize → Scheduled
+/// are the approvers' moves (the change's approvals, not a field write), so the Table API may not
+/// make them. "Revert to New" takes a normal change from Assess (an emergency one from Authorize)
+/// back to New. A change can be canceled from any open state except Review ("You cannot cancel
+/// the change request if it is in the Review state"), and never once closed.
+pub(crate) fn change_move(kind: &str, from: &str, to: &str) -> Result<(), String> {
+    let label = |s: &str| crate::schema::choice_label("change_request", "state", s).unwrap_or("an unknown state");
+    let open = matches!(from, "-5" | "-4" | "-3" | "-2" | "-1" | "0");
+    let allowed = match (from, to) {
+        (_, "4") => open && from != "0",
+        ("-5", "-4") => kind != "standard" && kind != "emergency",
+        ("-5", "-3") => kind == "emergency",
+        ("-5", "-2") => kind == "standard",
+        ("-4", "-5") => kind != "standard" && kind != "emergency",
+        ("-3", "-5") => kind == "emergency",
+        ("-2", "-1") | ("-1", "0") | ("0", "3") => true,
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let why = match (from, to) {
+        ("-4", "-3") | ("-3", "-2") => " The change moves on when its approvers approve it.".to_string(),
+        ("0", "4") => " A change in Review can no longer be canceled.".to_string(),
+        _ => String::new(),
+    };
+    Err(format!(
+        "Invalid state transition from {} ({from}) to {} ({to}) for a {} change.{why}",
+        label(from),
+        label(to),
+        if kind.is_empty() { "normal" } else { kind }
+    ))
+}
+
+/// ServiceNow's answer to a write its state model refuses: 403 "Operation Failed" from the
+/// business rule that checks the move.
+fn state_refusal(why: &str) -> Refusal {
+    Refusal {
+        status: 403,
+        message: "Operation Failed".into(),
+        detail: format!(
+            "Operation against file 'change_request' was aborted by Business Rule 'State model - can change state?'. {why}"
+        ),
     }
 }
 
@@ -576,15 +699,21 @@ mod tests {
             db.update("change_request", id, &m, &actor).map_err(|r| r.detail)
         };
         assert!(set(&mut db, json!({"state": "-1"})).is_err());
-        set(&mut db, json!({"state": "-3"})).unwrap();
+        assert!(set(&mut db, json!({"state": "-3"})).unwrap_err().contains("New (-5) to Authorize (-3)"));
+        set(&mut db, json!({"state": "-4"})).unwrap();
         assert_eq!(db.row("change_request", id).unwrap().get("approval"), "requested");
-        assert!(set(&mut db, json!({"state": "3"})).unwrap_err().contains("Review"));
-        set(&mut db, json!({"approval": "approved", "state": "-1"})).unwrap();
+        assert!(set(&mut db, json!({"state": "-3"})).unwrap_err().contains("approvers"));
+        assert_eq!(db.decide_change(id, true, "t").ok().flatten().as_deref(), Some("-3"));
+        assert_eq!(db.decide_change(id, true, "t").ok().flatten().as_deref(), Some("-2"));
+        assert_eq!(db.row("change_request", id).unwrap().get("approval"), "approved");
+        assert!(set(&mut db, json!({"state": "0"})).is_err());
+        set(&mut db, json!({"state": "-1"})).unwrap();
         set(&mut db, json!({"state": "0"})).unwrap();
+        assert!(set(&mut db, json!({"state": "4"})).unwrap_err().contains("Review"));
         assert!(set(&mut db, json!({"state": "3", "close_code": "successful"})).unwrap_err().contains("mandatory"));
         set(&mut db, json!({"state": "3", "close_code": "successful", "close_notes": "ok"})).unwrap();
         let row = db.row("change_request", id).unwrap();
         assert_eq!(row.get("active"), "false");
-        assert_eq!(row.get("sys_mod_count"), "4");
+        assert_eq!(row.get("sys_mod_count"), "6");
     }
 }

@@ -53,7 +53,12 @@
 //!   "failure"}` whose detail names the field;
 //! - `GET|PATCH /_sim/request_items/{sys_id}/variables` (`{"gatehouse_cloud": "…", …}`; PATCH
 //!   changes variables the item has, 400 for any other);
-//! - `POST /_sim/catalog_items` with `{"name", "gatehouse_variables": bool}` (201 `{"sys_id"}`).
+//! - `POST /_sim/catalog_items` with `{"name", "gatehouse_variables": bool}` (201 `{"sys_id"}`);
+//! - `POST /_sim/changes/{sys_id}/approve` and `…/reject`: the change's current approval step is
+//!   approved or rejected as its approvers would (see [`SnSim`]); 200 with the change as stored,
+//!   404 for no such change, 409 when no approval is pending.
+//!
+//! Seeded for changes: `sys_user_group` ([`CHANGE_GROUPS`]) and `cmdb_ci` ([`SHOP_SERVICE`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -158,14 +163,28 @@ pub struct JournalEntry {
     pub text: String,
 }
 
+/// The seeded `sys_user_group` names: the default Assess group ("Change Management"), the CAB
+/// ("CAB Approval") and a few teams a policy may name.
+pub const CHANGE_GROUPS: [&str; 5] = ["Change Management", "CAB Approval", "Service Desk", "Platform Team", "Network"];
+
+/// The seeded configuration item (`cmdb_ci`, also in `cmdb_ci_service`).
+pub const SHOP_SERVICE: &str = "Shop (business service)";
+
 /// A running simulator. Dropping it aborts the server task; [`SnSim::stop`] shuts it down
 /// gracefully.
 ///
-/// Change requests follow ServiceNow's normal change state model: they start in New (-5) with
-/// approval "not requested"; moving to Authorize (-3) sets approval "requested"; Scheduled (-2)
-/// and Implement (-1) are refused (403) until approval is "approved"; Closed (3) is refused
-/// unless the change is in Review (0) and has `close_code` and `close_notes`; Closed and
-/// Canceled (4) set `active` false. Request items: Closed Complete (3), Closed Incomplete (4) and
+/// Change requests follow ServiceNow's normal change state model for Table API writers (see
+/// `db::change_move`): they start in New (-5) with approval "not requested"; the API may move
+/// them New → Assess (-4) (approval "requested", for the Assess group: the change's
+/// `assignment_group`, else "Change Management"), Scheduled (-2) → Implement (-1) → Review (0) →
+/// Closed (3) (with `close_code` and `close_notes`), and to Canceled (4) from any open state but
+/// Review; anything else is refused with 403 `{"error":{"message":"Operation Failed","detail":
+/// "Operation against file 'change_request' was aborted by Business Rule …"},"status":"failure"}`.
+/// Approvals move them on: [`SnSim::approve_change`] (or `POST /_sim/changes/{sys_id}/approve`)
+/// takes Assess to Authorize (-3; approval stays "requested", now for "CAB Approval"), then
+/// Authorize to Scheduled with approval "approved"; [`SnSim::reject_change`] sets approval
+/// "rejected" and sends the change back to New. Closed and Canceled set `active` false. Request
+/// items: Closed Complete (3), Closed Incomplete (4) and
 /// Closed Skipped (7) set `active` false; their `stage` (`fulfillment`, `complete`, `Request
 /// Cancelled`, …) is whatever was last written, as no business rule derives it from the state.
 /// The simulator's own methods and control API are not
@@ -242,6 +261,19 @@ impl SnSim {
         lock(&self.state.db).update(table, sys_id, &m, &actor).unwrap_or(false)
     }
 
+    /// Approves the change's current approval step as its approvers would (Assess → Authorize,
+    /// then Authorize → Scheduled with approval "approved"); answers the new state. `Err` when
+    /// there is no such change or no approval is pending.
+    pub fn approve_change(&self, sys_id: &str) -> Result<String, String> {
+        decide(&self.state, sys_id, true)
+    }
+
+    /// Rejects the change's current approval step: approval "rejected", state New (-5), as
+    /// ServiceNow does with a rejected normal change; answers the new state.
+    pub fn reject_change(&self, sys_id: &str) -> Result<String, String> {
+        decide(&self.state, sys_id, false)
+    }
+
     /// The sys_id of the seeded catalog item "Virtual machine (Gatehouse)" ([`VM_CATALOG_ITEM`]).
     pub fn vm_catalog_item(&self) -> &'static str {
         VM_CATALOG_ITEM
@@ -305,6 +337,14 @@ impl SnSim {
 
 const SYSTEM_USER: &str = "system";
 
+fn decide(st: &SimState, sys_id: &str, approve: bool) -> Result<String, String> {
+    match lock(&st.db).decide_change(sys_id, approve, SYSTEM_USER) {
+        Ok(Some(state)) => Ok(state),
+        Ok(None) => Err(format!("no change_request {sys_id}")),
+        Err(r) => Err(r.detail),
+    }
+}
+
 struct SimState {
     config: SnSimConfig,
     base: String,
@@ -337,6 +377,7 @@ impl SimState {
             let _ = db.insert("sys_user", &m, &Actor { user: SYSTEM_USER, enforce: false });
         }
         catalog::seed(&mut db);
+        seed_change_management(&mut db);
         SimState {
             config,
             base,
@@ -408,6 +449,24 @@ impl SimState {
             return Ok(user.clone());
         }
         Err(Reject::Unauthenticated)
+    }
+}
+
+/// The groups and the configuration item a change refers to by name: [`CHANGE_GROUPS`] in
+/// `sys_user_group`, [`SHOP_SERVICE`] in `cmdb_ci` (and `cmdb_ci_service`, same sys_id).
+fn seed_change_management(db: &mut Db) {
+    let admin = Actor { user: SYSTEM_USER, enforce: false };
+    for name in CHANGE_GROUPS {
+        let mut m = Map::new();
+        m.insert("name".into(), Value::String(name.to_string()));
+        let _ = db.insert("sys_user_group", &m, &admin);
+    }
+    let mut m = Map::new();
+    m.insert("name".into(), Value::String(SHOP_SERVICE.into()));
+    m.insert("operational_status".into(), Value::String("1".into()));
+    if let Ok(id) = db.insert("cmdb_ci", &m, &admin) {
+        m.insert("sys_id".into(), Value::String(id));
+        let _ = db.insert("cmdb_ci_service", &m, &admin);
     }
 }
 

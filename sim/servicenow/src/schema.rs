@@ -63,6 +63,10 @@ const CHANGE_FIELDS: &[&str] = &[
     "work_start",
     "work_end",
 ];
+const GROUP_FIELDS: &[&str] = &["name", "description", "active", "email", "manager", "type"];
+const CI_FIELDS: &[&str] = &["name", "short_description", "operational_status", "install_status"];
+/// A group's approval of a task (`sysapproval_group`).
+const GROUP_APPROVAL_FIELDS: &[&str] = &["parent", "assignment_group", "approval"];
 const USER_FIELDS: &[&str] = &["user_name", "name", "first_name", "last_name", "email", "active"];
 const CAT_ITEM_FIELDS: &[&str] = &["name", "short_description", "description", "active", "category", "sc_catalogs"];
 const VARIABLE_SET_FIELDS: &[&str] = &["title", "internal_name", "description", "type", "order", "active"];
@@ -101,6 +105,9 @@ pub(crate) fn def(table: &str) -> Option<TableDef> {
             Some(TableDef { fields: &[TASK_FIELDS, CHANGE_FIELDS], number: Some(("CHG", 30001)), journal: true })
         }
         "sys_user" => plain(&[USER_FIELDS]),
+        "sys_user_group" => plain(&[GROUP_FIELDS]),
+        "cmdb_ci" | "cmdb_ci_service" => plain(&[CI_FIELDS]),
+        "sysapproval_group" => plain(&[GROUP_APPROVAL_FIELDS]),
         "sc_cat_item" => plain(&[CAT_ITEM_FIELDS]),
         "item_option_new_set" => plain(&[VARIABLE_SET_FIELDS]),
         "io_set_item" => plain(&[SET_ITEM_FIELDS]),

@@ -46,6 +46,7 @@ impl EnvironmentPolicy {
                 open: true,
                 next_open_at: Some(now.to_zoned(tz.clone())),
                 rule: self.open_rule(environment, now, planned),
+                unnamed: false,
             };
         }
         // The rule that keeps it closed longest decides (the first one named, among equals).
@@ -80,7 +81,7 @@ impl EnvironmentPolicy {
                 break;
             }
         }
-        WindowVerdict { open: false, next_open_at: next_open.map(|t| t.to_zoned(tz.clone())), rule }
+        WindowVerdict { open: false, next_open_at: next_open.map(|t| t.to_zoned(tz.clone())), rule, unnamed: false }
     }
 
     /// The rules that forbid deploying at `t`.

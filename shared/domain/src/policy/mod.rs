@@ -52,7 +52,6 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 pub use cron::CronSchedule;
 pub use error::PolicyError;
@@ -64,10 +63,19 @@ pub use zone::Zone;
 /// How far ahead [`ChangePolicy::evaluate`] looks for the next opening before it gives up.
 pub const SEARCH_HORIZON_DAYS: i64 = 400;
 
-/// A parsed change policy: the rules of each environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A parsed change policy: the rules of each environment, and of the others (`default:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangePolicy {
     environments: BTreeMap<String, EnvironmentPolicy>,
+    /// The rules of environments the policy does not name; `None`: they are blocked.
+    default: Option<EnvironmentPolicy>,
+}
+
+/// Without a policy file every environment is open (the change's approval still gates).
+impl Default for ChangePolicy {
+    fn default() -> Self {
+        ChangePolicy { environments: BTreeMap::new(), default: Some(EnvironmentPolicy::default()) }
+    }
 }
 
 /// The rules of one environment.
@@ -84,6 +92,8 @@ pub struct EnvironmentPolicy {
     pub protected: bool,
     /// The GitLab projects (paths) that may deploy here; `None`: any.
     pub projects: Option<Vec<String>>,
+    /// What every change to this environment carries in ServiceNow.
+    pub details: crate::changes::ChangeDetails,
 }
 
 impl Default for EnvironmentPolicy {
@@ -96,6 +106,7 @@ impl Default for EnvironmentPolicy {
             respect_planned_window: false,
             protected: true,
             projects: None,
+            details: Default::default(),
         }
     }
 }
@@ -117,11 +128,12 @@ impl ChangePolicy {
             return Err(PolicyError { line: None, column: None, message: "the policy is empty".into() });
         }
         let raw: yaml::RawPolicy = serde_yaml::from_str(yaml)?;
-        Ok(ChangePolicy { environments: raw.environments.0 })
+        Ok(ChangePolicy { environments: raw.environments.0, default: raw.default })
     }
 
+    /// The rules for `name`: its own, else the `default:` ones; `None` when it is blocked.
     pub fn environment(&self, name: &str) -> Option<&EnvironmentPolicy> {
-        self.environments.get(name)
+        self.environments.get(name).or(self.default.as_ref())
     }
 
     pub fn environments(&self) -> impl Iterator<Item = (&str, &EnvironmentPolicy)> {
@@ -137,12 +149,13 @@ impl ChangePolicy {
         now: Timestamp,
         planned: Option<(Timestamp, Timestamp)>,
     ) -> WindowVerdict {
-        match self.environments.get(environment) {
+        match self.environment(environment) {
             Some(policy) => policy.evaluate(environment, now, planned),
             None => WindowVerdict {
-                open: true,
-                next_open_at: Some(now.to_zoned(TimeZone::UTC)),
-                rule: format!("no policy for environment {environment}"),
+                open: false,
+                next_open_at: None,
+                rule: format!("environment {environment} is not in the change policy, which has no default: entry"),
+                unnamed: true,
             },
         }
     }

@@ -17,6 +17,9 @@ pub struct WindowVerdict {
     /// The rule that decided, as a sentence: the one that keeps it closed longest, or, when open,
     /// the window it is open in.
     pub rule: String,
+    /// The policy does not name the environment and has no `default:`: deploys there are blocked.
+    #[serde(skip)]
+    pub unnamed: bool,
 }
 
 /// `Option<Zoned>` as RFC 3339 with the offset and no zone annotation.

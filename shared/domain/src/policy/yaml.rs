@@ -17,16 +17,19 @@ use super::{Blackout, CronSchedule, EnvironmentPolicy, Freeze, TimeOfDay, Window
 #[serde(deny_unknown_fields)]
 struct RawPolicyFields {
     environments: Environments,
+    #[serde(default)]
+    default: Option<EnvironmentPolicy>,
 }
 
 pub(super) struct RawPolicy {
     pub(super) environments: Environments,
+    pub(super) default: Option<EnvironmentPolicy>,
 }
 
 impl<'de> Deserialize<'de> for RawPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked_map(d, "a mapping with the key `environments`", |raw: RawPolicyFields| {
-            Ok(RawPolicy { environments: raw.environments })
+        checked_map(d, "a mapping with the keys `environments` and (optional) `default`", |raw: RawPolicyFields| {
+            Ok(RawPolicy { environments: raw.environments, default: raw.default })
         })
     }
 }
@@ -169,13 +172,28 @@ struct RawEnvironment {
     protected: Option<bool>,
     #[serde(default)]
     projects: Option<Vec<String>>,
+    #[serde(default)]
+    assignment_group: Option<String>,
+    #[serde(default)]
+    cmdb_ci: Option<String>,
+    #[serde(default)]
+    risk: Option<String>,
+    #[serde(default)]
+    impact: Option<String>,
+    #[serde(default)]
+    implementation_plan: Option<String>,
+    #[serde(default)]
+    backout_plan: Option<String>,
+    #[serde(default)]
+    test_plan: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for EnvironmentPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked_map(
             d,
-            "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window, protected, projects)",
+            "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window, protected, projects, \
+             assignment_group, cmdb_ci, risk, impact, implementation_plan, backout_plan, test_plan)",
             |raw: RawEnvironment| {
                 Ok(EnvironmentPolicy {
                     timezone: raw.timezone.unwrap_or_else(Zone::utc),
@@ -185,6 +203,15 @@ impl<'de> Deserialize<'de> for EnvironmentPolicy {
                     respect_planned_window: raw.respect_planned_window.unwrap_or(false),
                     protected: raw.protected.unwrap_or(true),
                     projects: raw.projects,
+                    details: crate::changes::ChangeDetails {
+                        assignment_group: raw.assignment_group,
+                        cmdb_ci: raw.cmdb_ci,
+                        risk: raw.risk,
+                        impact: raw.impact,
+                        implementation_plan: raw.implementation_plan,
+                        backout_plan: raw.backout_plan,
+                        test_plan: raw.test_plan,
+                    },
                 })
             },
         )

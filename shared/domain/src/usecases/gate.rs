@@ -131,6 +131,9 @@ fn when(z: &Option<jiff::Zoned>) -> String {
 /// The gate's rule: `proceed` when approved, in Scheduled or Implement, and inside the window;
 /// `blocked` when rejected, cancelled, closed, or past its planned end; `wait` otherwise.
 pub fn decide(change: &ChangeState, window: &WindowVerdict, now: Timestamp) -> (GateDecision, String) {
+    if window.unnamed {
+        return (GateDecision::Blocked, window.rule.clone());
+    }
     if change.approval == "rejected" {
         return (GateDecision::Blocked, "the change was rejected".into());
     }
@@ -429,6 +432,7 @@ impl ChangeGate {
             description,
             planned_start: body.planned_start,
             planned_end: body.planned_end,
+            details: self.policy.environment(&key.environment).map(|p| p.details.clone()).unwrap_or_default(),
         }
     }
 

@@ -81,6 +81,15 @@ impl ChangeGate {
                         self.code
                             .reject_deployments(rec.key.project_id, &rec.key.environment, &rec.key.sha, &reason)
                             .await?;
+                        // Cancelled, so the commit's next pipeline gets a new change.
+                        if change.is_open() {
+                            let marker = format!("gatehouse:cancel:{}", rec.key.correlation_id());
+                            let note = format!(
+                                "{reason}. Gatehouse cancelled this change, so the next pipeline of commit {} gets a new one.",
+                                rec.key.sha
+                            );
+                            self.changes.cancel(&rec.sys_id, &marker, &note).await?;
+                        }
                     }
                     _ => {}
                 }
