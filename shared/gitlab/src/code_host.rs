@@ -5,18 +5,22 @@ use domain::Result;
 use domain::changes::{CodeHost, JobInfo, PipelineInfo};
 
 use crate::Client;
+use crate::types::MergeRequest;
+
+/// The MR whose merge or squash commit `sha` is (what is deployed came from it); else the open MR
+/// whose head it is. An MR that merely contains the commit is not the one.
+fn merge_request_for(mrs: &[MergeRequest], sha: &str) -> Option<u64> {
+    let is = |c: &Option<String>| c.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(sha));
+    mrs.iter()
+        .find(|m| is(&m.merge_commit_sha) || is(&m.squash_commit_sha))
+        .or_else(|| mrs.iter().find(|m| m.state == "opened" && is(&m.sha)))
+        .map(|m| m.iid)
+}
 
 #[async_trait]
 impl CodeHost for Client {
     async fn merge_request_of(&self, project_id: u64, sha: &str) -> Result<Option<u64>> {
-        let mrs = self.merge_requests_of_commit(project_id, sha).await?;
-        // Prefer the merge request that is still open, then the one that merged the commit.
-        let pick = mrs
-            .iter()
-            .find(|m| m.state == "opened")
-            .or_else(|| mrs.iter().find(|m| m.state == "merged"))
-            .or(mrs.first());
-        Ok(pick.map(|m| m.iid))
+        Ok(merge_request_for(&self.merge_requests_of_commit(project_id, sha).await?, sha))
     }
 
     async fn upsert_note(&self, project_id: u64, mr_iid: u64, marker: &str, body: &str) -> Result<u64> {
@@ -86,5 +90,33 @@ impl CodeHost for Client {
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>> {
         let jobs = self.pipeline_jobs(project_id, pipeline_id, Some("manual")).await?;
         Ok(jobs.iter().find(|j| j.name == name && j.status == "manual").map(|j| j.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mr(iid: u64, state: &str, head: &str, merge: Option<&str>, squash: Option<&str>) -> MergeRequest {
+        serde_json::from_value(serde_json::json!({
+            "id": iid + 100, "iid": iid, "project_id": 4242, "title": "t", "state": state,
+            "sha": head, "merge_commit_sha": merge, "squash_commit_sha": squash,
+            "web_url": format!("https://gitlab.example.com/acme/shop/-/merge_requests/{iid}")
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_mr_noted_is_the_one_that_merged_the_commit() {
+        let sha = "a".repeat(40);
+        let other = "b".repeat(40);
+        // An open MR that merely contains the commit, and the MR whose merge commit it is.
+        let mrs = [mr(9, "opened", &other, None, None), mr(7, "merged", &other, Some(&sha), None)];
+        assert_eq!(merge_request_for(&mrs, &sha), Some(7));
+        let squashed = [mr(9, "opened", &other, None, None), mr(8, "merged", &other, None, Some(&sha))];
+        assert_eq!(merge_request_for(&squashed, &sha), Some(8));
+        // Not merged yet: the open MR whose head it is.
+        assert_eq!(merge_request_for(&[mr(7, "opened", &sha, None, None)], &sha), Some(7));
+        assert_eq!(merge_request_for(&[mr(9, "opened", &other, None, None)], &sha), None);
     }
 }
