@@ -293,6 +293,9 @@ pub fn use_servicenow_sim(config: &mut Config, sn: &servicenow_sim::SnSim) {
     ));
 }
 
+/// The demo's GitLab webhook secret (printed at start): what GitLab would send as `X-Gitlab-Token`.
+pub const DEMO_GITLAB_WEBHOOK_SECRET: &str = "gitlab-webhook-secret-of-the-demo-0123456789";
+
 /// Points the change gate's GitLab calls at the GitLab simulator.
 pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
     config.gitlab = Some(GitLabSettings {
@@ -301,6 +304,8 @@ pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
         ci_audience: "gatehouse".into(),
         // The demo's token holds every scope; ID tokens from the simulator work too.
         ci_allow_static_tokens: true,
+        webhook_secret: Some(Secret::new(DEMO_GITLAB_WEBHOOK_SECRET)),
+        pipeline_check_after: Duration::from_secs(3600),
     });
 }
 
@@ -384,7 +389,11 @@ pub async fn start_with(
         .merge(approval::router(services.clone()));
     if let Some(gate) = gate {
         mounted = mounted
-            .merge(change_gate::router(gate.clone(), config.api_tokens.clone()))
+            .merge(change_gate::router(
+                gate.clone(),
+                config.api_tokens.clone(),
+                config.gitlab.as_ref().and_then(|g| g.webhook_secret.clone()),
+            ))
             .merge(servicenow_webhook::router(gate, config.api_tokens.clone(), config.webhook_secret.clone()));
     }
     let routes = mounted.specs;
@@ -424,6 +433,7 @@ pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
             gl.base_url()
         );
         println!("A job's ID token: curl \"{}/_sim/id_token?job_id=77001&aud=gatehouse\"", gl.base_url());
+        println!("GitLab webhook secret (X-Gitlab-Token for POST /v1/webhooks/gitlab): {DEMO_GITLAB_WEBHOOK_SECRET}");
     }
     if let Some(token) = &running.api_token {
         println!("Demo API token, good for every scope (servicenow, ci, webhook, audit); for the demo only:");

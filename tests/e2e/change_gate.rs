@@ -653,3 +653,57 @@ async fn a_rejected_change_is_cancelled_and_the_next_pipeline_gets_a_new_one() {
     assert_eq!(status, 201, "{next}");
     assert_ne!(next["number"], answer["number"]);
 }
+
+/// A GitLab webhook delivery, as GitLab sends it (`X-Gitlab-Token`).
+async fn gitlab_event(h: &Harness, secret: &str, event: Value) -> u16 {
+    let resp = h.http.post(h.url("/v1/webhooks/gitlab")).header("x-gitlab-token", secret).json(&event).send().await;
+    resp.unwrap().status().as_u16()
+}
+
+const GITLAB_SECRET: &str = gatehouse::serve::DEMO_GITLAB_WEBHOOK_SECRET;
+
+#[tokio::test]
+async fn a_deployment_event_closes_the_change_when_no_report_came_and_a_later_report_changes_nothing() {
+    let h = Harness::start_with_gate(OPEN).await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap().to_string();
+    approve_in_servicenow(&h, &sys_id);
+    gitlab(&h).add_deployment_of(PROJECT, 5401, "production", "success", SHA);
+    let event = json!({"object_kind": "deployment", "status": "success", "deployment_id": 5401,
+        "environment": "production", "project": {"id": PROJECT}});
+    // Forged: a wrong secret, or a deployment GitLab does not have, changes nothing.
+    assert_eq!(gitlab_event(&h, "not-the-secret", event.clone()).await, 401);
+    let mut unknown = event.clone();
+    unknown["deployment_id"] = json!(999_999);
+    assert_eq!(gitlab_event(&h, GITLAB_SECRET, unknown).await, 404);
+    assert_eq!(sn(&h).record("change_request", &sys_id).unwrap()["state"], "-1", "untouched");
+    // The real event: the change is closed with the result GitLab has.
+    assert_eq!(gitlab_event(&h, GITLAB_SECRET, event).await, 202);
+    let closed = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!((closed["state"].as_str(), closed["close_code"].as_str()), (Some("3"), Some("successful")), "{closed}");
+    // `gatehouse ci report` arrives later: recorded, nothing else changes.
+    let report_body = json!({"environment": "production", "status": "failed",
+        "pipeline_url": "https://gitlab.example.com/acme/shop/-/pipelines/900001"});
+    let resp = self::report(&h, "production", &report_body).await;
+    assert_eq!(resp.status(), 200);
+    let after = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!((after["state"].as_str(), after["close_code"].as_str()), (Some("3"), Some("successful")));
+}
+
+#[tokio::test]
+async fn a_canceled_pipeline_cancels_its_change() {
+    let h = Harness::start_with_gate(OPEN).await;
+    let (_, answer) = request(&h, &body("production", 900001)).await;
+    let sys_id = answer["sys_id"].as_str().unwrap().to_string();
+    let event = json!({"object_kind": "pipeline", "project": {"id": PROJECT},
+        "object_attributes": {"id": 900001, "status": "canceled"}});
+    // GitLab still says running: the event alone changes nothing.
+    assert_eq!(gitlab_event(&h, GITLAB_SECRET, event.clone()).await, 202);
+    assert_eq!(sn(&h).record("change_request", &sys_id).unwrap()["state"], "-4");
+    assert!(gitlab(&h).set_pipeline_status(PROJECT, 900001, "canceled"));
+    assert_eq!(gitlab_event(&h, GITLAB_SECRET, event).await, 202);
+    let change = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!(change["state"], "4", "cancelled: {change}");
+    let notes = sn(&h).work_notes("change_request", &sys_id);
+    assert!(notes.iter().any(|n| n.text.contains("ended canceled without deploying")), "{notes:?}");
+}

@@ -90,6 +90,9 @@ fn route_key(r: &RouteSpec) -> (String, String) {
 
 const OPERATIONS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
+/// The apiKey scheme of GitLab's webhook secret (`X-Gitlab-Token`).
+const GITLAB_WEBHOOK_SCHEME: &str = "gitlabWebhookToken";
+
 /// The bearer scheme of GitLab CI/CD ID tokens.
 const ID_TOKEN_SCHEME: &str = "gitlabIdToken";
 
@@ -104,6 +107,7 @@ fn expected_security(access: Access, signature_scheme: Option<&str>) -> BTreeSet
             one(scope.as_str()),
         ]),
         Access::IdTokenOr(scope) => BTreeSet::from([one(ID_TOKEN_SCHEME), one(scope.as_str())]),
+        Access::GitLabWebhookToken => BTreeSet::from([one(GITLAB_WEBHOOK_SCHEME)]),
     }
 }
 
@@ -212,7 +216,7 @@ fn functions(running: &Running) -> BTreeMap<&'static str, Vec<RouteSpec>> {
         ("catalog", catalog::router(services.catalog.clone(), tokens.clone()).merge(http_api::openapi::router()).specs),
         ("intake", intake::router(services.clone(), tokens.clone()).specs),
         ("approval", approval::router(services.clone()).specs),
-        ("change-gate", change_gate::router(gate.clone(), tokens.clone()).specs),
+        ("change-gate", change_gate::router(gate.clone(), tokens.clone(), None).specs),
         ("servicenow-webhook", servicenow_webhook::router(gate, tokens, running.config.webhook_secret.clone()).specs),
     ])
 }
@@ -434,6 +438,17 @@ async fn every_scoped_route_refuses_a_missing_unknown_or_foreign_credential() {
                 problems.extend(conforms(&doc, method, path, &a));
                 continue;
             }
+            Access::GitLabWebhookToken => {
+                // Without GitLab's secret (or with a bearer token of any scope): 401.
+                for token in [None, Some(token_of(Scope::Webhook))] {
+                    let a = answer(call(&running, route, token)).await;
+                    if a.status != 401 || a.content_type != "application/problem+json" {
+                        problems.push(format!("{method} {path} without X-Gitlab-Token: {} {}", a.status, a.body));
+                    }
+                    problems.extend(conforms(&doc, method, path, &a));
+                }
+                continue;
+            }
             Access::Scope(scope) | Access::SignedOr(scope) | Access::IdTokenOr(scope) => scope,
         };
         scoped += 1;
@@ -636,6 +651,15 @@ async fn what_the_routes_answer_is_what_the_document_says() {
         webhook,
         answer(http.post(url("/v1/webhooks/servicenow")).bearer_auth(WEBHOOK_TOKEN).json(&unknown)).await,
         404,
+    );
+
+    // GitLab's webhook: this serve has no GitLab secret configured, so every event is refused.
+    let gitlab_hook = ("POST", "/v1/webhooks/gitlab");
+    let event = json!({"object_kind": "pipeline", "project": {"id": 4242}, "object_attributes": {"id": 900001}});
+    check(
+        gitlab_hook,
+        answer(http.post(url("/v1/webhooks/gitlab")).header("x-gitlab-token", "guess").json(&event)).await,
+        401,
     );
 
     assert!(problems.is_empty(), "answers that differ from /openapi.json:\n{}", problems.join("\n"));

@@ -5,5 +5,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let records = lambda_support::store(&config).await?;
     let gate = runtime::change_gate(&config, records)?
         .ok_or("the change gate needs GATEHOUSE_SERVICENOW_URL and GATEHOUSE_GITLAB_URL")?;
-    http_api::lambda::run(gatehouse_change_gate::router(gate, config.api_tokens).router).await
+    http_api::lambda::run(
+        gatehouse_change_gate::router(
+            gate,
+            config.api_tokens.clone(),
+            config.gitlab.as_ref().and_then(|g| g.webhook_secret.clone()),
+        )
+        .router,
+    )
+    .await
 }

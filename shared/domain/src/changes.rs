@@ -169,6 +169,8 @@ pub trait CodeHost: Send + Sync {
     /// A job as GitLab records it (`None` on 404): what Gatehouse checks before it records or
     /// plays a job.
     async fn job(&self, project_id: u64, job_id: u64) -> Result<Option<JobInfo>>;
+    /// A deployment as GitLab records it (`None` on 404).
+    async fn deployment(&self, project_id: u64, deployment_id: u64) -> Result<Option<DeploymentInfo>>;
     /// A pipeline as GitLab records it (`None` on 404).
     async fn pipeline(&self, project_id: u64, pipeline_id: u64) -> Result<Option<PipelineInfo>>;
     /// Rejects the deployments of `sha` to `environment` that wait for approval, with `comment`;
@@ -191,6 +193,16 @@ pub struct JobInfo {
     pub sha: String,
     /// `manual`, `pending`, `running`, `success`, …
     pub status: String,
+}
+
+/// A deployment as GitLab shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentInfo {
+    pub id: u64,
+    /// `created`, `running`, `success`, `failed`, `canceled`, `blocked`.
+    pub status: String,
+    pub sha: String,
+    pub environment: String,
 }
 
 /// A pipeline as GitLab shows it.

@@ -101,6 +101,12 @@ pub struct GitLabSettings {
     /// Whether a static token of scope `ci` may call the gate instead of an ID token
     /// (`GATEHOUSE_CI_ALLOW_STATIC_TOKENS`): it proves nothing about the job.
     pub ci_allow_static_tokens: bool,
+    /// What GitLab's webhooks carry in `X-Gitlab-Token` (`GATEHOUSE_GITLAB_WEBHOOK_SECRET`);
+    /// without it, GitLab's events are refused.
+    pub webhook_secret: Option<Secret>,
+    /// How old an open change's pipeline must be before the sweeper reads it
+    /// (`GATEHOUSE_PIPELINE_CHECK_AFTER_SECS`, default an hour).
+    pub pipeline_check_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +385,13 @@ impl Config {
                     token: Secret::new(s.required("GATEHOUSE_GITLAB_TOKEN")?),
                     ci_audience: s.optional("GATEHOUSE_CI_AUDIENCE").unwrap_or_else(|| "gatehouse".into()),
                     ci_allow_static_tokens: s.flag("GATEHOUSE_CI_ALLOW_STATIC_TOKENS", false)?,
+                    webhook_secret: match s.optional("GATEHOUSE_GITLAB_WEBHOOK_SECRET") {
+                        Some(secret) if secret.len() < 32 => {
+                            return Err(bad("GATEHOUSE_GITLAB_WEBHOOK_SECRET", "needs at least 32 characters"));
+                        }
+                        other => other.map(Secret::new),
+                    },
+                    pipeline_check_after: s.seconds("GATEHOUSE_PIPELINE_CHECK_AFTER_SECS", 3600)?,
                 }),
                 None => None,
             },

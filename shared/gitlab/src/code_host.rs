@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::Result;
-use domain::changes::{CodeHost, JobInfo, PipelineInfo};
+use domain::changes::{CodeHost, DeploymentInfo, JobInfo, PipelineInfo};
 
 use crate::Client;
 use crate::types::MergeRequest;
@@ -56,6 +56,19 @@ impl CodeHost for Client {
                 sha: job.pipeline.as_ref().map(|p| p.sha.clone()).unwrap_or_default(),
                 name: job.name,
                 status: job.status,
+            })),
+            Err(domain::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn deployment(&self, project_id: u64, deployment_id: u64) -> Result<Option<DeploymentInfo>> {
+        match Client::deployment(self, project_id, deployment_id).await {
+            Ok(d) => Ok(Some(DeploymentInfo {
+                id: d.id,
+                status: d.status,
+                sha: d.sha,
+                environment: d.environment.map(|e| e.name).unwrap_or_default(),
             })),
             Err(domain::Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e),

@@ -398,6 +398,20 @@ impl Client {
         self.fetch(project_id, &call).await.map_err(|f| self.fail(project_id, &call, f))
     }
 
+    /// `GET /projects/:id/deployments/:deployment_id`.
+    pub async fn deployment(&self, project_id: u64, deployment_id: u64) -> Result<Deployment, Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: segs(project_id, &["deployments", &deployment_id.to_string()]),
+            query: Vec::new(),
+            body: None,
+            retry: Retry::Idempotent,
+            what: format!("read deployment {deployment_id}"),
+            thing: format!("deployment {deployment_id}"),
+        };
+        self.fetch(project_id, &call).await.map_err(|f| self.fail(project_id, &call, f))
+    }
+
     /// Approves a blocked deployment as the token's user
     /// (`POST /projects/:id/deployments/:deployment_id/approval`, `status=approved`; GitLab
     /// Premium). GitLab keeps one approval per user, so approving again is harmless.

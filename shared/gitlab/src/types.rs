@@ -195,6 +195,14 @@ pub struct Deployment {
     pub status: String,
     #[serde(default)]
     pub sha: String,
+    #[serde(default)]
+    pub environment: Option<DeploymentEnvironment>,
+}
+
+/// The environment a deployment went to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentEnvironment {
+    pub name: String,
 }
 
 /// One approval of a deployment (`POST /projects/:id/deployments/:deployment_id/approval`).

@@ -25,6 +25,8 @@ pub enum Access {
     /// A GitLab CI/CD ID token (verified by the handler), or, where static tokens are allowed, a
     /// bearer token of this scope.
     IdTokenOr(Scope),
+    /// GitLab's webhook secret in `X-Gitlab-Token` (checked by the handler).
+    GitLabWebhookToken,
 }
 
 /// One route as the table records it.

@@ -89,6 +89,7 @@ pub fn change_gate(config: &Config, records: Arc<dyn ChangeRecords>) -> Result<O
     let identity = Arc::new(gitlab::GitLabIdTokens::new(&gl.url, &gl.ci_audience, config.pcd_timeout)?);
     Ok(Some(Arc::new(ChangeGate {
         recheck: config.sweep_interval,
+        pipeline_check_after: gl.pipeline_check_after,
         records,
         changes,
         code,

@@ -172,6 +172,8 @@ pub const VERIFY_JOB_NAME: &str = "gatehouse:verify";
 pub struct ChangeGate {
     /// How often an open change is looked at again (the sweeper's interval).
     pub recheck: Duration,
+    /// How old a change's pipeline must be before the sweeper reads it to see whether it ended.
+    pub pipeline_check_after: Duration,
     pub records: Arc<dyn ChangeRecords>,
     pub changes: Arc<dyn ChangeManagement>,
     pub code: Arc<dyn CodeHost>,

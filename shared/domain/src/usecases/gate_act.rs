@@ -142,6 +142,13 @@ impl ChangeGate {
             if rec.sys_id.is_empty() {
                 continue;
             }
+            match self.pipeline_ended(&rec, now).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(change = %rec.number, error = %e.chain(), "could not read the change's pipeline")
+                }
+            }
             let outcome = match self.changes.get(&rec.sys_id).await {
                 Ok(Some(change)) => self.act(rec.clone(), &change, now).await.map(|_| ()),
                 Ok(None) => {

@@ -4,6 +4,7 @@ pub mod approval;
 pub mod gate;
 pub mod gate_act;
 pub mod gate_caller;
+pub mod gate_events;
 pub mod intake;
 pub mod outbox;
 pub mod provision;
