@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use servicenow_sim::{ItemVariables, PersonSpec, RequestItemSpec};
 use tokio::net::TcpListener;
 
+pub mod gate;
 pub mod process;
 
 /// A client of one running Gatehouse: its API with the token, and its mail outbox.
