@@ -175,3 +175,29 @@ async fn a_rejection_rejects_the_waiting_deployment_with_the_reason() {
     assert!(approvals[0].comment.as_deref().unwrap_or_default().contains("rejected"), "{approvals:?}");
     assert_eq!(gitlab(&h).job(PROJECT, 77001).unwrap().play_count, 0);
 }
+
+#[tokio::test]
+async fn an_emergency_change_skips_the_window_but_still_waits_for_approval() {
+    let h = Harness::start_with_gate(&closed_policy(Timestamp::now())).await;
+    let mut emergency = body("window-env", 900001);
+    emergency["emergency_reason"] = json!("Payment outage: hotfix 1.4.3");
+    let (status, answer) = request(&h, &emergency).await;
+    assert_eq!(status, 201, "{answer}");
+    let sys_id = answer["sys_id"].as_str().unwrap().to_string();
+    let change = sn(&h).record("change_request", &sys_id).unwrap();
+    assert_eq!((change["type"].as_str(), change["state"].as_str()), (Some("emergency"), Some("-3")), "{change}");
+    assert_eq!(change["justification"], "Payment outage: hotfix 1.4.3");
+    // The window is shut until tomorrow, but that is skipped; approval is not.
+    let waiting = gate(&h, "window-env").await;
+    assert_eq!(waiting["decision"], "wait", "{waiting}");
+    assert!(waiting["reason"].as_str().unwrap().contains("waiting for approval"), "{waiting}");
+    sn(&h).approve_change(&sys_id).unwrap();
+    let now = gate(&h, "window-env").await;
+    assert_eq!(now["decision"], "proceed", "{now}");
+    assert!(now["window"]["rule"].as_str().unwrap().starts_with("emergency change"), "{now}");
+    let notes = gitlab(&h).notes(PROJECT, 7);
+    assert!(notes.iter().any(|n| n.body.contains("emergency")), "the MR note says so");
+    // The commit's next request reuses the open (emergency) change.
+    let (_, normal) = request(&h, &body("window-env", 900001)).await;
+    assert_eq!(normal["number"], answer["number"], "the open change of this commit is reused");
+}

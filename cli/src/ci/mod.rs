@@ -69,6 +69,8 @@ Variables:
                                            what request puts on the change
   GATEHOUSE_VERIFY_JOB_ID                  the manual job to resume, with GATEHOUSE_TOKEN only (request;
                                            else Gatehouse plays the pipeline's manual gatehouse:verify job)
+  GATEHOUSE_EMERGENCY_REASON               asks for an emergency change: windows skipped, approval still
+                                           needed (request)
   GATEHOUSE_PLANNED_START, GATEHOUSE_PLANNED_END
                                            the change's planned window, RFC 3339 (request)
   GATEHOUSE_DEPLOY_JOB_URL                 the deploy job's URL (report; else CI_JOB_URL)";

@@ -35,6 +35,9 @@ struct ChangeRequest {
     planned_start: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     planned_end: Option<String>,
+    /// An emergency change: windows skipped, approval still needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency_reason: Option<String>,
 }
 
 /// Runs `gatehouse ci request`: exit 0 when the change was created or reused (1 when it is
@@ -61,6 +64,7 @@ pub(super) async fn run(environment: Option<String>, lookup: Lookup<'_>) -> Resu
         vars.invalid.push("GATEHOUSE_PLANNED_END is not after GATEHOUSE_PLANNED_START".into());
     }
     let commit_title = vars.optional("CI_COMMIT_TITLE");
+    let emergency_reason = vars.optional("GATEHOUSE_EMERGENCY_REASON");
     let project_url = vars.optional("CI_PROJECT_URL");
     let job_url = vars.optional("CI_JOB_URL");
     let pacing = Pacing::from_env(lookup);
@@ -96,6 +100,7 @@ pub(super) async fn run(environment: Option<String>, lookup: Lookup<'_>) -> Resu
         description,
         planned_start: planned_start.map(|t| t.to_string()),
         planned_end: planned_end.map(|t| t.to_string()),
+        emergency_reason,
     };
 
     let api = Api::new(gate, pacing, "request")?;

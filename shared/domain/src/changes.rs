@@ -68,6 +68,9 @@ pub struct ChangeDraft {
     pub planned_end: Option<Timestamp>,
     /// From the environment's policy: who assesses it, what it touches, and how it is done.
     pub details: ChangeDetails,
+    /// An emergency change, with the job's reason (`GATEHOUSE_EMERGENCY_REASON`): ServiceNow's
+    /// emergency model (straight to Authorize), windows skipped, approval still needed.
+    pub emergency_reason: Option<String>,
 }
 
 /// What the environment's policy says every change to it carries (DESIGN.md's change policy:
@@ -112,6 +115,9 @@ pub struct ChangeRecord {
     pub reported: Option<String>,
     /// What the MR note shows now, so it is edited only when that changes.
     pub note_summary: Option<String>,
+    /// The reason of an emergency change (windows are skipped; approval is not).
+    #[serde(default)]
+    pub emergency_reason: Option<String>,
     /// When the sweeper next re-evaluates the gate for this change (a window that opens, a
     /// deployment that starts waiting for approval); `None` once there is nothing left to do.
     #[serde(default)]

@@ -138,7 +138,10 @@ impl ChangeManagement for ServiceNowChanges {
         let mut set = |k: &str, v: String| {
             fields.insert(k.to_string(), Value::String(v));
         };
-        set("type", "normal".into());
+        set("type", if draft.emergency_reason.is_some() { "emergency" } else { "normal" }.into());
+        if let Some(reason) = &draft.emergency_reason {
+            set("justification", reason.clone());
+        }
         set("short_description", draft.short_description.clone());
         set("description", draft.description.clone());
         set("correlation_id", draft.correlation_id.clone());
@@ -157,7 +160,10 @@ impl ChangeManagement for ServiceNowChanges {
         // approvals move it on. A change its approvers rejected (back in New, approval
         // "rejected") is not asked again: it is cancelled, and the next pipeline gets a new one.
         if created.state == state::NEW && created.approval != "rejected" {
-            self.patch(&created.sys_id, &[("state", ASSESS)]).await?;
+            // An emergency change has no Assess step: straight to Authorize (ServiceNow's
+            // emergency state model, as the simulator cites).
+            let next = if draft.emergency_reason.is_some() { state::AUTHORIZE } else { ASSESS };
+            self.patch(&created.sys_id, &[("state", next)]).await?;
         }
         self.fetch(&created.sys_id).await
     }

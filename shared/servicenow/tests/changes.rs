@@ -48,6 +48,7 @@ fn draft(correlation_id: &str, details: ChangeDetails) -> ChangeDraft {
         planned_start: None,
         planned_end: None,
         details,
+        emergency_reason: None,
     }
 }
 

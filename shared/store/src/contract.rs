@@ -393,6 +393,7 @@ pub fn change_record(sha_seed: &str) -> domain::changes::ChangeRecord {
         played_job: None,
         reported: None,
         note_summary: None,
+        emergency_reason: None,
         check_at: None,
         created_at: now,
         updated_at: now,

@@ -43,6 +43,9 @@ pub struct ChangeRequestBody {
     pub planned_start: Option<Timestamp>,
     #[serde(default)]
     pub planned_end: Option<Timestamp>,
+    /// Asks for an emergency change (the job's `GATEHOUSE_EMERGENCY_REASON`).
+    #[serde(default)]
+    pub emergency_reason: Option<String>,
 }
 
 /// A change request once the caller's identity has filled and checked it (see `gate_caller`).
@@ -63,6 +66,7 @@ pub struct ChangeRequest {
     pub description: Option<String>,
     pub planned_start: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
+    pub emergency_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -213,6 +217,11 @@ fn check_request(b: &ChangeRequest) -> Result<()> {
     {
         errors.push(FieldError::new("planned_end", "must be after planned_start"));
     }
+    if let Some(r) = &b.emergency_reason
+        && (r.trim().is_empty() || r.chars().count() > 1000 || r.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new("emergency_reason", "must be 1 to 1000 printable characters"));
+    }
     if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
 }
 
@@ -255,6 +264,9 @@ fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
         rec.pipeline_id,
         rec.pipeline_url,
     );
+    if let Some(reason) = &rec.emergency_reason {
+        body.push_str(&format!("| Type | 🚨 **emergency**: {reason} |\n"));
+    }
     if let Some(result) = &rec.reported {
         body.push_str(&format!("| Deployment | {result} |\n"));
     }
@@ -269,7 +281,17 @@ impl ChangeGate {
 
     fn answer(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
         let planned = change.planned_start.zip(change.planned_end).or(rec.planned_start.zip(rec.planned_end));
-        let window = self.policy.evaluate(&rec.key.environment, now, planned);
+        let mut window = self.policy.evaluate(&rec.key.environment, now, planned);
+        // An emergency change skips windows, blackouts and freezes — never approval, and never an
+        // environment the policy does not name.
+        if rec.emergency_reason.is_some() && !window.unnamed && !window.open {
+            window = WindowVerdict {
+                open: true,
+                next_open_at: Some(now.to_zoned(jiff::tz::TimeZone::UTC)),
+                rule: format!("emergency change: the change window is skipped ({})", window.rule),
+                unnamed: false,
+            };
+        }
         let (decision, reason) = decide(change, &window, now);
         ChangeAnswer {
             number: change.number.clone(),
@@ -383,6 +405,7 @@ impl ChangeGate {
                 note_summary: None,
                 // Watched from now on: the sweeper acts when the gate says proceed.
                 check_at: Some(now + since(self.recheck)),
+                emergency_reason: body.emergency_reason.clone(),
                 created_at: now,
                 updated_at: now,
             };
@@ -435,6 +458,7 @@ impl ChangeGate {
             planned_start: body.planned_start,
             planned_end: body.planned_end,
             details: self.policy.environment(&key.environment).map(|p| p.details.clone()).unwrap_or_default(),
+            emergency_reason: body.emergency_reason.clone(),
         }
     }
 

@@ -71,6 +71,7 @@ impl ChangeGate {
                     description: body.description,
                     planned_start: body.planned_start,
                     planned_end: body.planned_end,
+                    emergency_reason: body.emergency_reason,
                 }
             }
             CiCaller::StaticToken => ChangeRequest {
@@ -87,6 +88,7 @@ impl ChangeGate {
                 description: body.description,
                 planned_start: body.planned_start,
                 planned_end: body.planned_end,
+                emergency_reason: body.emergency_reason,
             },
         };
         self.may_deploy(caller, &request)?;
