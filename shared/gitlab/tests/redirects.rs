@@ -2,6 +2,7 @@
 //! strips only Authorization-like headers across hosts). A 3xx is an upstream error naming
 //! GitLab, and the host it points to is never called.
 
+#[path = "../../../tests/support/http_stub.rs"]
 mod stub;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! same-host redirect keeps every header. A 3xx is an upstream error naming ServiceNow, and the
 //! host it points to is never called.
 
+#[path = "../../../tests/support/http_stub.rs"]
 mod stub;
 
 use std::time::Duration;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../../tests/support/http_stub.rs"]
 pub mod stub;
 
 use std::time::Duration;

@@ -1,5 +1,9 @@
-//! A tiny HTTP/1.1 server on a std thread for the outbound tests: answers each request with what
-//! its handler says (always `Connection: close`) and keeps what it saw.
+//! A tiny HTTP/1.1 server on a std thread for the outbound tests of the PCD, GitLab and ServiceNow
+//! clients: answers each request with what its handler says (always `Connection: close`) and keeps
+//! what it saw. A plain module file, included by each crate's tests with
+//! `#[path = "../../../tests/support/http_stub.rs"] mod stub;`.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
