@@ -149,6 +149,19 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reject> {
     }
 }
 
+/// A write's admission (faults, credentials, table) and its JSON object body: the caller's user
+/// and the fields, or the answer to give.
+async fn admit_write(
+    st: &SimState,
+    headers: &HeaderMap,
+    table: &str,
+    body: &[u8],
+) -> Result<(String, Map<String, Value>), Response> {
+    let user = st.admit(headers, table).await?;
+    let fields = parse_body(body).map_err(IntoResponse::into_response)?;
+    Ok((user, fields))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Router and handlers
 // ---------------------------------------------------------------------------------------------
@@ -312,13 +325,9 @@ async fn table_create(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let user = match st.admit(&headers, &table).await {
-        Ok(u) => u,
+    let (user, fields) = match admit_write(&st, &headers, &table, &body).await {
+        Ok(admitted) => admitted,
         Err(resp) => return resp,
-    };
-    let fields = match parse_body(&body) {
-        Ok(m) => m,
-        Err(resp) => return resp.into_response(),
     };
     let params = Params::parse(q);
     let answer = {
@@ -352,13 +361,9 @@ async fn record_update(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let user = match st.admit(&headers, &table).await {
-        Ok(u) => u,
+    let (user, fields) = match admit_write(&st, &headers, &table, &body).await {
+        Ok(admitted) => admitted,
         Err(resp) => return resp,
-    };
-    let fields = match parse_body(&body) {
-        Ok(m) => m,
-        Err(resp) => return resp.into_response(),
     };
     let params = Params::parse(q);
     let result = {
