@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use domain::changes::{CiIdentity, CiJobClaims};
 use domain::{Error, Result};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
@@ -41,6 +41,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::is_loopback;
+use oidc::key_fits;
 
 /// The `system` of upstream errors.
 const SYSTEM: &str = "GitLab";
@@ -58,19 +59,8 @@ pub const LEEWAY: Duration = Duration::from_secs(30);
 const MAX_BODY: usize = 512 * 1024;
 /// A longer "token" is refused without being parsed (GitLab's are about 1–2 KiB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-/// The signature algorithms an ID token may use: asymmetric only, as jsonwebtoken supports them.
-/// GitLab signs with RS256.
-pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// The signature algorithms an ID token may use (GitLab signs with RS256): the approvers' list.
+pub use oidc::ALLOWED_ALGORITHMS;
 
 /// Verifies the ID tokens of one GitLab instance. Share it behind an `Arc`: the keys are cached
 /// inside.
@@ -346,42 +336,6 @@ fn select_key(keys: &[Jwk], kid: &str, alg: Algorithm) -> Option<std::result::Re
         Ok(()) => Ok(key.clone()),
         Err(why) => Err(refused(format!("GitLab's key \"{}\" {why}", clip(kid, 100)))),
     })
-}
-
-/// Whether `key` may verify a signature made with `alg`: meant for signatures, of the right type
-/// and curve, and, where it names an alg, that one.
-fn key_fits(key: &Jwk, alg: Algorithm) -> std::result::Result<(), String> {
-    if let Some(usage) = &key.common.public_key_use
-        && *usage != PublicKeyUse::Signature
-    {
-        return Err("is not meant for signatures (use)".into());
-    }
-    if let Some(ops) = &key.common.key_operations
-        && !ops.contains(&KeyOperations::Verify)
-    {
-        return Err("is not meant for verifying (key_ops)".into());
-    }
-    if let Some(key_alg) = key.common.key_algorithm
-        && Algorithm::try_from(key_alg).ok() != Some(alg)
-    {
-        return Err(format!("is for {key_alg}, not {alg:?}"));
-    }
-    let fits = match (&key.algorithm, alg) {
-        (
-            AlgorithmParameters::RSA(_),
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512,
-        ) => true,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
-        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == EllipticCurve::Ed25519,
-        _ => false,
-    };
-    if fits { Ok(()) } else { Err(format!("is not a key for {alg:?}")) }
 }
 
 /// The claims of a GitLab ID token Gatehouse reads; `iss`, `aud`, `exp` and `nbf` are checked by

@@ -37,7 +37,7 @@ use domain::config::{OidcSettings, Secret};
 use domain::signin::{IdentityProvider, VerifiedIdentity};
 use domain::{Error, Result};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
@@ -47,6 +47,9 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use url::{Host, Url};
+
+pub mod jwk;
+pub use jwk::{ALLOWED_ALGORITHMS, key_fits};
 
 /// The `system` of every upstream error.
 pub const SYSTEM: &str = "identity provider";
@@ -68,18 +71,6 @@ pub const LEEWAY: Duration = Duration::from_secs(30);
 pub const MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(600);
 /// The largest discovery document, key set or token answer read.
 pub const MAX_BODY: usize = 512 * 1024;
-/// The signature algorithms an ID token may use: asymmetric only, as jsonwebtoken supports them.
-pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 /// How the rule for URLs is said in messages.
 const HTTPS_RULE: &str = "must be https (plain http only to a loopback host: 127.0.0.0/8, ::1 or localhost)";
 
@@ -646,42 +637,6 @@ fn select_key<'a>(keys: &'a [Jwk], kid: Option<&str>, alg: Algorithm) -> Selecte
             }
         }
     }
-}
-
-/// Whether `key` may verify a signature made with `alg`: meant for signatures, of the right type
-/// and curve, and, where it names an alg, that one.
-fn key_fits(key: &Jwk, alg: Algorithm) -> std::result::Result<(), String> {
-    if let Some(usage) = &key.common.public_key_use
-        && *usage != PublicKeyUse::Signature
-    {
-        return Err("is not meant for signatures (use)".into());
-    }
-    if let Some(ops) = &key.common.key_operations
-        && !ops.contains(&KeyOperations::Verify)
-    {
-        return Err("is not meant for verifying (key_ops)".into());
-    }
-    if let Some(key_alg) = key.common.key_algorithm
-        && Algorithm::try_from(key_alg).ok() != Some(alg)
-    {
-        return Err(format!("is for {key_alg}, not {alg:?}"));
-    }
-    let fits = match (&key.algorithm, alg) {
-        (
-            AlgorithmParameters::RSA(_),
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512,
-        ) => true,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
-        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == EllipticCurve::Ed25519,
-        _ => false,
-    };
-    if fits { Ok(()) } else { Err(format!("is not a key for {alg:?}")) }
 }
 
 /// Checks the signature and the claims (OpenID Connect Core 1.0 §3.1.3.7, §2) at `now` (seconds
