@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod mail;
 pub mod model;
+pub mod outbound;
 pub mod policy;
 pub mod ports;
 pub mod signin;

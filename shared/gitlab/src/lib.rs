@@ -25,6 +25,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use domain::Error;
+use domain::outbound::is_loopback;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -362,16 +363,6 @@ impl Client {
             Failure::Transport { error, .. } => Error::upstream_caused(system, detail, error),
             _ => Error::upstream_caused(system, detail, cause),
         }
-    }
-}
-
-/// Whether `url` names a loopback host: 127.0.0.0/8, `::1` or `localhost`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

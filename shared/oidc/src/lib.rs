@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use domain::config::{OidcSettings, Secret};
+use domain::outbound::{HTTPS_RULE, scheme_allowed};
 use domain::signin::{IdentityProvider, VerifiedIdentity};
 use domain::{Error, Result};
 use jsonwebtoken::errors::ErrorKind;
@@ -46,7 +47,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
-use url::{Host, Url};
+use url::Url;
 
 mod claims;
 pub mod jwk;
@@ -73,8 +74,6 @@ pub const LEEWAY: Duration = Duration::from_secs(30);
 pub const MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(600);
 /// The largest discovery document, key set or token answer read.
 pub const MAX_BODY: usize = 512 * 1024;
-/// How the rule for URLs is said in messages.
-const HTTPS_RULE: &str = "must be https (plain http only to a loopback host: 127.0.0.0/8, ::1 or localhost)";
 
 /// The OpenID Connect client of one provider. Cheap to share behind an `Arc`; discovery and keys
 /// are cached inside.
@@ -613,25 +612,6 @@ async fn read_body(mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>> {
 /// `application/x-www-form-urlencoded` encoding of one value.
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Whether `url` names a loopback host: 127.0.0.0/8, `::1` or `localhost`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// https anywhere; http only to a loopback host.
-fn scheme_allowed(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => is_loopback(url),
-        _ => false,
-    }
 }
 
 /// At most `max` characters of text from outside, for a message.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use domain::Error;
 use domain::error::BoxError;
+use domain::outbound::is_loopback;
 use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LINK, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
@@ -622,16 +623,6 @@ impl Client {
             Some(s) => Error::upstream_caused(system, detail, s),
             None => Error::upstream(system, detail),
         }
-    }
-}
-
-/// Whether `url` names a loopback host: 127.0.0.0/8, `::1` or `localhost`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 
