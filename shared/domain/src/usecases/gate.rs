@@ -275,11 +275,7 @@ fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
 }
 
 impl ChangeGate {
-    pub(crate) fn answer_for(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
-        self.answer(rec, change, now)
-    }
-
-    fn answer(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
+    pub(crate) fn answer(&self, rec: &ChangeRecord, change: &ChangeState, now: Timestamp) -> ChangeAnswer {
         let planned = change.planned_start.zip(change.planned_end).or(rec.planned_start.zip(rec.planned_end));
         let mut window = self.policy.evaluate(&rec.key.environment, now, planned);
         // An emergency change skips windows, blackouts and freezes — never approval, and never an
@@ -307,11 +303,7 @@ impl ChangeGate {
 
     /// Edits (or first posts) the MR note when what it shows changed. Best effort: the gate's
     /// answer never waits on GitLab being up.
-    pub(crate) async fn note_changed(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
-        self.refresh_note(rec, answer).await
-    }
-
-    async fn refresh_note(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
+    pub(crate) async fn refresh_note(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
         let Some(iid) = rec.merge_request_iid else { return false };
         let body = note_body(rec, answer);
         let summary = format!(

@@ -27,7 +27,7 @@ impl ChangeGate {
         now: Timestamp,
     ) -> Result<ChangeRecord> {
         for _ in 0..5 {
-            let answer = self.answer_for(&rec, change, now);
+            let answer = self.answer(&rec, change, now);
             let expected = rec.version;
             let mut next = rec.clone();
             next.last_approval = Some(change.approval.clone());
@@ -107,7 +107,7 @@ impl ChangeGate {
                 }
                 return Err(e);
             }
-            if self.note_changed(&mut next, &answer).await {
+            if self.refresh_note(&mut next, &answer).await {
                 next.version += 1;
                 let _ = self.records.put_change(&next, Some(next.version - 1)).await;
             }
