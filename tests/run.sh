@@ -18,6 +18,10 @@ echo "== a real OpenID provider (node-oidc-provider) for the approver sign-in te
 eval "$(tests/oidc/start-provider.sh)"
 trap 'tests/oidc/stop-provider.sh; tests/aws/stop-moto.sh' EXIT
 
+echo "== a real SMTP server (aiosmtpd: STARTTLS with a throw-away CA, AUTH) for the mail tests"
+eval "$(tests/smtp/start-smtp.sh)"
+trap 'tests/smtp/stop-smtp.sh; tests/oidc/stop-provider.sh; tests/aws/stop-moto.sh' EXIT
+
 echo "== template.yaml: cfn-lint and sam validate --lint (offline)"
 tests/aws/validate-template.sh
 

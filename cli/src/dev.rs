@@ -4,6 +4,9 @@
 //! `/dev/` is the demo portal: a page that plays the ServiceNow catalog form, lists the requests
 //! with their live status and history, and shows the outbox, so the whole flow can be clicked
 //! through in a browser. Plain HTML, CSS and a little JavaScript, embedded in the binary.
+//! `/dev/gate/...` plays a GitLab pipeline through the change gate (see `dev/gate.rs`).
+
+mod gate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -214,6 +217,7 @@ pub fn router(config: &Config, store: Arc<store::SqliteStore>, api_token: String
         MailTransport::Outbox { dir } => dir.clone(),
         _ => config.data_dir.join("outbox"),
     };
+    let gate = gate::router(config, &api_token);
     let dev = Dev {
         outbox: outbox_dir,
         store,
@@ -232,6 +236,7 @@ pub fn router(config: &Config, store: Arc<store::SqliteStore>, api_token: String
         .route("/dev/ritm", axum::routing::post(new_ritm))
         .route("/dev/outbox", get(outbox))
         .with_state(dev)
+        .merge(gate)
 }
 
 #[cfg(test)]

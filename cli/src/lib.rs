@@ -2,4 +2,5 @@
 
 pub mod ci;
 pub mod dev;
+pub mod metrics_listen;
 pub mod serve;

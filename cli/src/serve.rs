@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Simulate every outside system in-process and need no configuration.
     #[arg(long)]
     pub demo: bool,
+    /// Serve Prometheus metrics at /metrics on this address (off by default; unauthenticated, so
+    /// bind it where only the scraper reaches).
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Wakes the in-process workers after a write: the mail sender, and the provisioning queue (what
@@ -124,6 +128,8 @@ pub struct Running {
     pub sims: Simulators,
     /// Every API route with its access (the demo's /dev/ pages are not part of the API).
     pub routes: Vec<RouteSpec>,
+    /// Where `/metrics` is served (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -162,6 +168,11 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         lease: Duration::from_secs(120),
         boot_volume_gb: 20,
         sweep_interval: Duration::from_secs(60),
+        // GATEHOUSE_MESSAGE_MAX_ATTEMPTS, as outside the demo (default 20).
+        message_max_attempts: domain::config::message_max_attempts(&domain::config::Settings::from_env())?,
+        // Leases as outside the demo: GATEHOUSE_DEFAULT_LEASE_DAYS, _MAX_LEASE_DAYS, _MIN_LEASE_SECS,
+        // GATEHOUSE_LEASE_REMINDERS and GATEHOUSE_MAX_EXTENSIONS.
+        leases: domain::config::LeaseSettings::load(&domain::config::Settings::from_env())?,
         servicenow: None,
         gitlab: None,
         change_policy: Some(change_policy),
@@ -287,10 +298,14 @@ pub fn seed_demo_request_item(sn: &servicenow_sim::SnSim) -> String {
 /// Points the configuration's write-backs at the ServiceNow simulator.
 pub fn use_servicenow_sim(config: &mut Config, sn: &servicenow_sim::SnSim) {
     let c = sn.config();
-    config.servicenow = Some(ServiceNowSettings::new(
-        sn.base_url(),
-        ServiceNowAuth::Basic { user: c.user.clone(), password: Secret::new(c.password.clone()) },
-    ));
+    config.servicenow = Some(ServiceNowSettings {
+        // The simulator's seeded decommission item may retire a request at once.
+        decommission_items: vec![servicenow_sim::DECOMMISSION_CATALOG_ITEM.into()],
+        ..ServiceNowSettings::new(
+            sn.base_url(),
+            ServiceNowAuth::Basic { user: c.user.clone(), password: Secret::new(c.password.clone()) },
+        )
+    });
 }
 
 /// The demo's GitLab webhook secret (printed at start): what GitLab would send as `X-Gitlab-Token`.
@@ -311,6 +326,15 @@ pub fn use_gitlab_sim(config: &mut Config, gitlab: &gitlab_sim::GitLabSim) {
 
 /// Starts the server from the command line's arguments and returns once it is listening.
 pub async fn start(args: ServeArgs) -> Result<Running, BoxError> {
+    let metrics_listen = args.metrics_listen;
+    let mut running = start_api(args).await?;
+    if let Some(addr) = metrics_listen {
+        running.metrics_addr = Some(crate::metrics_listen::start(addr, running.services.store.clone()).await?);
+    }
+    Ok(running)
+}
+
+async fn start_api(args: ServeArgs) -> Result<Running, BoxError> {
     // The demo holds a token good for every scope and simulators without credentials: it is for
     // this machine only, so a wider address is refused before anything is bound.
     if args.demo && !args.listen.ip().is_loopback() {
@@ -405,13 +429,16 @@ pub async fn start_with(
 
     let base_url = format!("http://{addr}");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { addr, base_url, api_token, config, services, sims, routes, server })
+    Ok(Running { addr, base_url, api_token, config, services, sims, routes, metrics_addr: None, server })
 }
 
 /// `gatehouse serve`: start, print what a user needs, serve until stopped.
 pub async fn run(args: ServeArgs) -> Result<(), BoxError> {
     let running = start(args).await?;
     println!("Gatehouse listening on {}", running.base_url);
+    if let Some(addr) = running.metrics_addr {
+        println!("Metrics (Prometheus): http://{addr}/metrics");
+    }
     if let Some(sim) = &running.sims.pcd {
         println!("PCD simulator (cloud \"demo\"): {}", sim.base_url());
     }

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Lints template.yaml offline: cfn-lint and `sam validate --lint` (no credentials needed).
+# Checks template.yaml offline (no credentials needed): cfn-lint, `sam validate --lint`, then the
+# template as SAM's own translator turns it into CloudFormation (tests/aws/check-translated-template.py:
+# the sweeper alone, no fixed names, log retention, alarm actions, each role against
+# infra/aws/permissions.yaml, routes and settings wired).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-test"
@@ -10,7 +13,8 @@ if [[ ! -x "$venv/bin/cfn-lint" || ! -x "$venv/bin/sam" ]]; then
 fi
 cd "$root"
 "$venv/bin/cfn-lint" template.yaml
-SAM_CLI_TELEMETRY=0 AWS_REGION="${AWS_REGION:-us-east-1}" AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" \
-    AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
+export SAM_CLI_TELEMETRY=0 AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
     "$venv/bin/sam" validate --lint --template template.yaml
-echo "validate-template: cfn-lint and sam validate --lint found no errors"
+"$venv/bin/python" tests/aws/check-translated-template.py template.yaml
+echo "validate-template: cfn-lint, sam validate --lint and the translated-template checks found no errors"

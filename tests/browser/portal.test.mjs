@@ -4,7 +4,9 @@
 // The whole product, by clicking: order a VM through the catalog form (after a rejected try that
 // shows the server's field error next to the field), open the approver's mail in the outbox,
 // follow its Approve link, press Approve on the confirmation page, go back to the portal and wait
-// until the request is active with an address.
+// until the request is active with an address. Then the change gate: a pipeline whose change the
+// Assess group and the CAB approve proceeds, deploys and closes the change; a rejected one is
+// blocked and its change cancelled.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,93 @@ const shot = async (page, name, opts = {}) => {
   await page.screenshot({ path, ...opts });
   console.log(`   screenshot ${path}`);
 };
+
+/**
+ * The change gate section: a pipeline approved by the Assess group and then the CAB proceeds,
+ * deploys and closes its change; a second one, rejected, is blocked and its change cancelled.
+ * Each step's view shows the change as ServiceNow shows it, the gate's decision and the MR note.
+ */
+async function walkTheChangeGate(page) {
+  const pipeline = (id, attrs = '') => page.locator(`article.pipeline[data-pipeline="${id}"]${attrs}`);
+  const start = async (title) => {
+    await page.fill('#gate-commit', title);
+    const started = page.waitForResponse((r) => r.url().endsWith('/dev/gate/pipelines') && r.request().method() === 'POST');
+    const requested = page.waitForResponse((r) => /\/dev\/gate\/pipelines\/\d+\/request$/.test(r.url()));
+    await page.click('#gate-start-button');
+    const answer = await started;
+    assert.equal(answer.status(), 201, 'the pipeline is created in the GitLab simulator');
+    assert.equal((await requested).status(), 200, 'gatehouse:request got a change');
+    return (await answer.json()).id;
+  };
+  const click = async (id, step) => {
+    const done = page.waitForResponse((r) => r.url().endsWith(`/dev/gate/pipelines/${id}/${step}`));
+    await pipeline(id).locator(`button[data-step="${step}"]`).click();
+    return (await done).status();
+  };
+  const jobStatus = (id, job) => pipeline(id).locator(`tr[data-job="${job}"] td.status`);
+  const mrNote = async (id) => (await pipeline(id).locator('[data-role="mr-note"]').textContent()) || '';
+
+  step('change gate: start a pipeline; its change waits in Assess');
+  await page.locator('#gate').scrollIntoViewIfNeeded();
+  const first = await start('Add the spring sale banner');
+  const card = pipeline(first);
+  await pipeline(first, '[data-state="Assess"][data-decision="wait"]').waitFor();
+  const closed = await card.getAttribute('data-number');
+  assert.match(closed, /^CHG\d{7}$/);
+  assert.equal(await jobStatus(first, 'gatehouse:request').textContent(), 'success');
+  assert.equal(await jobStatus(first, 'gatehouse:verify').textContent(), 'manual');
+  assert.ok((await mrNote(first)).includes(closed), 'the MR note names the change');
+  assert.match(await card.locator('[data-role="reason"]').textContent(), /waiting for approval/);
+  await card.screenshot({ path: join(shots, 'gate-requested.png') });
+
+  step('change gate: a deploy before the gate opened is refused; the problem is shown');
+  assert.equal(await click(first, 'deploy'), 409);
+  const problem = card.locator('[data-role="problem"]');
+  await problem.filter({ hasText: 'Conflict' }).waitFor();
+  assert.match(await problem.textContent(), /^Conflict: .*gatehouse:verify/);
+
+  step('change gate: the Assess group approves (Authorize), then the CAB (Scheduled): proceed');
+  assert.equal(await click(first, 'approve-assess'), 200);
+  await pipeline(first, '[data-state="Authorize"][data-decision="wait"]').waitFor();
+  assert.equal(await problem.textContent(), '', 'the next step cleared the problem');
+  assert.equal(await click(first, 'approve-cab'), 200);
+  await pipeline(first, '[data-state="Scheduled"][data-approval="approved"][data-decision="proceed"]').waitFor();
+  // Gatehouse acts only on proceed: it played the blocking manual verify job.
+  assert.equal(await jobStatus(first, 'gatehouse:verify').textContent(), 'pending');
+  assert.match(await mrNote(first), /proceed/);
+
+  step('change gate: verify proceeds; deploy; report success: the change is Closed');
+  assert.equal(await click(first, 'verify'), 200);
+  await card.locator('[data-role="outcome"][data-step="verify"]', { hasText: 'proceed' }).waitFor();
+  assert.equal(await jobStatus(first, 'gatehouse:verify').textContent(), 'success');
+  assert.equal(await click(first, 'deploy'), 200);
+  await jobStatus(first, 'deploy').filter({ hasText: 'running' }).waitFor();
+  assert.equal(await click(first, 'report-success'), 200);
+  await pipeline(first, '[data-state="Closed"]').waitFor();
+  assert.equal(await jobStatus(first, 'gatehouse:report').textContent(), 'success');
+  const note = await mrNote(first);
+  assert.ok(/Deployment/.test(note) && /success/.test(note), `the MR note says the deployment:\n${note}`);
+  assert.match(await card.locator('[data-role="work-notes"]').textContent(), /Deployment to production succeeded/);
+  await card.screenshot({ path: join(shots, 'gate-closed.png') });
+
+  step('change gate: a second pipeline, rejected: blocked and its change Canceled');
+  const title = 'Try the <img src=x> & "risky" <b>thing</b>';
+  const second = await start(title);
+  await pipeline(second, '[data-state="Assess"]').waitFor();
+  assert.equal(await click(second, 'reject'), 200);
+  await pipeline(second, '[data-decision="blocked"][data-state="Canceled"]').waitFor();
+  const rejected = pipeline(second);
+  const canceled = await rejected.getAttribute('data-number');
+  assert.notEqual(canceled, closed, 'a new change for the new commit');
+  assert.match(await rejected.locator('[data-role="reason"]').textContent(), /rejected/);
+  assert.match(await mrNote(second), /blocked/);
+  assert.equal(await rejected.locator('[data-role="commit"]').textContent(), title, 'the title is shown as text');
+  assert.equal(await page.locator('#gate img, #gate b').count(), 0, 'no markup from the pipeline got into the page');
+  await rejected.screenshot({ path: join(shots, 'gate-rejected.png') });
+  await page.locator('#gate').screenshot({ path: join(shots, 'gate.png') });
+  console.log(`   screenshots ${join(shots, 'gate-*.png')} and gate.png`);
+  return { closed, canceled };
+}
 
 const browser = await chromium.launch({
   executablePath,
@@ -50,8 +139,12 @@ try {
     d.dismiss();
   });
   page.on('console', (m) => {
-    // The one expected failure: the 422 of the order with a bad server name.
-    const expected = / 422 /.test(m.text()) && m.location().url.endsWith('/v1/requests');
+    // The expected failures: the 422 of the order with a bad server name, and the 409 of the
+    // change gate's deploy before the gate opened.
+    const url = m.location().url;
+    const expected =
+      (/ 422 /.test(m.text()) && url.endsWith('/v1/requests')) ||
+      (/ 409 /.test(m.text()) && /\/dev\/gate\/pipelines\/\d+\/deploy$/.test(url));
     if (m.type() === 'error' && !expected) problems.push(`console error: ${m.text()} (${m.location().url})`);
   });
 
@@ -172,8 +265,11 @@ try {
   await page.waitForTimeout(300);
   await shot(page, 'portal.png', { fullPage: true });
 
+  const gate = await walkTheChangeGate(page);
+
   assert.deepEqual(problems, [], 'no script errors on the portal');
   console.log(`ok: ${number} ordered, approved by mail and active at ${address}`);
+  console.log(`ok: ${gate.closed} approved by the Assess group and the CAB, deployed and closed; ${gate.canceled} rejected and cancelled`);
 } catch (e) {
   failed = true;
   console.error(e);

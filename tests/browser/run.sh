@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser test of the demo portal: headless Chromium (Debian's package) driven by playwright-core.
-# Installs what it needs, starts the already built target/debug/gatehouse with --demo on a free
-# port and a fresh data dir, runs portal.test.mjs, and always stops the server again.
+# Installs what it needs, builds target/debug/gatehouse (unless GATEHOUSE_BIN names a binary to
+# test), starts it with --demo on a free port and a fresh data dir, runs portal.test.mjs, and
+# always stops the server again.
 # Screenshots land in test-output/screenshots/, the server's log in test-output/browser-serve.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,6 +11,10 @@ bin="${GATEHOUSE_BIN:-$root/target/debug/gatehouse}"
 out="$root/test-output"
 shots="$out/screenshots"
 
+if [[ -z "${GATEHOUSE_BIN:-}" ]]; then
+  echo "== building gatehouse (cargo build -p gatehouse --bin gatehouse)"
+  (cd "$root" && cargo build -q -p gatehouse --bin gatehouse)
+fi
 if [[ ! -x "$bin" ]]; then
   echo "no $bin: build it first (cargo build -p gatehouse --bin gatehouse)" >&2
   exit 1

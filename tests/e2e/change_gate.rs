@@ -296,3 +296,72 @@ async fn a_canceled_pipeline_cancels_its_change() {
     let notes = sn(&h).work_notes("change_request", &sys_id);
     assert!(notes.iter().any(|n| n.text.contains("ended canceled without deploying")), "{notes:?}");
 }
+
+#[tokio::test]
+async fn the_change_lists_what_was_merged_since_the_last_deployment_and_the_pipelines_tests() {
+    let h = Harness::start_with_gate(OPEN).await;
+    let gl = gitlab(&h);
+    let sha = |c: char| c.to_string().repeat(40);
+    // main's history: c0 (released long ago with !13), c1 (in production now), then !11's merge
+    // commit, !12's squash commit, a direct commit, and SHA, the commit this pipeline deploys.
+    for (c, title) in [('0', "Merge branch 'old'"), ('1', "Release 1.4.1"), ('3', "Merge branch 'fix-rounding'")] {
+        gl.add_commit(PROJECT, &sha(c), title, "Jane Doe");
+    }
+    gl.add_commit(PROJECT, &sha('4'), "Add coupons", "Max Mustermann");
+    gl.add_commit(PROJECT, &sha('5'), "Fix typo in README", "Jane Doe");
+    gl.add_commit(PROJECT, SHA, "Bump version to 1.4.2", "Jane Doe");
+    gl.add_merge_request(PROJECT, 13, &sha('a'), "Old feature");
+    assert!(gl.merge_merge_request(PROJECT, 13, &sha('0'), false));
+    gl.add_deployment_of(PROJECT, 5001, "production", "success", &sha('1'));
+    gl.add_merge_request(PROJECT, 11, &sha('b'), "Fix checkout rounding");
+    assert!(gl.merge_merge_request(PROJECT, 11, &sha('3'), false));
+    gl.add_merge_request(PROJECT, 12, &sha('c'), "Add coupons");
+    assert!(gl.merge_merge_request(PROJECT, 12, &sha('4'), true));
+    gl.set_test_report_summary(
+        PROJECT,
+        900001,
+        json!({"time": 35.27, "count": 124, "success": 120, "failed": 1, "skipped": 3, "error": 0}),
+    );
+
+    let (status, answer) = request(&h, &body("production", 900001)).await;
+    assert_eq!(status, 201, "{answer}");
+    let change = sn(&h).records("change_request").into_iter().find(|c| c["sys_id"] == answer["sys_id"]).unwrap();
+    let description = change["description"].as_str().unwrap();
+    assert!(
+        description
+            .contains("Changes since the last successful deployment to production (deployment 5001, commit 11111111):"),
+        "{description}"
+    );
+    assert!(description.contains("Merge requests (2):"), "{description}");
+    assert!(description.contains("!11 Fix checkout rounding (Jane Doe)"), "{description}");
+    assert!(description.contains("!12 Add coupons"), "{description}");
+    assert!(!description.contains("!13"), "released before: {description}");
+    assert!(description.contains("Commits (4):"), "{description}");
+    let listed: Vec<&str> = description.lines().filter(|l| l.starts_with("  ") && !l.contains('!')).collect();
+    assert_eq!(
+        listed,
+        [
+            "  af5b1326 Bump version to 1.4.2 (Jane Doe)",
+            "  55555555 Fix typo in README (Jane Doe)",
+            "  44444444 Add coupons (Max Mustermann)",
+            "  33333333 Merge branch 'fix-rounding' (Jane Doe)",
+        ],
+        "{description}"
+    );
+    assert!(
+        description.contains(
+            "Tests of pipeline 900001 (FAILURES): 120 passed, 1 failed, 0 errors, 3 skipped of 124 in 35.3 s."
+        ),
+        "{description}"
+    );
+    // The job's own description follows the summary.
+    assert!(description.trim_end().ends_with("Release 1.4.2"), "{description}");
+
+    // Staging never had a deployment: the description says so, and that pipeline 900005 has no tests.
+    let (status, staging) = request(&h, &body("staging", 900005)).await;
+    assert_eq!(status, 201, "{staging}");
+    let change = sn(&h).records("change_request").into_iter().find(|c| c["sys_id"] == staging["sys_id"]).unwrap();
+    let description = change["description"].as_str().unwrap();
+    assert!(description.contains("the first deployment to staging"), "{description}");
+    assert!(description.contains("Tests: pipeline 900005 reported no test results."), "{description}");
+}

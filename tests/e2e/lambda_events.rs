@@ -188,7 +188,11 @@ async fn sender_stream_event_delivers_what_is_owed() {
         history: vec![],
         use_token: None,
         new_tokens: vec![],
-        messages: vec![OutboxMessage::mail(&request.id, jiff::Timestamp::now(), notice)],
+        // The message the sample batch names (its MSG# key): a sender delivers only its batch's.
+        messages: vec![OutboxMessage {
+            id: "01a2011b-0000-7000-8000-0000000000b1".into(),
+            ..OutboxMessage::mail(&request.id, jiff::Timestamp::now(), notice)
+        }],
     };
     w.services.store.apply(write).await.unwrap();
     let batch: aws_lambda_events::event::dynamodb::Event =

@@ -132,6 +132,7 @@ async fn serve_demo_refuses_a_listen_address_beyond_loopback() {
         listen: "0.0.0.0:0".parse().unwrap(),
         data_dir: Some(data_dir.clone()),
         demo: true,
+        metrics_listen: None,
     };
     let err = match gatehouse::serve::start(args).await {
         Ok(_) => panic!("the demo started on 0.0.0.0"),
@@ -152,6 +153,7 @@ async fn the_demo_data_folder_is_private() {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: Some(data_dir.clone()),
         demo: true,
+        metrics_listen: None,
     };
     let running = gatehouse::serve::start(args).await.expect("the demo starts on loopback");
     assert_eq!(mode(&data_dir), 0o700);

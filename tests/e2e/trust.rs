@@ -224,3 +224,51 @@ async fn invisible_and_bidi_characters_are_refused_in_every_text_field() {
     }
     assert_no_mail(&h).await;
 }
+
+#[tokio::test]
+async fn the_lease_is_the_one_servicenow_approved_within_the_clouds_limit() {
+    let h = Harness::start_with_servicenow(|c| {
+        c.leases.max_days_by_cloud.insert("demo".into(), 60);
+    })
+    .await;
+    let leased = h.order_with(|item| item.variables.lease_days = Some("30".into()));
+
+    // Dropped on the way, changed, or sent as an instant instead: refused, naming the field.
+    let (status, problem) = h.intake(&leased).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lease_days".to_string()]), "{problem}");
+    assert!(problem.to_string().contains("approved with a lease of \\\"30\\\" days"), "{problem}");
+    let mut longer = leased.clone();
+    longer["lease_days"] = json!(300);
+    let (status, problem) = h.intake(&longer).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lease_days".to_string()]), "{problem}");
+    let mut instant = leased.clone();
+    instant["retire_at"] = json!("2099-01-01T00:00:00Z");
+    let (status, problem) = h.intake(&instant).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["retire_at".to_string(), "lease_days".to_string()]), "{problem}");
+
+    // Added on the way to an item ordered without one.
+    let mut added = h.order();
+    added["lease_days"] = json!(5);
+    let (status, problem) = h.intake(&added).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lease_days".to_string()]), "{problem}");
+    assert_no_mail(&h).await;
+
+    // What ServiceNow approved, within the cloud's 60 days: taken, retired 30 days from now.
+    let mut sent = leased.clone();
+    sent["lease_days"] = json!(30);
+    let before = jiff::Timestamp::now();
+    let (status, answer) = h.intake(&sent).await;
+    assert_eq!(status, 202, "{answer}");
+    let request = h.request(answer["id"].as_str().unwrap()).await;
+    let retire_at: jiff::Timestamp = request["retire_at"].as_str().unwrap().parse().unwrap();
+    let days = retire_at.duration_since(before).as_secs_f64() / 86_400.0;
+    assert!((29.99..30.01).contains(&days), "{request}");
+
+    // ServiceNow approved 90 days, but cloud demo allows 60: the cloud's limit is named.
+    let mut too_long = h.order_with(|item| item.variables.lease_days = Some("90".into()));
+    too_long["lease_days"] = json!(90);
+    let (status, problem) = h.intake(&too_long).await;
+    assert_eq!((status, fields(&problem)), (422, vec!["lease_days".to_string()]), "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert_eq!(message, "must be from 1 to 60 (the longest lease on cloud demo)");
+}

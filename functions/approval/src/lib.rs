@@ -2,6 +2,11 @@
 //! show (mail scanners fetch links); the page's button POSTs the one decision. The token in the
 //! path is the credential, so no other auth, and every answer carries strict security headers.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
+mod lease;
 mod page;
 mod sign_in;
 
@@ -31,7 +36,7 @@ pub(crate) fn secure(mut resp: Response) -> Response {
     resp
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"))
 }
 
@@ -190,12 +195,14 @@ async fn decide(State(services): State<Services>, Path(token): Path<String>, req
     secure(resp)
 }
 
-/// Approval pages take no header: the link's token is the credential.
+/// Approval and lease pages take no header: the link's token is the credential.
 pub fn router(services: Services) -> Mounted {
     Routes::new(ApiTokens::default())
         .add(Method::GET, "/v1/approvals/{token}", Access::Public, show)
         .add(Method::POST, "/v1/approvals/{token}", Access::Public, decide)
         .add(Method::GET, "/v1/approvals/{token}/sign-in", Access::Public, sign_in::start)
         .add(Method::GET, "/v1/auth/callback", Access::Public, sign_in::callback)
+        .add(Method::GET, "/v1/leases/{token}", Access::Public, lease::show)
+        .add(Method::POST, "/v1/leases/{token}", Access::Public, lease::extend)
         .with_state(services)
 }

@@ -1,7 +1,6 @@
+// This function as a binary of its own (`cargo lambda watch`). Deployed, every function runs
+// functions/bootstrap instead, which calls the same start-up (src/lambda.rs) chosen by the Handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http_api::telemetry::init(true);
-    let config = lambda_support::config().await?;
-    let services = lambda_support::services(&config).await?;
-    http_api::lambda::run(gatehouse_approval::router(services).router).await
+    gatehouse_approval::lambda::run().await
 }

@@ -13,7 +13,7 @@ button{font-size:1rem;padding:.6rem 1.4rem;margin-right:.75rem;border-radius:4px
 button.pre{border-width:3px}button.approve{background:#e3f9e5}button.deny{background:#ffe3e3}
 textarea{width:100%;min-height:4rem;font:inherit}";
 
-fn shell(title: &str, body: &str) -> Html<String> {
+pub(crate) fn shell(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",

@@ -1,6 +1,10 @@
 //! The `catalog` function: the clouds of clouds.yaml and, per cloud, the images, flavors and
 //! networks the ServiceNow form offers. The same router runs on Lambda and inside `gatehouse serve`.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 use std::sync::Arc;
 
 use axum::Json;

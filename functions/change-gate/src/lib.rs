@@ -1,6 +1,10 @@
 //! The `change-gate` function: what a GitLab pipeline's `gatehouse ci` calls. Machine endpoints,
 //! behind the API token.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 use std::sync::Arc;
 
 use axum::Json;

@@ -1,17 +1,6 @@
+// This function as a binary of its own (`cargo lambda watch`). Deployed, every function runs
+// functions/bootstrap instead, which calls the same start-up (src/lambda.rs) chosen by the Handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http_api::telemetry::init(true);
-    let config = lambda_support::config().await?;
-    let records = lambda_support::store(&config).await?;
-    let gate = runtime::change_gate(&config, records)?
-        .ok_or("the change gate needs GATEHOUSE_SERVICENOW_URL and GATEHOUSE_GITLAB_URL")?;
-    http_api::lambda::run(
-        gatehouse_change_gate::router(
-            gate,
-            config.api_tokens.clone(),
-            config.gitlab.as_ref().and_then(|g| g.webhook_secret.clone()),
-        )
-        .router,
-    )
-    .await
+    gatehouse_change_gate::lambda::run().await
 }

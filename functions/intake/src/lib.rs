@@ -1,12 +1,20 @@
-//! The `intake` function: POST /v1/requests from ServiceNow, GET /v1/requests/{id}, and
-//! POST /v1/requests/{id}/cancel. Machine endpoints, behind the API token.
+//! The `intake` function: POST /v1/requests from ServiceNow, GET /v1/requests/{id},
+//! POST /v1/requests/{id}/cancel, POST /v1/requests/{id}/retire (a decommission item approved in
+//! ServiceNow) and POST /v1/requests/{id}/messages/{mid}/retry (a dead message
+//! revived). Machine endpoints, behind the API token.
+
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use domain::config::{ApiTokens, Scope};
+use domain::metrics::{self, Counter};
 use domain::model::{HistoryEntry, Request as GateRequest, RequestId};
 use domain::usecases::Services;
+use domain::usecases::decommission::RetireBody;
 use domain::usecases::intake::{IntakeBody, IntakeOutcome};
 use domain::{Error, Result};
 use http_api::body::{is_json, parse_json, read_limited};
@@ -40,6 +48,8 @@ pub fn request_view(r: &GateRequest, history: &[HistoryEntry]) -> Value {
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "expires_at": r.expires_at,
+        "retire_at": r.retirement.as_ref().map(|l| l.retire_at),
+        "lease_extensions": r.retirement.as_ref().map(|l| l.extensions),
         "servers": r.servers,
         "error": r.error,
         "history": history,
@@ -50,18 +60,44 @@ async fn submit(
     State(services): State<Services>,
     body: JsonBody<IntakeBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (status, request) = match services.intake(body.value, &body.raw).await? {
+    let outcome = services.intake(body.value, &body.raw).await;
+    // `gatehouse_requests_total{outcome}`: what ServiceNow's Business Rule was answered.
+    let counted = match &outcome {
+        Ok(IntakeOutcome::Created(_)) => "accepted",
+        Ok(IntakeOutcome::Replayed(_)) => "replayed",
+        Err(Error::Invalid(_) | Error::Malformed(_) | Error::Conflict(_) | Error::Forbidden(_)) => "refused",
+        Err(_) => "failed",
+    };
+    metrics::count(Counter::Requests, counted);
+    let (status, request) = match outcome? {
         IntakeOutcome::Created(r) => (StatusCode::ACCEPTED, r),
         IntakeOutcome::Replayed(r) => (StatusCode::OK, r),
     };
     Ok((status, Json(json!({"id": request.id, "status": request.status, "expires_at": request.expires_at}))))
 }
 
+/// `request_view` with the request's owed and dead messages.
+async fn full_view(services: &Services, request: &GateRequest) -> Result<Value> {
+    let history = services.store.history(&request.id).await?;
+    let mut view = request_view(request, &history);
+    view["messages"] = json!(services.request_messages(request).await?);
+    Ok(view)
+}
+
 async fn show(State(services): State<Services>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let request = services.store.get(&id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
-    let history = services.store.history(&id).await?;
-    Ok(Json(request_view(&request, &history)))
+    Ok(Json(full_view(&services, &request).await?))
+}
+
+/// Revives a dead message: 202 with the message, pending again; 409 when it is not dead.
+async fn retry_message(
+    State(services): State<Services>,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id)?;
+    let message = services.retry_message(&id, &message_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(message))))
 }
 
 #[derive(Deserialize, Default)]
@@ -96,8 +132,19 @@ async fn cancel(
     }
     let actor = body.actor.unwrap_or_else(|| "servicenow".into());
     let request = services.cancel(&id, &actor, body.reason).await?;
-    let history = services.store.history(&id).await?;
-    Ok(Json(request_view(&request, &history)))
+    Ok(Json(full_view(&services, &request).await?))
+}
+
+/// Retires an active request at once for an approved decommission item of its requester: 200 with
+/// the retired request (again on a repeat); 422 naming the field the item fails on.
+async fn retire(
+    State(services): State<Services>,
+    Path(id): Path<String>,
+    body: JsonBody<RetireBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let request = services.retire_on_request(&id, body.value).await?;
+    Ok(Json(full_view(&services, &request).await?))
 }
 
 pub fn router(services: Services, tokens: ApiTokens) -> Mounted {
@@ -106,5 +153,7 @@ pub fn router(services: Services, tokens: ApiTokens) -> Mounted {
         .add(Method::POST, "/v1/requests", servicenow, submit)
         .add(Method::GET, "/v1/requests/{id}", servicenow, show)
         .add(Method::POST, "/v1/requests/{id}/cancel", servicenow, cancel)
+        .add(Method::POST, "/v1/requests/{id}/retire", servicenow, retire)
+        .add(Method::POST, "/v1/requests/{id}/messages/{mid}/retry", servicenow, retry_message)
         .with_state(services)
 }

@@ -2,6 +2,10 @@
 //! requests whose new status is `approved`) and runs provisioning for each. Failed records are
 //! reported as batch item failures, so one bad record does not block the shard.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};

@@ -1,18 +1,6 @@
-use aws_lambda_events::event::dynamodb::Event;
-use lambda_runtime::{LambdaEvent, service_fn};
-
+// This function as a binary of its own (`cargo lambda watch`). Deployed, every function runs
+// functions/bootstrap instead, which calls the same start-up (src/lambda.rs) chosen by the Handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    http_api::telemetry::init(true);
-    let config = lambda_support::config().await?;
-    let services = lambda_support::services(&config).await?;
-    let mailer = lambda_support::mailer(&config).await?;
-    let itsm = runtime::itsm(&config)?;
-    let (services, mailer, itsm) = (&services, mailer.as_ref(), itsm.as_deref());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        let delivery = gatehouse_sender::handle(services, mailer, itsm, event.payload).await?;
-        tracing::info!(sent = delivery.sent, failed = delivery.failed, "owed messages delivered");
-        Ok::<_, lambda_runtime::Error>(())
-    }))
-    .await
+    gatehouse_sender::lambda::run().await
 }

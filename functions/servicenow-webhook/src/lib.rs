@@ -1,6 +1,10 @@
 //! The `servicenow-webhook` function: ServiceNow's Business Rule says a change's approval moved.
 //! Authenticated by the API token, or by an HMAC signature over a timestamp and the body.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 use std::sync::Arc;
 
 use axum::Json;

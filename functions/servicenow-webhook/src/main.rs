@@ -1,10 +1,6 @@
+// This function as a binary of its own (`cargo lambda watch`). Deployed, every function runs
+// functions/bootstrap instead, which calls the same start-up (src/lambda.rs) chosen by the Handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http_api::telemetry::init(true);
-    let config = lambda_support::config().await?;
-    let records = lambda_support::store(&config).await?;
-    let gate = runtime::change_gate(&config, records)?
-        .ok_or("the webhook needs GATEHOUSE_SERVICENOW_URL and GATEHOUSE_GITLAB_URL")?;
-    let router = gatehouse_servicenow_webhook::router(gate, config.api_tokens, config.webhook_secret);
-    http_api::lambda::run(router.router).await
+    gatehouse_servicenow_webhook::lambda::run().await
 }

@@ -1,6 +1,10 @@
 //! The `sweeper` function, on an EventBridge schedule: expiry and reminders, provisioning that is
 //! due (missed starts, leases that ran out, VMs still building), and owed messages to retry.
 
+/// The Lambda start-up (secrets, DynamoDB, SES), run by functions/bootstrap and this crate's `main.rs`.
+#[cfg(feature = "lambda")]
+pub mod lambda;
+
 use std::time::Duration;
 
 use domain::ports::{Itsm, Mailer};

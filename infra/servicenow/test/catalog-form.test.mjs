@@ -156,6 +156,19 @@ describe('catalog form', () => {
     }
   });
 
+  test('onSubmit: the lease is optional, a whole number of days, stored without spaces or leading zeros', async () => {
+    const inst = instance();
+    const form = inst.openCatalogForm();
+    await form.settle();
+    form.setValue('gatehouse_server_name', 'web-01');
+    for (const [lease, ok, stored] of [['', true, ''], [' 030 ', true, '30'], ['  ', true, ''], ['7', true, '7'], ['0', false, '0'], ['2w', false, '2w'], ['-3', false, '-3']]) {
+      form.setValue('gatehouse_lease_days', lease);
+      assert.equal(form.submit(), ok, `lease ${JSON.stringify(lease)}`);
+      assert.equal(form.errors('gatehouse_lease_days').length === 0, ok);
+      assert.equal(form.getValue('gatehouse_lease_days'), ok ? stored : lease, 'what the item stores, and what the intake rule sends');
+    }
+  });
+
   test('a requester (snc_internal) fills the form; the ACL GatehouseAjax keeps out users without the role, and guests', async () => {
     const requester = instance({}, { user: 'ada', roles: ['snc_internal'] });
     const form = requester.openCatalogForm();
@@ -216,12 +229,12 @@ describe('catalog form', () => {
     assertNoSecretsLogged(inst);
   });
 
-  test('UI policy: on the requested item and its tasks the approved variables are read-only and visible; the order form is not', async () => {
+  test('UI policy: on the requested item and its tasks the approved variables (lease included) are read-only and visible; the order form is not', async () => {
     const inst = instance();
-    const names = ['gatehouse_cloud', 'gatehouse_image', 'gatehouse_flavor', 'gatehouse_network', 'gatehouse_server_name', 'gatehouse_count'];
+    const names = ['gatehouse_cloud', 'gatehouse_image', 'gatehouse_flavor', 'gatehouse_network', 'gatehouse_server_name', 'gatehouse_count', 'gatehouse_lease_days'];
     const values = {
       gatehouse_cloud: 'demo', gatehouse_image: 'img', gatehouse_flavor: 'flv', gatehouse_network: 'net',
-      gatehouse_server_name: 'web-01', gatehouse_count: '2', gatehouse_justification: 'why',
+      gatehouse_server_name: 'web-01', gatehouse_count: '2', gatehouse_lease_days: '30', gatehouse_justification: 'why',
     };
     for (const table of ['sc_req_item', 'sc_task']) {
       const editor = inst.openVariableEditor(table, values);

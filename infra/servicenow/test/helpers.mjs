@@ -74,7 +74,7 @@ async function sim(method, path, body) {
 /** The intake variables of a RITM's gatehouse_* variables, by their short names, as stored. */
 const simVariables = (vars) => {
   const out = {};
-  for (const name of ['cloud', 'image', 'flavor', 'network', 'server_name', 'count', 'justification']) {
+  for (const name of ['cloud', 'image', 'flavor', 'network', 'server_name', 'count', 'lease_days', 'justification']) {
     if (vars[`gatehouse_${name}`] !== undefined) out[name] = String(vars[`gatehouse_${name}`]);
   }
   return out;

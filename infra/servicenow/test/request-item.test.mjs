@@ -136,6 +136,40 @@ describe('request item approved', () => {
     assert.equal(inst.row('sc_req_item', ritm.sysId).values.u_gatehouse_request_id || '', '');
   });
 
+  test('the lease: sent as lease_days (a number) when the item has one, and Gatehouse retires the servers that many days later', async () => {
+    const inst = instance();
+    const ritm = await makeRitm(inst, { variables: { gatehouse_lease_days: '30' } });
+    const before = Date.now();
+    const id = await approve(inst, ritm);
+    const [sent] = posts(inst, '/v1/requests');
+    assert.equal(sent.response.status, 202, sent.response.body);
+    assert.equal(JSON.parse(sent.body).lease_days, 30);
+    const { body } = await api('GET', `/v1/requests/${id}`);
+    const days = (Date.parse(body.retire_at) - before) / 86400000;
+    assert.ok(days > 29.99 && days < 30.01, `retire_at ${body.retire_at} is 30 days ahead`);
+
+    const without = await makeRitm(inst);
+    const buildIntake = (r) => JSON.parse(inst.runServer('JSON.stringify(new GatehouseIntegration().buildIntake(current))', { current: inst.load('sc_req_item', r.sysId) }));
+    assert.equal('lease_days' in buildIntake(without), false, 'an item without a lease sends none');
+  });
+
+  test('a lease cannot be dropped or changed on the way: Gatehouse compares lease_days with the item (422 naming it)', async () => {
+    const inst = instance();
+    const ritm = await makeRitm(inst, { variables: { gatehouse_lease_days: '30' } });
+    // the shim's copy lost the lease; the item Gatehouse reads from ServiceNow has 30 days
+    inst.row('sc_req_item', ritm.sysId).variables.gatehouse_lease_days = '';
+    assert.deepEqual(inst.update('sc_req_item', ritm.sysId, { approval: 'approved' }), [INTAKE_RULE]);
+    const [dropped] = posts(inst, '/v1/requests');
+    assert.equal(dropped.response.status, 422, dropped.response.body);
+    assert.match(workNotes(inst, 'sc_req_item', ritm.sysId)[0], /^Gatehouse refused this request: lease_days: RITM\d+ was approved with a lease of "30" days/);
+
+    inst.row('sc_req_item', ritm.sysId).variables.gatehouse_lease_days = '300';
+    inst.uiAction('ui_resend', 'sc_req_item', ritm.sysId);
+    assert.equal(posts(inst, '/v1/requests').at(-1).response.status, 422);
+    assert.match(workNotes(inst, 'sc_req_item', ritm.sysId).at(-1), /^Gatehouse refused this request: lease_days: ServiceNow approved "30" for this item, not "300"/);
+    assert.equal(inst.row('sc_req_item', ritm.sysId).values.u_gatehouse_request_id || '', '');
+  });
+
   test('variables Gatehouse refuses: 422, a work note naming the fields, no id, and the button to send again', async () => {
     const inst = instance();
     const ritm = await makeRitm(inst, { variables: { gatehouse_server_name: 'web_01!', gatehouse_image: 'no-such-image' } });

@@ -207,7 +207,7 @@ describe('update set', () => {
       assert.equal(a.mandatory.text, 'ignore');
     }
     const targets = actions.map((a) => variables.get(a.catalog_variable.text.replace(/^IO:/, ''))).sort();
-    assert.deepEqual(targets, ['gatehouse_cloud', 'gatehouse_count', 'gatehouse_flavor', 'gatehouse_image', 'gatehouse_network', 'gatehouse_server_name']);
+    assert.deepEqual(targets, ['gatehouse_cloud', 'gatehouse_count', 'gatehouse_flavor', 'gatehouse_image', 'gatehouse_lease_days', 'gatehouse_network', 'gatehouse_server_name']);
   });
 
   test('the intake rule fires only for items using the variable set, and only when approval changes to approved', () => {

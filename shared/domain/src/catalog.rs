@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use crate::compute::LimitsCache;
 use crate::error::{Error, Result};
 use crate::ports::Cloud;
 
@@ -141,11 +142,19 @@ pub struct Catalog {
     ttl: Duration,
     entries: std::sync::RwLock<HashMap<String, CacheEntry>>,
     refresh_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Compute limits, kept more briefly than the lists and never longer.
+    limits: LimitsCache,
 }
 
 impl Catalog {
     pub fn new(cloud: Arc<dyn Cloud>, ttl: Duration) -> Self {
-        Self { cloud, ttl, entries: Default::default(), refresh_locks: Default::default() }
+        let limits = LimitsCache::new(ttl);
+        Self { cloud, ttl, entries: Default::default(), refresh_locks: Default::default(), limits }
+    }
+
+    /// The clouds' compute limits, cached briefly (see `compute::LIMITS_TTL`).
+    pub fn limits(&self) -> &LimitsCache {
+        &self.limits
     }
 
     pub fn clouds(&self) -> Vec<CloudInfo> {

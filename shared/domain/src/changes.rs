@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::policy::{ChangeType, EnvironmentPolicy};
 
 /// What identifies a change: the commit of a project deployed to an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,9 +69,54 @@ pub struct ChangeDraft {
     pub planned_end: Option<Timestamp>,
     /// From the environment's policy: who assesses it, what it touches, and how it is done.
     pub details: ChangeDetails,
+    /// Which of ServiceNow's change models it follows.
+    pub kind: ChangeKind,
+}
+
+/// Which of ServiceNow's change models a new change follows (DESIGN.md: `change_type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// ServiceNow's normal change: assessed, then authorized by the CAB.
+    Normal,
+    /// A standard change from a pre-approved template (its name or sys_id, from the policy's
+    /// `standard_template`): no CAB approval; it proceeds when its window is open.
+    Standard { template: String },
     /// An emergency change, with the job's reason (`GATEHOUSE_EMERGENCY_REASON`): ServiceNow's
     /// emergency model (straight to Authorize), windows skipped, approval still needed.
-    pub emergency_reason: Option<String>,
+    Emergency { reason: String },
+}
+
+impl ChangeKind {
+    /// The kind of a new change to an environment with these rules: the job's emergency reason
+    /// makes an emergency change wherever it is given; else the environment's `change_type`. An
+    /// emergency-only environment never gets here without a reason (the request is refused first,
+    /// see [`EnvironmentPolicy::check_emergency_reason`]); should it, the change is a normal one,
+    /// which still waits for the CAB.
+    pub fn of(policy: Option<&EnvironmentPolicy>, emergency_reason: Option<&str>) -> ChangeKind {
+        if let Some(reason) = emergency_reason {
+            return ChangeKind::Emergency { reason: reason.to_string() };
+        }
+        match policy.map(|p| &p.change_type) {
+            Some(ChangeType::Standard { template }) => ChangeKind::Standard { template: template.clone() },
+            _ => ChangeKind::Normal,
+        }
+    }
+
+    /// ServiceNow's `type` value: `normal`, `standard` or `emergency`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChangeKind::Normal => "normal",
+            ChangeKind::Standard { .. } => "standard",
+            ChangeKind::Emergency { .. } => "emergency",
+        }
+    }
+
+    pub fn emergency_reason(&self) -> Option<&str> {
+        match self {
+            ChangeKind::Emergency { reason } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// What the environment's policy says every change to it carries (DESIGN.md's change policy:
@@ -188,6 +234,59 @@ pub trait CodeHost: Send + Sync {
         sha: &str,
         comment: &str,
     ) -> Result<Vec<u64>>;
+    /// The environment's most recently finished successful deployment, if it ever had one.
+    async fn last_successful_deployment(&self, project_id: u64, environment: &str) -> Result<Option<DeployedCommit>>;
+    /// The commits `to` has and `from` has not, oldest first (GitLab's compare).
+    async fn commits_between(&self, project_id: u64, from: &str, to: &str) -> Result<Vec<CommitSummary>>;
+    /// The merge requests merged into `target_branch` and updated after `since` (all, when `None`).
+    async fn merged_merge_requests(
+        &self,
+        project_id: u64,
+        target_branch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<MergeRequestSummary>>;
+    /// The pipeline's test report summary; `None` when the pipeline reported no tests.
+    async fn test_summary(&self, project_id: u64, pipeline_id: u64) -> Result<Option<TestSummary>>;
+}
+
+/// A successful deployment as GitLab records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedCommit {
+    pub deployment_id: u64,
+    pub sha: String,
+    /// When GitLab created it (with its pipeline): whatever merged after that is not in it.
+    pub created_at: Option<Timestamp>,
+}
+
+/// A commit, as the change's description lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSummary {
+    pub sha: String,
+    pub title: String,
+    pub author: String,
+}
+
+/// A merged merge request, as the change's description lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRequestSummary {
+    pub iid: u64,
+    pub title: String,
+    pub author: String,
+    pub url: String,
+    /// The commits that can stand for it in a branch's history: its head, its merge commit and
+    /// its squash commit (whichever GitLab recorded).
+    pub commits: Vec<String>,
+}
+
+/// A pipeline's test report summary (GitLab's `total`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSummary {
+    pub count: u64,
+    pub success: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub error: u64,
+    pub time_secs: f64,
 }
 
 /// A job as GitLab shows it.

@@ -9,6 +9,11 @@ use std::time::Duration;
 use crate::mail::check_email;
 use crate::token::LinkKey;
 
+mod lease;
+mod smtp;
+pub use lease::LeaseSettings;
+pub use smtp::{SmtpCredentials, SmtpSettings, SmtpTls};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration setting {setting}: {problem}")]
 pub struct ConfigError {
@@ -65,11 +70,20 @@ pub struct ServiceNowSettings {
     /// The catalog items (sys_ids, lower-case) whose request items Gatehouse takes; empty: any item
     /// that carries the Gatehouse variable set.
     pub catalog_items: Vec<String>,
+    /// The catalog items (sys_ids, lower-case) whose approved request items may retire a request
+    /// at once (`POST /v1/requests/{id}/retire`); empty: none may.
+    pub decommission_items: Vec<String>,
 }
 
 impl ServiceNowSettings {
     pub fn new(instance_url: String, auth: ServiceNowAuth) -> Self {
-        ServiceNowSettings { instance_url, auth, require_ritm_approval: true, catalog_items: Vec::new() }
+        ServiceNowSettings {
+            instance_url,
+            auth,
+            require_ritm_approval: true,
+            catalog_items: Vec::new(),
+            decommission_items: Vec::new(),
+        }
     }
 }
 
@@ -113,8 +127,8 @@ pub struct GitLabSettings {
 pub enum MailTransport {
     /// `.eml` files in a folder (demo, tests, or a site whose mail relay picks them up).
     Outbox { dir: PathBuf },
-    /// SMTP URL as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://…`.
-    Smtp { url: String },
+    /// An SMTP relay: over verified TLS (STARTTLS or implicit) except to a loopback relay.
+    Smtp(SmtpSettings),
     /// Amazon SES v2, with an optional configuration set.
     Ses { configuration_set: Option<String> },
 }
@@ -153,6 +167,9 @@ pub struct Config {
     pub lease: Duration,
     pub boot_volume_gb: u64,
     pub sweep_interval: Duration,
+    /// How many times an owed message is tried before it is dead (`GATEHOUSE_MESSAGE_MAX_ATTEMPTS`,
+    /// default 20): kept, shown on its request, and revived only by hand.
+    pub message_max_attempts: u32,
     pub servicenow: Option<ServiceNowSettings>,
     pub gitlab: Option<GitLabSettings>,
     /// The change policy file (windows, blackouts, freezes per environment).
@@ -167,6 +184,8 @@ pub struct Config {
     /// Whether a cloud's `verify: false` may switch TLS verification off
     /// (`GATEHOUSE_ALLOW_INSECURE_TLS`); without it such a cloud is refused at start-up.
     pub allow_insecure_tls: bool,
+    /// Leases on servers: their length, reminders and extensions.
+    pub leases: LeaseSettings,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -232,6 +251,34 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 }
 
+/// The most approvers a request can have (all its stages together). Intake writes the request in
+/// one atomic write: five records of its own (source key, request, first history entry, the
+/// requester's mail, the ServiceNow work note) and a token and a mail per approver, which must
+/// stay within `ports::MAX_WRITE_ITEMS` (DynamoDB's 100 items per transaction).
+pub const MAX_APPROVERS: usize = (crate::ports::MAX_WRITE_ITEMS - 5) / 2;
+
+/// `GATEHOUSE_MESSAGE_MAX_ATTEMPTS`: 1 to 1000, default 20.
+pub fn message_max_attempts<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<u32, ConfigError> {
+    Ok(s.number("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", 20, 1..=1000)? as u32)
+}
+
+/// A list of approvers: e-mail addresses, at most `MAX_APPROVERS`.
+fn approver_list(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let list = email_list(key, value)?;
+    if list.len() > MAX_APPROVERS {
+        return Err(bad(
+            key,
+            format!(
+                "names {} approvers; a request can have at most {MAX_APPROVERS}, so that the request, its \
+                 approval links and their mails fit one write of at most {} items (DynamoDB's limit per transaction)",
+                list.len(),
+                crate::ports::MAX_WRITE_ITEMS
+            ),
+        ));
+    }
+    Ok(list)
+}
+
 fn email_list(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
     let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     if list.is_empty() {
@@ -252,6 +299,18 @@ fn base_url(key: &str, value: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// A comma-separated list of catalog item sys_ids, lower-cased.
+fn catalog_items<F: Fn(&str) -> Option<String>>(s: &Settings<F>, key: &str) -> Result<Vec<String>, ConfigError> {
+    let mut items = Vec::new();
+    for item in s.optional(key).unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        if item.len() != 32 || !item.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(key, format!("{item:?} is not a catalog item sys_id (32 hexadecimal characters)")));
+        }
+        items.push(item.to_ascii_lowercase());
+    }
+    Ok(items)
+}
+
 fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<ServiceNowSettings>, ConfigError> {
     let Some(url) = s.optional("GATEHOUSE_SERVICENOW_URL") else { return Ok(None) };
     let instance_url = base_url("GATEHOUSE_SERVICENOW_URL", &url)?;
@@ -265,17 +324,12 @@ fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<S
             password: Secret::new(s.required("GATEHOUSE_SERVICENOW_PASSWORD")?),
         },
     };
-    const ITEMS: &str = "GATEHOUSE_CATALOG_ITEMS";
-    let mut catalog_items = Vec::new();
-    for item in s.optional(ITEMS).unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        if item.len() != 32 || !item.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad(ITEMS, format!("{item:?} is not a catalog item sys_id (32 hexadecimal characters)")));
-        }
-        catalog_items.push(item.to_ascii_lowercase());
-    }
     Ok(Some(ServiceNowSettings {
         require_ritm_approval: s.flag("GATEHOUSE_INTAKE_REQUIRE_RITM_APPROVAL", true)?,
-        catalog_items,
+        catalog_items: catalog_items(s, "GATEHOUSE_CATALOG_ITEMS")?,
+        // sys_ids only, not names: a catalog item's name is neither unique nor fixed, and this
+        // list decides who may delete servers.
+        decommission_items: catalog_items(s, "GATEHOUSE_DECOMMISSION_ITEMS")?,
         ..ServiceNowSettings::new(instance_url, auth)
     }))
 }
@@ -340,7 +394,7 @@ impl Config {
             for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
                 let (cloud, list) =
                     part.split_once('=').ok_or_else(|| bad(KEY, format!("{part:?} is not cloud=address,address")))?;
-                by_cloud.insert(cloud.trim().to_string(), email_list(KEY, list)?);
+                by_cloud.insert(cloud.trim().to_string(), approver_list(KEY, list)?);
             }
         }
         let mail_from = s.required("GATEHOUSE_MAIL_FROM")?;
@@ -350,7 +404,7 @@ impl Config {
             "outbox" => MailTransport::Outbox {
                 dir: s.optional("GATEHOUSE_OUTBOX_DIR").map(PathBuf::from).unwrap_or_else(|| data_dir.join("outbox")),
             },
-            "smtp" => MailTransport::Smtp { url: s.required("GATEHOUSE_SMTP_URL")? },
+            "smtp" => MailTransport::Smtp(SmtpSettings::load(s)?),
             "ses" => MailTransport::Ses { configuration_set: s.optional("GATEHOUSE_SES_CONFIGURATION_SET") },
             other => {
                 return Err(bad("GATEHOUSE_MAIL_TRANSPORT", format!("must be outbox, smtp or ses, got {other:?}")));
@@ -368,7 +422,7 @@ impl Config {
             approval_ttl: s.seconds("GATEHOUSE_APPROVAL_TTL_SECS", 48 * 3600)?,
             max_count: s.number("GATEHOUSE_MAX_COUNT", 10, 1..=100)? as u32,
             approvers: Approvers {
-                default: email_list("GATEHOUSE_APPROVERS", &s.required("GATEHOUSE_APPROVERS")?)?,
+                default: approver_list("GATEHOUSE_APPROVERS", &s.required("GATEHOUSE_APPROVERS")?)?,
                 by_cloud,
             },
             mail_from,
@@ -378,6 +432,7 @@ impl Config {
             lease: s.seconds("GATEHOUSE_LEASE_SECS", 120)?,
             boot_volume_gb: s.number("GATEHOUSE_BOOT_VOLUME_GB", 20, 1..=16384)?,
             sweep_interval: s.seconds("GATEHOUSE_SWEEP_INTERVAL_SECS", 60)?,
+            message_max_attempts: message_max_attempts(s)?,
             servicenow: servicenow(s)?,
             gitlab: match s.optional("GATEHOUSE_GITLAB_URL") {
                 Some(url) => Some(GitLabSettings {
@@ -398,6 +453,7 @@ impl Config {
             change_policy: s.optional("GATEHOUSE_CHANGE_POLICY").map(PathBuf::from),
             table: s.optional("GATEHOUSE_TABLE"),
             allow_insecure_tls: s.flag("GATEHOUSE_ALLOW_INSECURE_TLS", false)?,
+            leases: LeaseSettings::load(s)?,
             link_key,
             approver_proof,
             webhook_secret: match s.optional("GATEHOUSE_WEBHOOK_SECRET") {
@@ -445,6 +501,9 @@ mod tests {
         assert_eq!(c.api_tokens.grant("0123456789abcdef0123456789abcdef", Scope::ServiceNow), Grant::Allowed);
         assert_eq!(c.api_tokens.grant("0123456789abcdef0123456789abcdef", Scope::Ci), Grant::WrongScope);
         assert_eq!(c.mail_transport, MailTransport::Outbox { dir: PathBuf::from(".gatehouse/outbox") });
+        assert_eq!(c.message_max_attempts, 20);
+        let c = Config::load(&settings(&with(&[("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", "3")]))).unwrap();
+        assert_eq!(c.message_max_attempts, 3);
     }
 
     #[test]
@@ -470,6 +529,8 @@ mod tests {
             ("GATEHOUSE_API_TOKENS", "servicenow:short"),
             ("GATEHOUSE_APPROVAL_TTL_SECS", "1e300"),
             ("GATEHOUSE_SWEEP_INTERVAL_SECS", "99999999999"),
+            ("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", "0"),
+            ("GATEHOUSE_MESSAGE_MAX_ATTEMPTS", "many"),
             ("GATEHOUSE_API_TOKENS", "0123456789abcdef0123456789abcdef"),
         ];
         for (key, value) in cases {

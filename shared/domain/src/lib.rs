@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod mail;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod policy;

@@ -25,6 +25,13 @@ pub enum MailTemplate {
     Failed,
     /// To the approver who approved: provisioning failed.
     FailedApprover,
+    /// To the requester before the lease ends: when the servers go, with an Extend link (its
+    /// token derived like an approval link's, see `LinkKey::token_for`).
+    LeaseReminder {
+        link_id: String,
+    },
+    /// To the requester: the lease ended and the servers were deleted.
+    Retired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

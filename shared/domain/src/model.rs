@@ -41,10 +41,12 @@ pub enum Status {
     Expired,
     Cancelled,
     Failed,
+    /// The lease ran out (or the servers were decommissioned): the servers are deleted.
+    Retired,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::PendingApproval,
         Status::Approved,
         Status::Provisioning,
@@ -53,6 +55,7 @@ impl Status {
         Status::Expired,
         Status::Cancelled,
         Status::Failed,
+        Status::Retired,
     ];
 
     /// The state machine: every legal transition and nothing else.
@@ -64,6 +67,7 @@ impl Status {
                 // Cancelled: the request item was closed in ServiceNow before anything was created.
                 | (Approved, Provisioning | Failed | Cancelled)
                 | (Provisioning, Active | Failed)
+                | (Active, Retired)
         )
     }
 
@@ -81,6 +85,7 @@ impl Status {
             Status::Expired => "expired",
             Status::Cancelled => "cancelled",
             Status::Failed => "failed",
+            Status::Retired => "retired",
         }
     }
 
@@ -123,6 +128,22 @@ pub struct ServerRecord {
     pub name: String,
     pub status: String,
     pub addresses: Vec<String>,
+}
+
+/// A request's lease on its servers (DESIGN.md "Leases"): when they are retired, what one
+/// extension adds, and how far the reminders before it have got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    /// When the servers are deleted.
+    pub retire_at: Timestamp,
+    /// What one extension adds: `lease_days`, or the time first asked for with `retire_at`.
+    pub length_secs: u64,
+    /// How many times the requester extended it.
+    #[serde(default)]
+    pub extensions: u32,
+    /// How many reminder offsets (largest first) were handled for this `retire_at`.
+    #[serde(default)]
+    pub reminders_sent: u32,
 }
 
 /// Who works on a `provisioning` request, and until when. Expired leases may be claimed again.
@@ -176,6 +197,9 @@ pub struct Request {
     pub decision_proof: Option<String>,
     /// SHA-256 of the intake body's canonical JSON: a replay is the same body when this matches.
     pub intake_digest: String,
+    /// The lease on the servers, when the request has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retirement: Option<Retirement>,
 }
 
 impl Request {
@@ -188,7 +212,9 @@ impl Request {
         let from = self.status;
         self.status = to;
         self.touch(at);
-        if to.is_final() {
+        // Once the servers run, the provisioning claim is over; what is due next (the lease's
+        // reminders and end) is set by whoever makes it active.
+        if to.is_final() || to == Status::Active {
             self.due_at = None;
             self.lease = None;
         }
@@ -252,7 +278,8 @@ pub enum MessageKind {
 }
 
 /// A message a transition owes (transactional outbox): recorded in the transition's write, delivered
-/// afterwards by the sender, removed once delivered, retried while not.
+/// afterwards by the sender, removed once delivered, retried while not, and kept as `dead` after
+/// the last attempt allowed (until someone revives it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxMessage {
     /// Sortable and unique: a UUIDv7.
@@ -263,6 +290,35 @@ pub struct OutboxMessage {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub kind: MessageKind,
+    /// When the last attempt allowed failed: the message is dead, kept, and no longer retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_at: Option<Timestamp>,
+}
+
+/// Where an owed message stands. A sent message is removed from the store, so only these two are
+/// ever read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Pending,
+    Dead,
+}
+
+/// A sender's hold on one owed message while it delivers it: taken with a conditional write, so
+/// one sender at a time holds a message; another may take it over once `until` has passed (the
+/// holder crashed or timed out). Removing or updating the message is conditional on the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageClaim {
+    /// Unique per claim.
+    pub holder: String,
+    pub until: Timestamp,
+}
+
+impl MessageClaim {
+    /// A claim by a new holder id, lasting `lease` from `now`.
+    pub fn new(now: Timestamp, lease: jiff::SignedDuration) -> Self {
+        MessageClaim { holder: format!("sender-{}", uuid::Uuid::new_v4().simple()), until: now + lease }
+    }
 }
 
 impl OutboxMessage {
@@ -275,7 +331,12 @@ impl OutboxMessage {
             attempts: 0,
             last_error: None,
             kind,
+            dead_at: None,
         }
+    }
+
+    pub fn status(&self) -> MessageStatus {
+        if self.dead_at.is_some() { MessageStatus::Dead } else { MessageStatus::Pending }
     }
 
     pub fn mail(request_id: &RequestId, at: Timestamp, notice: MailNotice) -> Self {
@@ -300,6 +361,7 @@ mod tests {
             (Approved, Cancelled),
             (Provisioning, Active),
             (Provisioning, Failed),
+            (Active, Retired),
         ];
         for from in Status::ALL {
             for to in Status::ALL {
@@ -312,7 +374,7 @@ mod tests {
     fn final_states_are_the_ones_without_a_way_out() {
         use Status::*;
         let finals: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, vec![Active, Denied, Expired, Cancelled, Failed]);
+        assert_eq!(finals, vec![Denied, Expired, Cancelled, Failed, Retired]);
     }
 
     #[test]

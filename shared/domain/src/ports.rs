@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::catalog::{CloudInfo, Flavor, Image, Network};
-use crate::compute::{ServerSpec, ServerState};
+use crate::compute::{ComputeLimits, ServerSpec, ServerState};
 use crate::error::Result;
 use crate::mail::MailNotice;
-use crate::model::{HistoryEntry, OutboxMessage, Request, RequestId, WorkNote};
+use crate::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, RequestId, WorkNote};
 use crate::signin::SignIns;
 use crate::token::{TokenHash, TokenRecord};
 
@@ -31,6 +31,10 @@ pub trait Cloud: Send + Sync {
     /// escapes it, and checks the names it gets back).
     async fn servers_named(&self, cloud: &str, name: &str) -> Result<Vec<ServerState>>;
     async fn delete_server(&self, cloud: &str, id: &str) -> Result<()>;
+    /// The project's compute quota and use (Nova's `GET /limits`), read now.
+    async fn limits(&self, cloud: &str) -> Result<ComputeLimits>;
+    /// Sets one metadata item of a server, leaving the others; a server gone is `Error::NotFound`.
+    async fn set_server_metadata(&self, cloud: &str, id: &str, key: &str, value: &str) -> Result<()>;
 }
 
 /// What `Store::create` answers: the new request, or the one already recorded for the same source.
@@ -57,6 +61,32 @@ impl Write {
     pub fn new(request: Request, expected_version: u64) -> Self {
         Write { request, expected_version, history: vec![], use_token: None, new_tokens: vec![], messages: vec![] }
     }
+
+    /// How many records this write touches (see `MAX_WRITE_ITEMS`).
+    pub fn items(&self) -> usize {
+        1 + usize::from(self.use_token.is_some()) + self.history.len() + self.new_tokens.len() + self.messages.len()
+    }
+}
+
+/// The most records one atomic write may touch, in every store: DynamoDB's limit, the smallest
+/// ("TransactWriteItems is a synchronous write operation that groups up to 100 action requests",
+/// Amazon DynamoDB API Reference, TransactWriteItems:
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+/// A write over it is refused before it is sent; what bounds a write's size (the approvers a
+/// request can have) is checked when the configuration loads.
+pub const MAX_WRITE_ITEMS: usize = 100;
+
+/// How many records `Store::create` touches: the source key, the request, its first history entry,
+/// and its tokens and messages.
+pub fn create_items(tokens: usize, messages: usize) -> usize {
+    3 + tokens + messages
+}
+
+/// How many owed messages wait for delivery and how many are dead (for the metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    pub pending: u64,
+    pub dead: u64,
 }
 
 /// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`. The
@@ -83,12 +113,42 @@ pub trait Store: SignIns + Send + Sync {
     async fn apply(&self, write: Write) -> Result<Request>;
     /// Requests in `status` whose `due_at` is at or before `now`, oldest due first.
     async fn due(&self, status: crate::model::Status, now: Timestamp, limit: usize) -> Result<Vec<Request>>;
-    /// Owed messages whose next attempt is at or before `now`, oldest first.
+    /// Owed messages (not dead) whose next attempt is at or before `now` and that no sender holds
+    /// past `now`, oldest first. The answer may come from an index that lags behind the writes
+    /// (DynamoDB's GSIs are eventually consistent): it can name a message already sent, held or
+    /// dead, or show an older state of it. So a sender claims each message (`claim_message`)
+    /// before it sends, and sends what the claim answers.
     async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>>;
-    /// Removes a delivered message and appends `history` (if any) to its request.
-    async fn message_sent(&self, message: &OutboxMessage, history: Option<HistoryEntry>) -> Result<()>;
-    /// Records a failed attempt and when to try again.
-    async fn message_failed(&self, message: &OutboxMessage, next_attempt_at: Timestamp, error: &str) -> Result<()>;
+    /// Claims the message `id` of `request` for `claim` if it is still owed, not dead, due at
+    /// `now` and held by nobody past `now` (a conditional write on the record itself, never on an
+    /// index). Answers the message as stored now, or `None` when it was sent, is dead or not due,
+    /// or another sender holds it.
+    async fn claim_message(
+        &self,
+        request: &RequestId,
+        id: &str,
+        claim: &MessageClaim,
+        now: Timestamp,
+    ) -> Result<Option<OutboxMessage>>;
+    /// Removes a delivered message and appends `history` (if any) to its request, if `claim` still
+    /// holds it; otherwise `Error::Stale` and nothing changes.
+    async fn message_sent(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        history: Option<HistoryEntry>,
+    ) -> Result<()>;
+    /// Records a failed attempt and releases the claim: `message` as the sender updated it
+    /// (attempts, last error, next attempt, and `dead_at` after the last attempt allowed). If
+    /// `claim` no longer holds it, `Error::Stale` and nothing changes.
+    async fn message_failed(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<()>;
+    /// The owed and dead messages of `request`, oldest first, as stored now.
+    async fn messages_of(&self, request: &RequestId) -> Result<Vec<OutboxMessage>>;
+    /// Writes `message` (revived by the caller: not dead, due again) over the stored one if that
+    /// is dead; otherwise `Error::Stale` and nothing changes.
+    async fn revive_message(&self, message: &OutboxMessage) -> Result<()>;
+    /// How many messages are pending and dead. May lag behind the writes like `messages_due`.
+    async fn message_counts(&self) -> Result<MessageCounts>;
 }
 
 /// Delivers one mail. The adapter renders the notice's template for the request and sends it.

@@ -44,6 +44,16 @@ impl ApprovalToken {
     pub fn hash(&self) -> TokenHash {
         TokenHash(hex(&Sha256::digest(self.0.as_bytes())))
     }
+
+    /// The hash an Extend link's token is stored under: SHA-256 of the token with a prefix of its
+    /// own, so a lease link never opens as an approval link, nor an approval link as a lease link
+    /// (each looks its record up under its own hash).
+    pub fn lease_hash(&self) -> TokenHash {
+        let mut digest = Sha256::new();
+        digest.update(b"gatehouse-lease:");
+        digest.update(self.0.as_bytes());
+        TokenHash(hex(&digest.finalize()))
+    }
 }
 
 impl std::fmt::Debug for ApprovalToken {
@@ -178,6 +188,8 @@ mod tests {
         let t = ApprovalToken::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
         assert_eq!(t.hash().as_str().len(), 64);
         assert_eq!(t.hash(), t.hash());
+        assert_ne!(t.lease_hash(), t.hash(), "lease and approval links are stored apart");
+        assert_eq!(t.lease_hash().as_str().len(), 64);
         assert!(!format!("{t:?}").contains("AAAA"));
     }
 }

@@ -589,3 +589,76 @@ fn freezes_in_a_zone_with_a_switch() {
     closed(&p, "2026-10-24T20:00:00Z", Some("2026-10-25T04:00:00+01:00"));
     open(&p, "2026-10-25T03:00:00Z");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Change types
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn change_types_and_standard_templates() {
+    use gatehouse_domain::changes::ChangeKind;
+    use gatehouse_domain::policy::ChangeType;
+    let p = policy(
+        "environments:\n  production:\n    change_type: standard\n    standard_template: \"Deploy shop (pre-approved)\"\n  \
+         hotfix:\n    change_type: emergency\n  staging:\n    change_type: normal\n  qa: {}\n\
+         default:\n  change_type: standard\n  standard_template: 1c8e02ec47410200e90d87e8dee49057\n",
+    );
+    let standard = ChangeType::Standard { template: "Deploy shop (pre-approved)".into() };
+    assert_eq!(p.environment("production").unwrap().change_type, standard);
+    assert_eq!(p.environment("hotfix").unwrap().change_type, ChangeType::Emergency);
+    assert_eq!(p.environment("staging").unwrap().change_type, ChangeType::Normal);
+    assert_eq!(p.environment("qa").unwrap().change_type, ChangeType::Normal, "normal is the default");
+    assert_eq!(
+        p.environment("unnamed").unwrap().change_type,
+        ChangeType::Standard { template: "1c8e02ec47410200e90d87e8dee49057".into() },
+        "default: takes a change type too"
+    );
+    // What a new change becomes: the job's emergency reason wins everywhere.
+    let kind = |env: &str, reason: Option<&str>| ChangeKind::of(p.environment(env), reason);
+    assert_eq!(kind("production", None), ChangeKind::Standard { template: "Deploy shop (pre-approved)".into() });
+    assert_eq!(kind("production", Some("outage")), ChangeKind::Emergency { reason: "outage".into() });
+    assert_eq!(kind("staging", None), ChangeKind::Normal);
+    assert_eq!(kind("staging", Some("outage")).type_name(), "emergency");
+    assert_eq!(kind("hotfix", Some("outage")).emergency_reason(), Some("outage"));
+    // An emergency-only environment refuses a request without the reason, naming the field.
+    let hotfix = p.environment("hotfix").unwrap();
+    match hotfix.check_emergency_reason("hotfix", None) {
+        Err(gatehouse_domain::Error::Invalid(errors)) => {
+            assert_eq!(errors[0].field, "emergency_reason");
+            assert!(errors[0].message.contains("GATEHOUSE_EMERGENCY_REASON"), "{errors:?}");
+            assert!(errors[0].message.contains("emergency changes only"), "{errors:?}");
+        }
+        other => panic!("expected 422 naming emergency_reason, got {other:?}"),
+    }
+    assert!(hotfix.check_emergency_reason("hotfix", Some("outage")).is_ok());
+    assert!(p.environment("production").unwrap().check_emergency_reason("production", None).is_ok());
+}
+
+#[test]
+fn malformed_change_types_name_the_line_and_the_reason() {
+    let head = "environments:\n  production:\n    timezone: UTC\n";
+    let e = assert_error(&format!("{head}    change_type: cab\n"), 4, "unknown change_type \"cab\"");
+    assert!(e.message.contains("normal, standard or emergency"), "{e}");
+    // Standard without its template: reported at the environment's rules, naming the key.
+    let e =
+        assert_error(&format!("{head}    change_type: standard\n"), 3, "change_type standard needs standard_template");
+    assert!(e.message.contains("environments.production"), "{e}");
+    assert_error(
+        &format!("{head}    change_type: standard\n    standard_template: \"  \"\n"),
+        3,
+        "standard_template is empty",
+    );
+    // A template on a type that is not standard.
+    assert_error(
+        &format!("{head}    change_type: emergency\n    standard_template: Deploy\n"),
+        3,
+        "standard_template is set but change_type is emergency",
+    );
+    assert_error(
+        &format!("{head}    standard_template: Deploy\n"),
+        3,
+        "standard_template is set but change_type is normal",
+    );
+    assert_error("environments: {}\ndefault:\n  change_type: standard\n", 3, "needs standard_template");
+    assert_error(&format!("{head}    change_type: [standard]\n"), 4, "invalid type");
+}

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 use domain::Result;
-use domain::changes::{CodeHost, DeploymentInfo, JobInfo, PipelineInfo};
+use domain::changes::{
+    CodeHost, CommitSummary, DeployedCommit, DeploymentInfo, JobInfo, MergeRequestSummary, PipelineInfo, TestSummary,
+};
+use jiff::Timestamp;
 
 use crate::Client;
 use crate::types::MergeRequest;
@@ -98,6 +101,58 @@ impl CodeHost for Client {
             }
         }
         Ok(rejected)
+    }
+
+    async fn last_successful_deployment(&self, project_id: u64, environment: &str) -> Result<Option<DeployedCommit>> {
+        Ok(Client::last_successful_deployment(self, project_id, environment).await?.map(|d| DeployedCommit {
+            deployment_id: d.id,
+            sha: d.sha,
+            created_at: d.created_at,
+        }))
+    }
+
+    async fn commits_between(&self, project_id: u64, from: &str, to: &str) -> Result<Vec<CommitSummary>> {
+        Ok(self
+            .compare(project_id, from, to)
+            .await?
+            .commits
+            .into_iter()
+            .map(|c| CommitSummary { sha: c.id, title: c.title, author: c.author_name.unwrap_or_default() })
+            .collect())
+    }
+
+    async fn merged_merge_requests(
+        &self,
+        project_id: u64,
+        target_branch: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<MergeRequestSummary>> {
+        let mrs = Client::merged_merge_requests(self, project_id, target_branch, since).await?;
+        Ok(mrs
+            .into_iter()
+            .map(|m| MergeRequestSummary {
+                iid: m.iid,
+                commits: [m.sha, m.merge_commit_sha, m.squash_commit_sha].into_iter().flatten().collect(),
+                author: m.author.map(|a| a.name).unwrap_or_default(),
+                title: m.title,
+                url: m.web_url,
+            })
+            .collect())
+    }
+
+    async fn test_summary(&self, project_id: u64, pipeline_id: u64) -> Result<Option<TestSummary>> {
+        match self.test_report_summary(project_id, pipeline_id).await {
+            Ok(s) => Ok(Some(TestSummary {
+                count: s.total.count,
+                success: s.total.success,
+                failed: s.total.failed,
+                skipped: s.total.skipped,
+                error: s.total.error,
+                time_secs: s.total.time,
+            })),
+            Err(domain::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn manual_job(&self, project_id: u64, pipeline_id: u64, name: &str) -> Result<Option<u64>> {

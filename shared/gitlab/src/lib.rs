@@ -19,6 +19,7 @@
 mod code_host;
 mod endpoints;
 pub mod id_tokens;
+mod releases;
 mod types;
 
 use std::fmt;
@@ -33,7 +34,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 pub use id_tokens::GitLabIdTokens;
-pub use types::{Commit, Deployment, DeploymentApproval, Job, JobPipeline, MergeRequest, Note, Pipeline, User};
+pub use types::{
+    Commit, Compare, Deployment, DeploymentApproval, Job, JobPipeline, MergeRequest, Note, Pipeline, TestReportSummary,
+    TestReportTotal, User,
+};
 
 /// The longest `Retry-After` that is waited for; a longer one fails the call at once.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);

@@ -197,6 +197,43 @@ pub struct Deployment {
     pub sha: String,
     #[serde(default)]
     pub environment: Option<DeploymentEnvironment>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+}
+
+/// `GET /projects/:id/repository/compare`: the commits `to` has and `from` has not, oldest first
+/// (https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compare {
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+    /// GitLab gave up diffing (the commits are still listed).
+    #[serde(default)]
+    pub compare_timeout: bool,
+}
+
+/// `GET /projects/:id/pipelines/:pipeline_id/test_report_summary`
+/// (https://docs.gitlab.com/api/pipelines/#get-a-test-report-summary-for-a-pipeline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestReportSummary {
+    pub total: TestReportTotal,
+}
+
+/// The counts of every suite together; `time` in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestReportTotal {
+    #[serde(default)]
+    pub time: f64,
+    #[serde(default)]
+    pub count: u64,
+    #[serde(default)]
+    pub success: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub skipped: u64,
+    #[serde(default)]
+    pub error: u64,
 }
 
 /// The environment a deployment went to.

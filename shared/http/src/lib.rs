@@ -4,7 +4,9 @@
 
 pub mod auth;
 pub mod body;
+pub mod health;
 pub mod lambda;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

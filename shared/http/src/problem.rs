@@ -61,7 +61,10 @@ pub fn public_detail(e: &Error) -> String {
 pub fn log_error(e: &Error) {
     match e {
         Error::Internal { .. } => tracing::error!(error = %e.chain(), "internal error"),
-        Error::Upstream { .. } => tracing::warn!(error = %e.chain(), "upstream failure"),
+        Error::Upstream { .. } => {
+            domain::metrics::upstream_error(e);
+            tracing::warn!(error = %e.chain(), "upstream failure")
+        }
         _ => tracing::debug!(error = %e, "request refused"),
     }
 }

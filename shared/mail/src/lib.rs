@@ -2,6 +2,7 @@
 //! them — a file outbox of RFC 5322 `.eml` files and SMTP; SES plugs in through `Transport`.
 
 pub mod outbox;
+pub mod smtp;
 pub mod templates;
 
 use std::sync::Arc;
@@ -13,39 +14,17 @@ use domain::model::Request;
 use domain::ports::Mailer;
 use domain::token::LinkKey;
 use domain::{Error, Result};
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub use outbox::{FileOutbox, OutboxMail, read_outbox};
+pub use smtp::Smtp;
 pub use templates::{RenderedMail, render};
 
 /// Delivers one built message.
 #[async_trait]
 pub trait Transport: Send + Sync {
     async fn deliver(&self, message: Message) -> Result<()>;
-}
-
-pub struct Smtp(AsyncSmtpTransport<Tokio1Executor>);
-
-impl Smtp {
-    pub fn from_url(url: &str) -> Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| Error::internal("GATEHOUSE_SMTP_URL is not a valid SMTP URL", e))?
-            .timeout(Some(std::time::Duration::from_secs(15)))
-            .build();
-        Ok(Self(transport))
-    }
-}
-
-#[async_trait]
-impl Transport for Smtp {
-    async fn deliver(&self, message: Message) -> Result<()> {
-        self.0
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::upstream_caused("SMTP relay", "refused or failed to take the mail", e))
-    }
 }
 
 /// Renders a notice with the templates and hands it to the transport.
@@ -67,7 +46,7 @@ impl TemplateMailer {
     pub fn transport_for(config: &MailTransport) -> Result<Arc<dyn Transport>> {
         match config {
             MailTransport::Outbox { dir } => Ok(Arc::new(FileOutbox::new(dir.clone())?)),
-            MailTransport::Smtp { url } => Ok(Arc::new(Smtp::from_url(url)?)),
+            MailTransport::Smtp(settings) => Ok(Arc::new(Smtp::new(settings)?)),
             MailTransport::Ses { .. } => Err(Error::internal_msg("the SES transport is provided by the AWS adapter")),
         }
     }
@@ -78,9 +57,13 @@ impl TemplateMailer {
             .parse()
             .map_err(|e| Error::internal(format!("recipient of a {:?} mail does not parse", notice.template), e))?;
         let mail = render(&notice.template, request, &self.base_url, &self.links);
+        // RFC 5322 section 3.6.4: every message should carry a Message-ID; lettre adds none and
+        // not every relay does. Its right-hand side is the sender's domain, not this host's name.
+        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.from.email.domain());
         Message::builder()
             .from(self.from.clone())
             .to(to)
+            .message_id(Some(message_id))
             .subject(mail.subject)
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
             .map_err(|e| Error::internal("building a mail failed", e))

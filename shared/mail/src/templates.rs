@@ -215,6 +215,30 @@ pub fn render(template: &MailTemplate, r: &Request, base_url: &str, links: &Link
             actions: vec![],
             outro: vec!["The platform team has been told.".into()],
         },
+        MailTemplate::LeaseReminder { link_id } => {
+            let retire_at = r.retirement.as_ref().map(|l| when(l.retire_at)).unwrap_or_else(|| "soon".into());
+            Mail {
+                subject: format!(
+                    "Reminder: {number} — {} will be deleted at {retire_at}",
+                    r.planned_names().join(", ")
+                ),
+                intro: vec![format!(
+                    "The lease of your VMs for {number} on {} ends at {retire_at}; then they are deleted. \
+                     If you still need them, extend the lease.",
+                    r.cloud
+                )],
+                rows: [servers(r), details(r)].concat(),
+                actions: vec![("Extend", format!("{base_url}/v1/leases/{}", links.token_for(link_id).expose()))],
+                outro: vec!["The link opens a page; nothing changes until you press the button there.".into()],
+            }
+        }
+        MailTemplate::Retired => Mail {
+            subject: format!("Retired: {number} — {} deleted", r.planned_names().join(", ")),
+            intro: vec![format!("The lease of your VMs for {number} on {} ended; they were deleted.", r.cloud)],
+            rows: [servers(r), details(r)].concat(),
+            actions: vec![],
+            outro: vec![],
+        },
     };
     RenderedMail { text: text_of(&m), html: html_of(&m), subject: m.subject }
 }

@@ -140,6 +140,18 @@ pub fn normalise(service: Service, published: &str) -> Result<Endpoint, url::Par
     Ok(endpoint)
 }
 
+/// Where the compute version document is: the API URL up to its version segment, with a trailing
+/// slash (`…/nova/v2.1/<project>` → `…/nova/v2.1/`), which Nova serves without a token; a URL
+/// without a version segment is taken whole.
+pub fn version_root(api: &Url) -> Url {
+    let mut segs = segments(api);
+    if let Some(at) = segs.iter().rposition(|s| is_version(s)) {
+        segs.truncate(at + 1);
+    }
+    segs.push(String::new());
+    with_segments(api, &segs)
+}
+
 /// `base` with `extra` path segments appended (each escaped as one segment).
 pub fn join(base: &Url, extra: &[&str]) -> Url {
     let mut out = base.clone();
@@ -253,6 +265,15 @@ mod tests {
             "http://127.0.0.1:9292/v2/images?marker=z",
             "an absolute link never moves the call (and its token) to another host"
         );
+    }
+
+    #[test]
+    fn the_version_document_is_at_the_version_segment() {
+        let root = |u: &str| version_root(&Url::parse(u).unwrap()).to_string();
+        assert_eq!(root("https://pcd.example.com/nova/v2.1/9a1b7c3e"), "https://pcd.example.com/nova/v2.1/");
+        assert_eq!(root("http://10.0.0.1:8774/v2.1"), "http://10.0.0.1:8774/v2.1/");
+        assert_eq!(root("http://10.0.0.1:8774/v2/abc"), "http://10.0.0.1:8774/v2/");
+        assert_eq!(root("http://10.0.0.1:8774/compute"), "http://10.0.0.1:8774/compute/");
     }
 
     #[test]

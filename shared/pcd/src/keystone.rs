@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::clouds::{AppCredentialRef, CloudConfig, Credentials, DomainRef, ProjectRef, UserRef};
 use crate::endpoint::{self, CatalogService, Endpoint, Service};
+use crate::microversion::Negotiated;
 use crate::outbound;
 
 /// Renew a token this long before Keystone says it expires.
@@ -93,11 +94,19 @@ pub struct Session {
     pub renew_at: Instant,
     /// Per service, the endpoint or the sentence saying why there is none.
     pub endpoints: HashMap<Service, Result<Endpoint, String>>,
+    /// The compute microversion negotiated for this token's compute endpoint, once read: a new
+    /// token (an hour later, or after a 401) reads the version document again, which notices an
+    /// upgraded cloud. The lock makes that one read at a time.
+    pub compute: tokio::sync::Mutex<Option<Negotiated>>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("renew_at", &self.renew_at).field("endpoints", &self.endpoints).finish()
+        f.debug_struct("Session")
+            .field("renew_at", &self.renew_at)
+            .field("endpoints", &self.endpoints)
+            .field("compute", &self.compute)
+            .finish()
     }
 }
 
@@ -134,7 +143,7 @@ impl Session {
                 (service, found)
             })
             .collect();
-        Session { token, renew_at, endpoints }
+        Session { token, renew_at, endpoints, compute: tokio::sync::Mutex::new(None) }
     }
 
     pub fn fresh(&self) -> bool {

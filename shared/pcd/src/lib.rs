@@ -3,6 +3,8 @@
 //!
 //! One [`reqwest::Client`] per cloud (its TLS settings from clouds.yaml), one Keystone token per
 //! cloud shared by all calls and renewed a minute before it expires or when a service answers 401.
+//! With each token, the Nova microversion is negotiated from the compute version document
+//! ([`microversion`]): the highest Gatehouse needs that the cloud offers, 2.1 at the least.
 //!
 //! Outbound rules: TLS is verified unless a cloud says `verify: false` *and* the caller allows it
 //! (`GATEHOUSE_ALLOW_INSECURE_TLS`); Keystone and the catalog's endpoints must be https except on
@@ -11,6 +13,7 @@
 mod clouds;
 mod endpoint;
 mod keystone;
+pub mod microversion;
 mod outbound;
 mod pcd;
 

@@ -1,34 +1,42 @@
 //! [`Pcd`]: the clouds of clouds.yaml behind the domain's `Cloud` port.
 
-use std::collections::BTreeMap;
+mod nova;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::Error;
 use domain::catalog::{CloudInfo, Flavor, Image, Network};
-use domain::compute::{ServerSpec, ServerState};
+use domain::compute::{ComputeLimits, ServerSpec, ServerState};
 use domain::ports::Cloud;
 use reqwest::header::{ACCEPT, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
 
 use crate::clouds::{CloudConfig, CloudsFile};
 use crate::endpoint::{self, Endpoint, Service};
 use crate::keystone::{self, Session, TokenAnswer};
+use crate::microversion::{self, Ask, Negotiated};
 use crate::outbound;
 
-/// The Nova microversion every compute call asks for.
-pub const NOVA_MICROVERSION: &str = "2.79";
-/// The same, as the `OpenStack-API-Version` header says it.
-const COMPUTE_API_VERSION: &str = "compute 2.79";
+/// A JSON body that may depend on the compute microversion of the call.
+type Body<'a> = &'a (dyn Fn(Negotiated) -> Value + Send + Sync);
 
-/// Glance's page size Gatehouse asks for.
-const IMAGE_PAGE: &str = "100";
+/// The highest Nova microversion Gatehouse asks for; a cloud whose compute API offers less gets
+/// its own maximum (see [`crate::microversion`]).
+pub const NOVA_MICROVERSION: &str = "2.52";
+
+/// Glance's page size Gatehouse asks for: its default `api_limit_max`, the largest page a Glance
+/// gives unless its operator changed it (a larger `limit` is trimmed to it, not refused), so a big
+/// catalog takes as few of the sequential marker-paged round trips as the cloud allows
+/// (https://docs.openstack.org/glance/latest/configuration/glance_api.html#DEFAULT.api_limit_max,
+/// glance/common/config.py).
+const IMAGE_PAGE: &str = "1000";
 /// A bound on pages followed, against a server whose `next` never ends.
 const MAX_PAGES: usize = 200;
 /// How much of an upstream error message we keep (quota details, log sources).
@@ -246,18 +254,35 @@ impl CloudClient {
     }
 
     /// Sends one call to `service` with the token; on a 401 authenticates again once and resends.
-    /// Nova calls carry the microversion headers.
-    async fn send<F>(&self, service: Service, method: Method, url: F, body: Option<&Value>) -> Result<Response, Error>
+    /// Nova calls carry the microversion `ask` comes to (both headers: `X-OpenStack-Nova-API-Version`
+    /// for a Nova older than 2.27); a 406 reads the version document again and resends once at what
+    /// the cloud offers now (an API node rolled back behind the load balancer, or a Nova whose
+    /// oldest microversion is above 2.1).
+    async fn send<F>(
+        &self,
+        service: Service,
+        method: Method,
+        url: F,
+        ask: Ask,
+        body: Option<Body<'_>>,
+    ) -> Result<Response, Error>
     where
         F: Fn(&Endpoint) -> Url + Send + Sync,
     {
         let mut session = self.session(None).await?;
         let mut retried = false;
+        let mut refused: Option<Negotiated> = None;
         loop {
             let endpoint = match session.endpoints.get(&service) {
                 Some(Ok(e)) => e,
                 Some(Err(detail)) => return Err(self.fail(service, detail.clone(), None)),
                 None => return Err(self.fail(service, "is not a service Gatehouse knows", None)),
+            };
+            let negotiated = match (service, ask, refused) {
+                (Service::Compute, _, Some(refused)) => self.negotiated(&session, endpoint, Some(refused)).await?,
+                (Service::Compute, Ask::Negotiated, None) => self.negotiated(&session, endpoint, None).await?,
+                (Service::Compute, Ask::Base, None) => Negotiated { version: Some(microversion::BASE) },
+                _ => Negotiated::BASE,
             };
             let target = url(endpoint);
             let mut req = self
@@ -265,13 +290,16 @@ impl CloudClient {
                 .request(method.clone(), target.clone())
                 .header("X-Auth-Token", session.token.clone())
                 .header(ACCEPT, "application/json");
-            if service == Service::Compute {
-                req = req
-                    .header("OpenStack-API-Version", HeaderValue::from_static(COMPUTE_API_VERSION))
-                    .header("X-OpenStack-Nova-API-Version", HeaderValue::from_static(NOVA_MICROVERSION));
+            if let Some(version) = negotiated.version {
+                let version = version.to_string();
+                let both =
+                    HeaderValue::from_str(&format!("compute {version}")).ok().zip(HeaderValue::from_str(&version).ok());
+                if let Some((new, old)) = both {
+                    req = req.header("OpenStack-API-Version", new).header("X-OpenStack-Nova-API-Version", old);
+                }
             }
             if let Some(body) = body {
-                req = req.json(body);
+                req = req.json(&body(negotiated));
             }
             let started = Instant::now();
             let resp = req.send().await.map_err(|e| self.transport(service, e))?;
@@ -290,6 +318,14 @@ impl CloudClient {
                 session = self.session(Some(&session)).await?;
                 continue;
             }
+            if resp.status() == StatusCode::NOT_ACCEPTABLE && negotiated.version.is_some() && refused.is_none() {
+                let now = self.negotiated(&session, endpoint, Some(negotiated)).await?;
+                if now != negotiated {
+                    tracing::info!(cloud = %self.config.name, "compute microversion refused; sending the one offered now");
+                    refused = Some(negotiated);
+                    continue;
+                }
+            }
             return Ok(resp);
         }
     }
@@ -298,7 +334,7 @@ impl CloudClient {
     where
         F: Fn(&Endpoint) -> Url + Send + Sync,
     {
-        let resp = self.send(service, Method::GET, url, None).await?;
+        let resp = self.send(service, Method::GET, url, Ask::Base, None).await?;
         self.read_json(service, resp).await
     }
 
@@ -391,16 +427,6 @@ impl CloudClient {
         Ok(out)
     }
 
-    async fn flavors(&self) -> Result<Vec<Flavor>, Error> {
-        let flavors: Vec<NovaFlavor> =
-            self.list(Service::Compute, &["flavors", "detail"], &[], "flavors", "flavors_links").await?;
-        Ok(flavors
-            .into_iter()
-            .filter(|f| !f.disabled)
-            .map(|f| Flavor::new(f.id.0, f.name, f.vcpus, f.ram, f.disk))
-            .collect())
-    }
-
     async fn networks(&self) -> Result<Vec<Network>, Error> {
         let networks: Vec<NeutronNetwork> =
             self.list(Service::Network, &["networks"], &[], "networks", "networks_links").await?;
@@ -409,69 +435,6 @@ impl CloudClient {
             .filter(|n| n.status == "ACTIVE" && n.admin_state_up)
             .map(|n| Network::new(n.id, n.name.unwrap_or_default(), n.shared, n.external))
             .collect())
-    }
-
-    async fn create_server(&self, spec: &ServerSpec) -> Result<String, Error> {
-        let mut server = json!({
-            "name": spec.name,
-            "imageRef": spec.image_id,
-            "flavorRef": spec.flavor_id,
-            "networks": [{"uuid": spec.network_id}],
-            "metadata": spec.metadata,
-        });
-        if let Some(size) = spec.boot_volume_gb {
-            server["imageRef"] = json!("");
-            server["block_device_mapping_v2"] = json!([{
-                "boot_index": 0,
-                "uuid": spec.image_id,
-                "source_type": "image",
-                "destination_type": "volume",
-                "volume_size": size,
-                "delete_on_termination": true,
-            }]);
-        }
-        let body = json!({ "server": server });
-        let resp =
-            self.send(Service::Compute, Method::POST, |e| endpoint::join(&e.api, &["servers"]), Some(&body)).await?;
-        let status = resp.status();
-        if status == StatusCode::FORBIDDEN || status == StatusCode::PAYLOAD_TOO_LARGE {
-            let body = resp.bytes().await.unwrap_or_default();
-            let detail = upstream_message(&body)
-                .unwrap_or_else(|| format!("Nova refused the server (HTTP {})", status.as_u16()));
-            tracing::warn!(cloud = %self.config.name, status = status.as_u16(), %detail, "Nova refused a server for quota");
-            return Err(Error::Quota { system: self.system(Service::Compute), detail });
-        }
-        let created: CreatedServer = self.read_json(Service::Compute, resp).await?;
-        tracing::info!(cloud = %self.config.name, server = %created.server.id, name = %spec.name, "server create sent");
-        Ok(created.server.id)
-    }
-
-    async fn server(&self, id: &str) -> Result<Option<ServerState>, Error> {
-        let resp = self.send(Service::Compute, Method::GET, |e| endpoint::join(&e.api, &["servers", id]), None).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let found: OneServer = self.read_json(Service::Compute, resp).await?;
-        Ok(Some(found.server.into()))
-    }
-
-    async fn servers_named(&self, name: &str) -> Result<Vec<ServerState>, Error> {
-        let pattern = format!("^{}$", regex_escape(name));
-        let servers: Vec<NovaServer> = self
-            .list(Service::Compute, &["servers", "detail"], &[("name", &pattern)], "servers", "servers_links")
-            .await?;
-        Ok(servers.into_iter().filter(|s| s.name == name).map(ServerState::from).collect())
-    }
-
-    async fn delete_server(&self, id: &str) -> Result<(), Error> {
-        let resp =
-            self.send(Service::Compute, Method::DELETE, |e| endpoint::join(&e.api, &["servers", id]), None).await?;
-        let status = resp.status();
-        if status.is_success() || status == StatusCode::NOT_FOUND {
-            tracing::info!(cloud = %self.config.name, server = %id, status = status.as_u16(), "server delete sent");
-            return Ok(());
-        }
-        Err(self.status_error(Service::Compute, resp).await)
     }
 }
 
@@ -515,6 +478,14 @@ impl Cloud for Pcd {
     async fn delete_server(&self, cloud: &str, id: &str) -> Result<(), Error> {
         self.cloud(cloud)?.delete_server(id).await
     }
+
+    async fn limits(&self, cloud: &str) -> Result<ComputeLimits, Error> {
+        self.cloud(cloud)?.limits().await
+    }
+
+    async fn set_server_metadata(&self, cloud: &str, id: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.cloud(cloud)?.set_server_metadata(id, key, value).await
+    }
 }
 
 /// `10 s`, `250 ms`.
@@ -524,18 +495,6 @@ fn human(d: Duration) -> String {
     } else {
         format!("{} ms", d.as_millis())
     }
-}
-
-/// Escapes what a POSIX/Python regex would read as syntax, so a name matches only itself.
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if "\\.^$|?*+()[]{}".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The `message` OpenStack services put in error bodies (`{"forbidden": {"message": …}}`,
@@ -583,34 +542,6 @@ struct GlanceImage {
     min_ram: Option<u64>,
 }
 
-/// An id Nova may send as a string or (very old flavors) a number.
-struct AnyId(String);
-
-impl<'de> Deserialize<'de> for AnyId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(AnyId(s)),
-            Value::Number(n) => Ok(AnyId(n.to_string())),
-            _ => Err(serde::de::Error::custom("an id must be a string or a number")),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct NovaFlavor {
-    id: AnyId,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    vcpus: u64,
-    #[serde(default)]
-    ram: u64,
-    #[serde(default)]
-    disk: u64,
-    #[serde(rename = "OS-FLV-DISABLED:disabled", default)]
-    disabled: bool,
-}
-
 fn yes() -> bool {
     true
 }
@@ -630,77 +561,9 @@ struct NeutronNetwork {
     external: bool,
 }
 
-#[derive(Deserialize)]
-struct CreatedServer {
-    server: CreatedId,
-}
-
-#[derive(Deserialize)]
-struct CreatedId {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct OneServer {
-    server: NovaServer,
-}
-
-#[derive(Deserialize)]
-struct NovaServer {
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    addresses: BTreeMap<String, Vec<NovaAddress>>,
-    #[serde(default)]
-    fault: Option<NovaFault>,
-    #[serde(default)]
-    metadata: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct NovaAddress {
-    addr: String,
-}
-
-#[derive(Deserialize)]
-struct NovaFault {
-    #[serde(default)]
-    message: Option<String>,
-}
-
-impl From<NovaServer> for ServerState {
-    fn from(s: NovaServer) -> Self {
-        ServerState {
-            id: s.id,
-            name: s.name,
-            status: s.status,
-            addresses: s.addresses.into_values().flatten().map(|a| a.addr).collect(),
-            fault: s.fault.and_then(|f| f.message).filter(|m| !m.is_empty()),
-            metadata: s
-                .metadata
-                .into_iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => (k, s),
-                    other => (k, other.to_string()),
-                })
-                .collect(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_escaped_for_nova_regex_filter() {
-        assert_eq!(regex_escape("web-01"), "web-01");
-        assert_eq!(regex_escape("a.b*c"), "a\\.b\\*c");
-        assert_eq!(regex_escape("(x)[y]{z}^$|?+\\"), "\\(x\\)\\[y\\]\\{z\\}\\^\\$\\|\\?\\+\\\\");
-    }
 
     #[test]
     fn upstream_messages_are_found_and_cut() {
@@ -718,28 +581,8 @@ mod tests {
     }
 
     #[test]
-    fn both_microversion_headers_agree() {
-        assert_eq!(COMPUTE_API_VERSION, format!("compute {NOVA_MICROVERSION}"));
-    }
-
-    #[test]
     fn durations_read_well() {
         assert_eq!(human(Duration::from_secs(10)), "10 s");
         assert_eq!(human(Duration::from_millis(250)), "250 ms");
-    }
-
-    #[test]
-    fn servers_flatten_addresses_and_fault() {
-        let s: NovaServer = serde_json::from_value(json!({
-            "id": "s1", "name": "web-01", "status": "ERROR",
-            "addresses": {"net-a": [{"addr": "10.0.0.5", "version": 4}], "net-b": [{"addr": "fd00::5", "version": 6}]},
-            "fault": {"message": "No valid host was found.", "code": 500},
-            "metadata": {"gatehouse_request_id": "r1"}
-        }))
-        .unwrap();
-        let s = ServerState::from(s);
-        assert_eq!(s.addresses, ["10.0.0.5", "fd00::5"]);
-        assert_eq!(s.fault.as_deref(), Some("No valid host was found."));
-        assert_eq!(s.metadata["gatehouse_request_id"], "r1");
     }
 }

@@ -18,6 +18,8 @@ fn spec(name: &str, request_id: &str) -> ServerSpec {
         network_id: demo::NETWORK_PROD.into(),
         metadata: BTreeMap::from([(REQUEST_ID_METADATA_KEY.to_string(), request_id.to_string())]),
         boot_volume_gb: None,
+        description: Some(format!("Gatehouse request {request_id}")),
+        tags: vec!["gatehouse".into()],
     }
 }
 
@@ -34,6 +36,9 @@ async fn create_get_find_and_delete() {
     assert!(["BUILD", "ACTIVE"].contains(&server.status.as_str()), "{}", server.status);
     assert_eq!(server.metadata[REQUEST_ID_METADATA_KEY], "req-1");
     assert_eq!(server.fault, None);
+    let on_nova = sim.servers().into_iter().find(|s| s["id"] == id.as_str()).unwrap();
+    assert_eq!(on_nova["request_body"]["server"]["description"], "Gatehouse request req-1");
+    assert_eq!(on_nova["request_body"]["server"]["tags"], serde_json::json!(["gatehouse"]));
 
     let found = pcd.servers_named(CLOUD, "web-01").await.unwrap();
     assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
@@ -157,4 +162,23 @@ async fn disk_0_flavors_boot_from_a_volume() {
     );
     assert_eq!(body["networks"], serde_json::json!([{"uuid": demo::NETWORK_PROD}]));
     assert_eq!(body["metadata"][REQUEST_ID_METADATA_KEY], "req-v");
+}
+
+#[tokio::test]
+async fn one_metadata_item_is_set_and_the_others_are_kept() {
+    let sim = sim().await;
+    let pcd = pcd(&password_by_names(&sim));
+    let id = pcd.create_server(CLOUD, &spec("web-01", "req-m")).await.unwrap();
+
+    pcd.set_server_metadata(CLOUD, &id, "gatehouse_retire_at", "2026-12-01T18:00:00Z").await.unwrap();
+    let server = pcd.server(CLOUD, &id).await.unwrap().unwrap();
+    assert_eq!(server.metadata["gatehouse_retire_at"], "2026-12-01T18:00:00Z");
+    assert_eq!(server.metadata[REQUEST_ID_METADATA_KEY], "req-m", "the other items stay");
+    assert_eq!(sim.calls()["compute.metadata_set"], 1);
+
+    let gone = pcd.set_server_metadata(CLOUD, "00000000-0000-4000-8000-00000000dead", "k", "v").await;
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
+    sim.set_faults(Faults { fail_services: vec!["compute".into()], ..Default::default() });
+    let down = pcd.set_server_metadata(CLOUD, &id, "gatehouse_retire_at", "2027-01-01T00:00:00Z").await;
+    assert!(matches!(down, Err(Error::Upstream { .. })), "{down:?}");
 }

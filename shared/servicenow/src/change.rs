@@ -6,24 +6,26 @@
 //! and https://www.servicenow.com/docs/r/australia/it-service-management/change-management/normal-standard-emergency-states.html.
 //! Gatehouse only asks for approval (New → Assess, what "Request Approval" does); the change's
 //! approvals move it to Authorize and Scheduled. On the report it walks Scheduled → Implement →
-//! Review → Closed one documented step at a time.
+//! Review → Closed one documented step at a time. Standard changes are created from their
+//! template through the Change Management API (see `standard_change.rs`); from Scheduled on they
+//! are reported, closed and cancelled like the others.
 
 use async_trait::async_trait;
-use domain::changes::{ChangeDetails, ChangeDraft, ChangeManagement, ChangeState, state};
+use domain::changes::{ChangeDetails, ChangeDraft, ChangeKind, ChangeManagement, ChangeState, state};
 use domain::{Error, Result};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::{Client, DisplayValue, Query, Record};
 
-const TABLE: &str = "change_request";
+pub(crate) const TABLE: &str = "change_request";
 /// Assess: where "Request Approval" takes a new normal change (not in the domain's list).
 const ASSESS: &str = "-4";
 const FIELDS: &[&str] =
     &["sys_id", "number", "approval", "state", "correlation_id", "start_date", "end_date", "active"];
 
 /// ServiceNow's stored date-times: `YYYY-MM-DD HH:MM:SS` in UTC.
-fn glide_time(t: Timestamp) -> String {
+pub(crate) fn glide_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -33,7 +35,7 @@ fn parse_glide_time(s: &str) -> Option<Timestamp> {
 }
 
 pub struct ServiceNowChanges {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 impl ServiceNowChanges {
@@ -41,7 +43,7 @@ impl ServiceNowChanges {
         Self { client }
     }
 
-    fn state_of(&self, r: &Record) -> Result<ChangeState> {
+    pub(crate) fn state_of(&self, r: &Record) -> Result<ChangeState> {
         let sys_id = r
             .value("sys_id")
             .ok_or_else(|| Error::upstream("ServiceNow change_request", "answered a record without sys_id"))?;
@@ -58,7 +60,7 @@ impl ServiceNowChanges {
         })
     }
 
-    async fn patch(&self, sys_id: &str, fields: &[(&str, &str)]) -> Result<()> {
+    pub(crate) async fn patch(&self, sys_id: &str, fields: &[(&str, &str)]) -> Result<()> {
         let map: Map<String, Value> =
             fields.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
         self.client.update(TABLE, sys_id, &map).await.map(|_| ())
@@ -86,7 +88,7 @@ impl ServiceNowChanges {
 
     /// The change's fields from the environment's policy: references resolved by name, choices
     /// and plans as they are.
-    async fn detail_fields(&self, details: &ChangeDetails, fields: &mut Map<String, Value>) -> Result<()> {
+    pub(crate) async fn detail_fields(&self, details: &ChangeDetails, fields: &mut Map<String, Value>) -> Result<()> {
         let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         if let Some(group) = present(&details.assignment_group) {
             let id = self.resolve("sys_user_group", "assignment group", &group).await?;
@@ -110,7 +112,7 @@ impl ServiceNowChanges {
         Ok(())
     }
 
-    async fn fetch(&self, sys_id: &str) -> Result<ChangeState> {
+    pub(crate) async fn fetch(&self, sys_id: &str) -> Result<ChangeState> {
         let record = self
             .client
             .get(TABLE, sys_id, DisplayValue::Both)
@@ -134,13 +136,16 @@ impl ChangeManagement for ServiceNowChanges {
     }
 
     async fn create(&self, draft: &ChangeDraft) -> Result<ChangeState> {
+        if let ChangeKind::Standard { template } = &draft.kind {
+            return self.create_standard(draft, template).await;
+        }
         let mut fields = Map::new();
         let mut set = |k: &str, v: String| {
             fields.insert(k.to_string(), Value::String(v));
         };
-        set("type", if draft.emergency_reason.is_some() { "emergency" } else { "normal" }.into());
-        if let Some(reason) = &draft.emergency_reason {
-            set("justification", reason.clone());
+        set("type", draft.kind.type_name().into());
+        if let Some(reason) = draft.kind.emergency_reason() {
+            set("justification", reason.to_string());
         }
         set("short_description", draft.short_description.clone());
         set("description", draft.description.clone());
@@ -162,7 +167,7 @@ impl ChangeManagement for ServiceNowChanges {
         if created.state == state::NEW && created.approval != "rejected" {
             // An emergency change has no Assess step: straight to Authorize (ServiceNow's
             // emergency state model, as the simulator cites).
-            let next = if draft.emergency_reason.is_some() { state::AUTHORIZE } else { ASSESS };
+            let next = if draft.kind.emergency_reason().is_some() { state::AUTHORIZE } else { ASSESS };
             self.patch(&created.sys_id, &[("state", next)]).await?;
         }
         self.fetch(&created.sys_id).await

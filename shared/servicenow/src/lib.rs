@@ -10,6 +10,10 @@
 //!   [`Client::update`] (PATCH), and [`Client::add_work_note`],
 //!   which writes a note exactly once by looking for its marker before writing and before any
 //!   retry.
+//! - Standard changes through the Change Management API: [`Client::standard_templates`]
+//!   (`GET /api/sn_chg_rest/change/standard/template`) and [`Client::create_standard_change`]
+//!   (`POST /api/sn_chg_rest/change/standard/{template}`, created at most once like
+//!   [`Client::find_or_create`]).
 //! - Queries only from typed conditions ([`Query`]); values that could add a condition (`^`,
 //!   line breaks, `javascript:`) are refused, because ServiceNow cannot escape them and silently
 //!   ignores conditions it does not understand.
@@ -46,6 +50,7 @@ mod itsm;
 mod query;
 mod record;
 mod request_items;
+mod standard_change;
 
 pub use change::ServiceNowChanges;
 pub use client::{Client, TOKEN_RENEW_MARGIN, UpstreamMessage};

@@ -13,13 +13,15 @@ const TABLE: &str = "sc_req_item";
 
 /// (short name in [`SourceItem::variables`], the variable's name in the Gatehouse variable set,
 /// `infra/servicenow/manifest.json`).
-const VARIABLES: [(&str, &str); 6] = [
+const VARIABLES: [(&str, &str); 7] = [
     ("cloud", "gatehouse_cloud"),
     ("image", "gatehouse_image"),
     ("flavor", "gatehouse_flavor"),
     ("network", "gatehouse_network"),
     ("server_name", "gatehouse_server_name"),
     ("count", "gatehouse_count"),
+    // Optional: empty on an item ordered without a lease.
+    ("lease_days", "gatehouse_lease_days"),
 ];
 
 const PERSON_FIELDS: [&str; 3] = ["email", "name", "user_name"];
@@ -110,7 +112,7 @@ mod tests {
             "requested_for.user_name": "ada",
             "opened_by.email": "", "opened_by.name": "", "opened_by.user_name": "",
             "variables.gatehouse_cloud": "demo", "variables.gatehouse_image": " ",
-            "variables.gatehouse_count": "2"
+            "variables.gatehouse_count": "2", "variables.gatehouse_lease_days": "30"
         }))
         .unwrap();
         let item = item(&r, "x");
@@ -120,8 +122,9 @@ mod tests {
         assert_eq!(item.requested_for.unwrap().user_name, "ada");
         assert_eq!(item.opened_by, None, "an empty reference");
         let vars: Vec<(&str, &str)> = item.variables.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(vars, [("cloud", "demo"), ("count", "2")], "absent and empty variables are left out");
-        assert_eq!(fields().len(), 18);
+        assert_eq!(vars, [("cloud", "demo"), ("count", "2"), ("lease_days", "30")], "absent and empty ones left out");
+        assert_eq!(fields().len(), 19);
+        assert!(fields().contains(&"variables.gatehouse_lease_days".to_string()));
         assert!(fields().contains(&"variables.gatehouse_server_name".to_string()));
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use domain::Error;
-use domain::changes::{ChangeDetails, ChangeDraft, ChangeManagement, state};
+use domain::changes::{ChangeDetails, ChangeDraft, ChangeKind, ChangeManagement, state};
 use gatehouse_servicenow::{Client, ServiceNowChanges, ServiceNowConfig, SnAuth};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -48,7 +48,7 @@ fn draft(correlation_id: &str, details: ChangeDetails) -> ChangeDraft {
         planned_start: None,
         planned_end: None,
         details,
-        emergency_reason: None,
+        kind: ChangeKind::Normal,
     }
 }
 

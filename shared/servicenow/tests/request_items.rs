@@ -84,6 +84,20 @@ async fn reads_an_ordered_item_with_its_people_and_variables() {
 }
 
 #[tokio::test]
+async fn reads_the_lease_an_item_was_ordered_with() {
+    let sim = sim().await;
+    let mut spec = vm_item();
+    spec.variables.lease_days = Some("30".into());
+    let (leased, _) = sim.create_request_item(&spec);
+    let (unleased, _) = sim.create_request_item(&vm_item());
+    let items = RequestItems::new(client(&sim));
+    let item = items.request_item(&leased).await.unwrap().unwrap();
+    assert_eq!(item.variables.get("lease_days").map(String::as_str), Some("30"));
+    let item = items.request_item(&unleased).await.unwrap().unwrap();
+    assert_eq!(item.variables.get("lease_days"), None, "ordered without a lease: the variable is empty");
+}
+
+#[tokio::test]
 async fn items_without_gatehouse_variables_or_people() {
     let sim = sim().await;
     let laptop =

@@ -163,19 +163,61 @@ async fn due_and_messages_due_honour_the_limit() {
     assert!(store.due(Status::PendingApproval, now, 0).await.unwrap().is_empty());
 }
 
+/// An owed message's item through its life: pending, held, failed, dead, revived, sent; a failure
+/// reported after the send brings nothing back.
 #[tokio::test]
-async fn a_message_failed_after_it_was_sent_is_not_brought_back() {
+async fn a_messages_item_says_where_it_stands() {
+    use domain::model::{MessageClaim, OutboxMessage};
+
     let store = fresh_store().await;
     let r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
-    let m = domain::model::OutboxMessage::mail(
+    let m = OutboxMessage::mail(
         &r.id,
         r.created_at,
         domain::mail::MailNotice { to: "a@example.com".into(), template: domain::mail::MailTemplate::Received },
     );
     store.create(r.clone(), created(&r), vec![], vec![m.clone()]).await.unwrap();
-    store.message_sent(&m, None).await.unwrap();
-    store.message_failed(&m, Timestamp::now(), "late report").await.unwrap();
-    assert!(store.messages_due(Timestamp::MAX, 100).await.unwrap().is_empty());
+    let (pk, sk) = (format!("REQ#{}", r.id), format!("MSG#{}", m.id));
+    let item = || raw_item_at(&store, &pk, &sk);
+    let pending = item().await.unwrap();
+    assert_eq!(text(&pending, "type"), Some("message"));
+    assert_eq!(text(&pending, "next_attempt_at"), Some(sortable(m.next_attempt_at).as_str()));
+    assert_eq!(text(&pending, "gsi1pk"), Some("MSG"));
+    assert_eq!(text(&pending, "gsi1sk"), Some(format!("{}#{}", sortable(m.next_attempt_at), m.id).as_str()));
+    assert!(!pending.contains_key("claimed_by") && !pending.contains_key("dead"));
+
+    // Held: the claim on the item, and in the index at the time the claim runs out.
+    let now = Timestamp::now();
+    let claim = MessageClaim::new(now, jiff::SignedDuration::from_mins(5));
+    store.claim_message(&r.id, &m.id, &claim, now).await.unwrap().unwrap();
+    let held = item().await.unwrap();
+    assert_eq!(text(&held, "claimed_by"), Some(claim.holder.as_str()));
+    assert_eq!(text(&held, "claimed_until"), Some(sortable(claim.until).as_str()));
+    assert_eq!(text(&held, "gsi1sk"), Some(format!("{}#{}", sortable(claim.until), m.id).as_str()));
+
+    // Dead: out of the senders' partition, into the dead one; the claim released.
+    let dead = OutboxMessage { attempts: 20, last_error: Some("gone".into()), dead_at: Some(now), ..m.clone() };
+    store.message_failed(&dead, &claim).await.unwrap();
+    let item_dead = item().await.unwrap();
+    assert_eq!(text(&item_dead, "dead"), Some(sortable(now).as_str()));
+    assert_eq!(text(&item_dead, "gsi1pk"), Some("MSGDEAD"));
+    assert!(!item_dead.contains_key("claimed_by") && !item_dead.contains_key("claimed_until"));
+
+    // Revived: pending again, due at its new time.
+    let again = now + jiff::SignedDuration::from_secs(1);
+    let revived = OutboxMessage { dead_at: None, attempts: 0, next_attempt_at: again, ..dead };
+    store.revive_message(&revived).await.unwrap();
+    let item_revived = item().await.unwrap();
+    assert!(!item_revived.contains_key("dead"));
+    assert_eq!(text(&item_revived, "gsi1pk"), Some("MSG"));
+    assert_eq!(text(&item_revived, "gsi1sk"), Some(format!("{}#{}", sortable(again), m.id).as_str()));
+
+    let claim = MessageClaim::new(again, jiff::SignedDuration::from_mins(5));
+    let claimed = store.claim_message(&r.id, &m.id, &claim, again).await.unwrap().unwrap();
+    store.message_sent(&claimed, &claim, None).await.unwrap();
+    assert!(item().await.is_none(), "sent is removed");
+    assert!(matches!(store.message_failed(&claimed, &claim).await, Err(Error::Stale)), "a late report loses");
+    assert!(item().await.is_none(), "and brings nothing back");
     assert_eq!(store.history(&r.id).await.unwrap().len(), 1);
 }
 
@@ -407,4 +449,46 @@ async fn change_write_failures_are_upstream_errors_naming_the_operation() {
     ] {
         assert!(matches!(&err, Error::Upstream { detail, .. } if detail == &format!("{operation} failed")), "{err:?}");
     }
+}
+
+#[tokio::test]
+async fn a_leased_request_is_due_as_active_until_it_is_retired() {
+    let store = fresh_store().await;
+    let now = Timestamp::now();
+    let mut r = sample_request(&uuid::Uuid::new_v4().simple().to_string());
+    r.status = Status::Active;
+    r.due_at = Some(now - jiff::SignedDuration::from_mins(1));
+    r.retirement = Some(domain::model::Retirement {
+        retire_at: now + jiff::SignedDuration::from_hours(2),
+        length_secs: 86_400,
+        extensions: 0,
+        reminders_sent: 0,
+    });
+    store.create(r.clone(), created(&r), vec![], vec![]).await.unwrap();
+    let req = raw_item(&store, format!("REQ#{}", r.id)).await.unwrap();
+    assert_eq!(req.get("gsi1pk"), Some(&AttributeValue::S("DUE#active".into())));
+    assert_eq!(store.due(Status::Active, now, 10).await.unwrap(), vec![r.clone()], "lease and all");
+
+    // Extended: due later, the lease's fields written with the version check.
+    let mut extended = r.clone();
+    let lease = extended.retirement.as_mut().unwrap();
+    lease.retire_at += jiff::SignedDuration::from_hours(24);
+    lease.extensions = 1;
+    extended.due_at = Some(now + jiff::SignedDuration::from_hours(1));
+    extended.version += 1;
+    store.apply(Write::new(extended.clone(), r.version)).await.unwrap();
+    assert!(store.due(Status::Active, now, 10).await.unwrap().is_empty());
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap().retirement, extended.retirement);
+    assert!(matches!(store.apply(Write::new(r.clone(), r.version)).await, Err(Error::Stale)));
+
+    // Retired: a final state, out of the sweeper's index, the lease kept for the record.
+    let mut retired = extended.clone();
+    let h = retired.transition(Status::Retired, "sweeper", Some("lease ended".into()), Timestamp::now()).unwrap();
+    store.apply(Write { history: vec![h], ..Write::new(retired.clone(), extended.version) }).await.unwrap();
+    let req = raw_item(&store, format!("REQ#{}", r.id)).await.unwrap();
+    assert_eq!(req.get("status"), Some(&AttributeValue::S("retired".into())));
+    assert!(!req.contains_key("gsi1pk") && !req.contains_key("gsi1sk"));
+    assert!(store.due(Status::Active, Timestamp::MAX, 10).await.unwrap().is_empty());
+    let stored = store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.retirement), (Status::Retired, extended.retirement));
 }

@@ -11,6 +11,11 @@ use domain::signin::{ApproverSession, PendingSignIn, VerifiedIdentity};
 use domain::token::{ApprovalToken, TokenRecord};
 use jiff::{SignedDuration, Timestamp};
 
+/// The cases on owed messages.
+#[path = "contract_outbox.rs"]
+mod outbox;
+pub use outbox::*;
+
 pub fn sample_request(sys_id: &str) -> Request {
     let now = Timestamp::now();
     Request {
@@ -47,6 +52,7 @@ pub fn sample_request(sys_id: &str) -> Request {
         decided_by: None,
         decision_proof: None,
         intake_digest: "digest".into(),
+        retirement: None,
     }
 }
 
@@ -224,32 +230,22 @@ pub async fn due_requests_come_by_status_and_time(store: Arc<dyn Store>) {
     assert!(pos(&early.id).unwrap() < pos(&later.id).unwrap());
     assert_eq!(pos(&future.id), None);
     assert!(store.due(Status::Provisioning, now, 1000).await.unwrap().iter().all(|r| r.id != early.id));
-}
 
-pub async fn owed_messages_wait_until_sent(store: Arc<dyn Store>) {
-    let r = sample_request(&sys_id());
-    let m = mail(&r, "ada@example.com");
-    store.create(r.clone(), created(&r), vec![], vec![m.clone()]).await.unwrap();
-    let mine = |list: Vec<OutboxMessage>| list.into_iter().filter(|x| x.id == m.id).collect::<Vec<_>>();
-    assert_eq!(mine(store.messages_due(Timestamp::now(), 1000).await.unwrap()), vec![m.clone()]);
-    let later = Timestamp::now() + SignedDuration::from_mins(1);
-    store.message_failed(&m, later, "relay down").await.unwrap();
-    assert!(mine(store.messages_due(Timestamp::now(), 1000).await.unwrap()).is_empty());
-    let retried = mine(store.messages_due(later, 1000).await.unwrap());
-    assert_eq!(retried.len(), 1);
-    assert_eq!(retried[0].attempts, 1);
-    assert_eq!(retried[0].last_error.as_deref(), Some("relay down"));
-    let note = HistoryEntry {
-        at: Timestamp::now(),
-        actor: "gatehouse".into(),
-        from: None,
-        to: Status::PendingApproval,
-        note: Some("sent".into()),
-        proof: None,
-    };
-    store.message_sent(&retried[0], Some(note)).await.unwrap();
-    assert!(mine(store.messages_due(later, 1000).await.unwrap()).is_empty());
-    assert_eq!(store.history(&r.id).await.unwrap().len(), 2);
+    // An active request with a lease comes due for its reminder or its end, lease and all.
+    let mut leased = sample_request(&sys_id());
+    leased.status = Status::Active;
+    leased.due_at = Some(now - SignedDuration::from_mins(1));
+    leased.retirement = Some(domain::model::Retirement {
+        retire_at: now + SignedDuration::from_hours(1),
+        length_secs: 7200,
+        extensions: 1,
+        reminders_sent: 1,
+    });
+    store.create(leased.clone(), created(&leased), vec![], vec![]).await.unwrap();
+    let active = store.due(Status::Active, now, 1000).await.unwrap();
+    let found = active.iter().find(|r| r.id == leased.id).expect("the due active request is found");
+    assert_eq!(found.retirement, leased.retirement);
+    assert!(store.due(Status::PendingApproval, now, 1000).await.unwrap().iter().all(|r| r.id != leased.id));
 }
 
 /// A SHA-256-sized hex key, fresh per call.
@@ -355,7 +351,10 @@ macro_rules! store_contract {
             create_and_read_back, the_source_key_is_unique, a_write_needs_the_version_it_read,
             a_token_is_used_once, racing_writes_have_one_winner, due_requests_come_by_status_and_time,
             owed_messages_wait_until_sent, a_sign_in_is_taken_once, racing_callbacks_take_a_sign_in_once,
-            a_sign_in_is_begun_once, sessions_are_kept_and_written_once, expiry_is_the_callers_to_check);
+            a_sign_in_is_begun_once, sessions_are_kept_and_written_once, expiry_is_the_callers_to_check,
+            one_sender_at_a_time_holds_a_message, a_dead_message_is_kept_until_revived,
+            the_largest_write_fits_and_a_larger_one_is_refused, two_senders_over_a_stale_index_send_each_mail_once,
+            a_stream_batch_delivers_only_its_messages, a_sender_gives_up_after_the_last_attempt_allowed);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

@@ -3,5 +3,6 @@
 
 pub mod contract;
 mod sqlite;
+pub mod stale_index;
 
 pub use sqlite::SqliteStore;

@@ -2,13 +2,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use domain::changes::{ChangeKey, ChangeRecord, ChangeRecords};
-use domain::model::{HistoryEntry, OutboxMessage, Request, RequestId, Status};
-use domain::ports::{Created, Store, Write};
+use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, RequestId, Status};
+use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, create_items};
 use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
 use domain::{Error, Result};
 use jiff::Timestamp;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -68,6 +67,14 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 /// Approver sign-ins and sessions (`domain::signin::SignIns`), in the `sign_ins` and `sessions` tables.
 #[path = "sign_ins.rs"]
 mod sign_ins;
+
+/// Owed messages: claims, delivery, dead letters (the `Store` methods on messages).
+#[path = "messages.rs"]
+mod messages;
+
+/// The CI gate's change records (`domain::changes::ChangeRecords`), in the `changes` table.
+#[path = "changes.rs"]
+mod changes;
 
 /// One connection behind a mutex: SQLite serialises writers anyway, and every operation here is a
 /// short transaction run off the async threads.
@@ -146,7 +153,8 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db("setting the busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(db("creating the schema"))?;
-        migrate_changes(&mut conn)?;
+        changes::migrate_changes(&mut conn)?;
+        messages::migrate_messages(&mut conn)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -230,10 +238,21 @@ fn insert_tokens(tx: &Transaction, tokens: &[TokenRecord]) -> Result<()> {
 fn insert_messages(tx: &Transaction, messages: &[OutboxMessage]) -> Result<()> {
     for m in messages {
         tx.execute(
-            "INSERT INTO messages (id, request_id, next_attempt_at, data) VALUES (?1, ?2, ?3, ?4)",
-            params![m.id, m.request_id.as_str(), ms(m.next_attempt_at), json(m)?],
+            "INSERT INTO messages (id, request_id, next_attempt_at, dead_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.id, m.request_id.as_str(), ms(m.next_attempt_at), m.dead_at.map(ms), json(m)?],
         )
         .map_err(db("writing an owed message"))?;
+    }
+    Ok(())
+}
+
+/// Every store keeps to DynamoDB's limit of items per transaction, so a write too large for it
+/// fails here too, in tests and on a single box alike.
+fn within_write_limit(items: usize) -> Result<()> {
+    if items > MAX_WRITE_ITEMS {
+        return Err(Error::internal_msg(format!(
+            "SQLite store: a write of {items} records is over the limit of {MAX_WRITE_ITEMS} per write"
+        )));
     }
     Ok(())
 }
@@ -254,6 +273,7 @@ impl Store for SqliteStore {
         tokens: Vec<TokenRecord>,
         messages: Vec<OutboxMessage>,
     ) -> Result<Created> {
+        within_write_limit(create_items(tokens.len(), messages.len()))?;
         self.run(move |conn| {
             let key = request.source_key();
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
@@ -323,6 +343,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, write: Write) -> Result<Request> {
+        within_write_limit(write.items())?;
         self.run(move |conn| {
             let Write { request, expected_version, history, use_token, new_tokens, messages } = write;
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
@@ -385,160 +406,42 @@ impl Store for SqliteStore {
     }
 
     async fn messages_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
-        self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT data FROM messages WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
-                )
-                .map_err(db("querying owed messages"))?;
-            let rows = stmt
-                .query_map(params![ms(now), limit as i64], |row| row.get::<_, String>(0))
-                .map_err(db("querying owed messages"))?;
-            rows.map(|r| r.map_err(db("querying owed messages")).and_then(|d| parse(&d))).collect()
-        })
-        .await
+        self.due_messages(now, limit).await
     }
 
-    async fn message_sent(&self, message: &OutboxMessage, history: Option<HistoryEntry>) -> Result<()> {
-        let message = message.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(db("starting a transaction"))?;
-            tx.execute("DELETE FROM messages WHERE id = ?1", [&message.id]).map_err(db("removing a sent message"))?;
-            if let Some(entry) = history {
-                insert_history(&tx, &message.request_id, &[entry])?;
-            }
-            tx.commit().map_err(db("committing a sent message"))
-        })
-        .await
+    async fn claim_message(
+        &self,
+        request: &RequestId,
+        id: &str,
+        claim: &MessageClaim,
+        now: Timestamp,
+    ) -> Result<Option<OutboxMessage>> {
+        self.claim(request, id, claim, now).await
     }
 
-    async fn message_failed(&self, message: &OutboxMessage, next_attempt_at: Timestamp, error: &str) -> Result<()> {
-        let mut message = message.clone();
-        message.attempts += 1;
-        message.next_attempt_at = next_attempt_at;
-        message.last_error = Some(error.to_string());
-        self.run(move |conn| {
-            conn.execute(
-                "UPDATE messages SET next_attempt_at = ?1, data = ?2 WHERE id = ?3",
-                params![ms(message.next_attempt_at), json(&message)?, message.id],
-            )
-            .map_err(db("rescheduling a message"))?;
-            Ok(())
-        })
-        .await
-    }
-}
-
-fn change_key(key: &ChangeKey) -> String {
-    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
-}
-
-/// `check_at` as the `changes.check_at` column holds it: RFC 3339 in UTC with nine fractional
-/// digits, fixed width, so it compares as text exactly as the times do (the DynamoDB store's key
-/// format, too).
-fn sortable(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S.%NZ").to_string()
-}
-
-/// Brings a `changes` table from before `check_at` up to date: adds the column, fills it from the
-/// records (whose JSON may already carry the field), and makes the sweeper's index. In one
-/// immediate transaction, so two processes opening the same database do not both add the column.
-fn migrate_changes(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("migrating the schema"))?;
-    let has_check_at: bool = tx
-        .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('changes') WHERE name = 'check_at'", [], |row| {
-            row.get(0)
-        })
-        .map_err(db("migrating the schema"))?;
-    if !has_check_at {
-        tx.execute("ALTER TABLE changes ADD COLUMN check_at TEXT", []).map_err(db("migrating the schema"))?;
-        let rows: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT key, data FROM changes").map_err(db("migrating the schema"))?;
-            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(db("migrating the schema"))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db("migrating the schema"))?
-        };
-        for (key, data) in rows {
-            let record: ChangeRecord = parse(&data)?;
-            if let Some(at) = record.check_at {
-                tx.execute("UPDATE changes SET check_at = ?1 WHERE key = ?2", params![sortable(at), key])
-                    .map_err(db("migrating the schema"))?;
-            }
-        }
-    }
-    tx.execute("CREATE INDEX IF NOT EXISTS changes_due ON changes (check_at, key) WHERE check_at IS NOT NULL", [])
-        .map_err(db("migrating the schema"))?;
-    tx.commit().map_err(db("migrating the schema"))
-}
-
-#[async_trait]
-impl ChangeRecords for SqliteStore {
-    async fn get_change(&self, key: &ChangeKey) -> Result<Option<ChangeRecord>> {
-        let key = change_key(key);
-        self.run(move |conn| {
-            let data: Option<String> = conn
-                .query_row("SELECT data FROM changes WHERE key = ?1", [&key], |row| row.get(0))
-                .optional()
-                .map_err(db("reading a change"))?;
-            data.map(|d| parse(&d)).transpose()
-        })
-        .await
+    async fn message_sent(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        history: Option<HistoryEntry>,
+    ) -> Result<()> {
+        self.sent(message, claim, history).await
     }
 
-    async fn change_by_sys_id(&self, sys_id: &str) -> Result<Option<ChangeRecord>> {
-        let sys_id = sys_id.to_string();
-        self.run(move |conn| {
-            let data: Option<String> = conn
-                .query_row("SELECT data FROM changes WHERE sys_id = ?1 AND sys_id <> ''", [&sys_id], |row| row.get(0))
-                .optional()
-                .map_err(db("reading a change"))?;
-            data.map(|d| parse(&d)).transpose()
-        })
-        .await
+    async fn message_failed(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<()> {
+        self.failed(message, claim).await
     }
 
-    async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()> {
-        let record = record.clone();
-        self.run(move |conn| {
-            let key = change_key(&record.key);
-            let data = json(&record)?;
-            let check_at = record.check_at.map(sortable);
-            let changed = match expected_version {
-                None => conn
-                    .execute(
-                        "INSERT INTO changes (key, sys_id, version, data, check_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (key) DO NOTHING",
-                        params![key, record.sys_id, record.version as i64, data, check_at],
-                    )
-                    .map_err(db("writing a change"))?,
-                Some(v) => conn
-                    .execute(
-                        "UPDATE changes SET sys_id = ?2, version = ?3, data = ?4, check_at = ?5 WHERE key = ?1 AND version = ?6",
-                        params![key, record.sys_id, record.version as i64, data, check_at, v as i64],
-                    )
-                    .map_err(db("writing a change"))?,
-            };
-            if changed == 0 { Err(Error::Stale) } else { Ok(()) }
-        })
-        .await
+    async fn messages_of(&self, request: &RequestId) -> Result<Vec<OutboxMessage>> {
+        self.of_request(request).await
     }
 
-    async fn changes_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ChangeRecord>> {
-        self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT data FROM changes WHERE check_at IS NOT NULL AND check_at <= ?1 ORDER BY check_at, key LIMIT ?2",
-                )
-                .map_err(db("querying due changes"))?;
-            let rows = stmt
-                .query_map(params![sortable(now), i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                    row.get::<_, String>(0)
-                })
-                .map_err(db("querying due changes"))?;
-            rows.map(|r| r.map_err(db("querying due changes")).and_then(|d| parse(&d))).collect()
-        })
-        .await
+    async fn revive_message(&self, message: &OutboxMessage) -> Result<()> {
+        self.revive(message).await
+    }
+
+    async fn message_counts(&self) -> Result<MessageCounts> {
+        self.counts().await
     }
 }
 
@@ -598,44 +501,6 @@ mod tests {
         assert_eq!(mode(&wal), 0o600);
         // An existing folder is the operator's: left as it is (with a warning when it is open).
         assert_eq!(mode(&dir) & 0o700, 0o700);
-        drop(store);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    /// A database from before `check_at` gets the column, filled from the records, at open.
-    #[tokio::test]
-    async fn a_changes_table_from_before_check_at_is_brought_up_to_date() {
-        let dir = temp();
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("gatehouse.db");
-        let now = Timestamp::now();
-        // Written before the field existed, and one written with it in the JSON but no column.
-        let old = crate::contract::change_record("01d");
-        let mut old_json = serde_json::to_value(&old).unwrap();
-        old_json.as_object_mut().unwrap().remove("check_at");
-        let mut due = crate::contract::change_record("02d");
-        due.check_at = Some(now - jiff::SignedDuration::from_mins(1));
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE changes (key TEXT PRIMARY KEY, sys_id TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);",
-            )
-            .unwrap();
-            for (rec, data) in [(&old, old_json.to_string()), (&due, serde_json::to_string(&due).unwrap())] {
-                conn.execute(
-                    "INSERT INTO changes (key, sys_id, version, data) VALUES (?1, '', 1, ?2)",
-                    params![change_key(&rec.key), data],
-                )
-                .unwrap();
-            }
-        }
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.get_change(&old.key).await.unwrap(), Some(old.clone()));
-        assert_eq!(store.changes_due(now, 10).await.unwrap(), vec![due.clone()]);
-        drop(store);
-        // Opening again finds the column and changes nothing.
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.changes_due(now, 10).await.unwrap(), vec![due]);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }

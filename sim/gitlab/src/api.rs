@@ -31,6 +31,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/api/v4/projects/{id}/deployments", get(list_deployments))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}", get(get_deployment))
         .route("/api/v4/projects/{id}/deployments/{deployment_id}/approval", post(approve_deployment))
+        .merge(crate::repository::routes())
         .merge(id_token::routes())
         .merge(control::routes())
         .fallback(fallback)
@@ -267,14 +268,29 @@ async fn list_deployments(
         let p = params(query.as_deref(), &[]);
         let want = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
         let (environment, status) = (want("environment"), want("status"));
-        let items = data
+        let order_by = want("order_by").unwrap_or_else(|| "id".into());
+        // GitLab's DeploymentsFinder refuses a `finished_at` order without a finished status
+        // (app/finders/deployments_finder.rb), as `bad_request!` does.
+        if order_by == "finished_at" && !status.as_deref().is_some_and(|s| matches!(s, "success" | "failed" | "canceled"))
+        {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"message": "400 Bad request - `finished_at` sort requires `finished_at` filter or a filter with at least one of the finished statuses."}),
+            );
+        }
+        let mut found: Vec<_> = data
             .deployments
             .values()
             .filter(|d| d.project_id == project)
             .filter(|d| environment.as_deref().is_none_or(|e| e == d.environment))
             .filter(|d| status.as_deref().is_none_or(|s| s == d.status))
-            .map(|d| deployment_json(st, d))
             .collect();
+        // The simulator's deployments finish in the order they were created.
+        found.sort_by_key(|d| (d.created_at, d.id));
+        if want("sort").as_deref() == Some("desc") {
+            found.reverse();
+        }
+        let items = found.into_iter().map(|d| deployment_json(st, d)).collect();
         paginate(items, &p)
     })
     .await

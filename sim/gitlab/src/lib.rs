@@ -65,6 +65,7 @@ mod api;
 mod control;
 pub mod id_token;
 mod model;
+mod repository;
 mod samples;
 mod shapes;
 mod state;

@@ -99,6 +99,10 @@ pub(crate) struct Data {
     pub pipelines: BTreeMap<(u64, u64), Pipeline>,
     pub jobs: BTreeMap<(u64, u64), Job>,
     pub deployments: BTreeMap<(u64, u64), Deployment>,
+    /// Each project's history of its default branch, oldest first (see `repository.rs`).
+    pub commits: BTreeMap<u64, Vec<crate::repository::SimCommit>>,
+    /// Test report summaries by (project, pipeline), as `test_report_summary` answers them.
+    pub test_reports: BTreeMap<(u64, u64), serde_json::Value>,
     pub next_mr_id: u64,
     pub next_note_id: u64,
 }
@@ -110,6 +114,12 @@ pub(crate) struct MergeRequest {
     pub sha: String,
     pub title: String,
     pub created_at: Timestamp,
+    /// `opened` or `merged` (see [`crate::GitLabSim::merge_merge_request`]).
+    pub state: String,
+    pub target_branch: String,
+    pub merge_commit_sha: Option<String>,
+    pub squash_commit_sha: Option<String>,
+    pub updated_at: Timestamp,
 }
 
 pub(crate) struct Note {
@@ -208,6 +218,11 @@ impl Data {
             sha: sha.to_string(),
             title: title.to_string(),
             created_at: Timestamp::now(),
+            state: "opened".into(),
+            target_branch: "main".into(),
+            merge_commit_sha: None,
+            squash_commit_sha: None,
+            updated_at: Timestamp::now(),
         };
         self.merge_requests.insert((project, iid), mr);
     }

@@ -18,7 +18,11 @@ pub(crate) fn merge_request_json(st: &SimState, path: &str, mr: &MergeRequest) -
     v["target_project_id"] = json!(mr.project_id);
     v["title"] = json!(mr.title);
     v["created_at"] = json!(created);
-    v["updated_at"] = json!(created);
+    v["updated_at"] = json!(time(mr.updated_at));
+    v["state"] = json!(mr.state);
+    v["target_branch"] = json!(mr.target_branch);
+    v["merge_commit_sha"] = json!(mr.merge_commit_sha);
+    v["squash_commit_sha"] = json!(mr.squash_commit_sha);
     v["source_branch"] = json!(format!("feature-{}", mr.iid));
     v["sha"] = json!(mr.sha);
     v["author"]["web_url"] = json!(format!("{}/janedoe", st.base));

@@ -6,11 +6,13 @@
 //! `sim/samples/openstack-api-samples/` (embedded at build time, hosts and ids rewritten at run time).
 //!
 //! Control API (same port): `GET|PUT /_sim/faults` (JSON [`Faults`]), `POST /_sim/expire-tokens`,
-//! `GET /_sim/servers` (a JSON array, as [`PcdSim::servers`]), `GET /_sim/calls` (as
-//! [`PcdSim::calls`]). Call keys: `identity.versions`, `identity.auth`, `image.versions`,
+//! `GET /_sim/servers` (a JSON array, as [`PcdSim::servers`]), `GET /_sim/volumes` (as
+//! [`PcdSim::volumes`]), `GET /_sim/calls` (as
+//! [`PcdSim::calls`]), `GET|PUT /_sim/compute` (JSON [`ComputeSettings`]: the advertised maximum
+//! microversion and the quota). Call keys: `identity.versions`, `identity.auth`, `image.versions`,
 //! `image.list`, `image.get`, `compute.versions`, `compute.flavors`, `compute.flavor_get`,
-//! `compute.list`, `compute.create`, `compute.get`, `compute.delete`, `compute.other`,
-//! `network.versions`, `network.list`, `network.get`.
+//! `compute.list`, `compute.create`, `compute.get`, `compute.delete`, `compute.metadata_set`, `compute.limits`,
+//! `compute.other`, `network.versions`, `network.list`, `network.get`.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -20,11 +22,15 @@
 //! # Ok(()) }
 //! ```
 
+mod control;
 mod glance;
 mod keystone;
 mod neutron;
 mod nova;
 mod samples;
+
+pub use control::ComputeSettings;
+pub use nova::quota::Quota;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -32,11 +38,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sim_server::Served;
@@ -106,6 +110,12 @@ pub struct SimConfig {
     pub images: Vec<SimImage>,
     pub flavors: Vec<SimFlavor>,
     pub networks: Vec<SimNetwork>,
+    /// The highest compute microversion advertised and accepted (from 2.1; the published
+    /// samples' 2.104 by default). A higher one is refused with Nova's 406.
+    pub max_microversion: (u32, u32),
+    /// The project's compute quota (the demo's is large); `GET /limits` reports it and server
+    /// create is refused with Nova's 403 beyond it.
+    pub quota: Quota,
 }
 
 /// A Glance image. `min_disk` is in GB, `min_ram` in MB.
@@ -194,6 +204,8 @@ impl Default for SimConfig {
                 SimNetwork::new(NETWORK_SHARED_SERVICES, "shared-services", true, false),
                 SimNetwork::new(NETWORK_PUBLIC, "public", false, true),
             ],
+            max_microversion: nova::versions::SAMPLE_MAX_VERSION,
+            quota: Quota::default(),
         }
     }
 }
@@ -233,7 +245,7 @@ impl PcdSim {
     pub async fn start(listen: SocketAddr, config: SimConfig) -> std::io::Result<PcdSim> {
         let (listener, base) = sim_server::bind(listen).await?;
         let state = Arc::new(SimState::new(config, base));
-        let app = router(state.clone());
+        let app = control::router(state.clone());
         let served = Served::spawn(listener, app, "pcd-sim");
         tracing::info!(url = %state.base, "pcd-sim listening");
         Ok(PcdSim { state, served })
@@ -286,6 +298,21 @@ impl PcdSim {
         self.state.faults()
     }
 
+    /// The compute API advertises `major.minor` as its maximum from now on (2.1 at least) and
+    /// refuses anything higher with Nova's 406. Also `PUT /_sim/compute {"max_microversion": "2.1"}`.
+    pub fn set_max_microversion(&self, major: u32, minor: u32) {
+        self.state.set_max_microversion((major, minor));
+    }
+
+    /// The project's compute quota from now on. Also `PUT /_sim/compute {"quota": {...}}`.
+    pub fn set_quota(&self, quota: Quota) {
+        self.state.set_quota(quota);
+    }
+
+    pub fn quota(&self) -> Quota {
+        self.state.quota()
+    }
+
     /// Every token issued so far is refused (401) from now on.
     pub fn expire_tokens(&self) {
         self.state.expire_tokens();
@@ -295,6 +322,13 @@ impl PcdSim {
     /// plus `boot_from_volume` and the create `request_body` for assertions.
     pub fn servers(&self) -> Vec<Value> {
         self.state.servers_snapshot()
+    }
+
+    /// The volumes Nova created to boot servers from, oldest first (`{"id", "size", "status",
+    /// "server_id", "delete_on_termination"}`): one whose server was deleted stays only when its
+    /// mapping did not ask for `delete_on_termination`. Also `GET /_sim/volumes`.
+    pub fn volumes(&self) -> Vec<Value> {
+        lock(&self.state.servers).volumes_snapshot()
     }
 
     /// Calls received, by key ("identity.auth", "image.list", "compute.create", ...). Every
@@ -333,6 +367,8 @@ pub(crate) struct SimState {
     pub(crate) servers: Mutex<nova::Servers>,
     calls: Mutex<BTreeMap<String, u64>>,
     pub(crate) microversion: Mutex<Option<String>>,
+    max_microversion: Mutex<nova::Mv>,
+    quota: Mutex<Quota>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -343,7 +379,11 @@ pub(crate) type Shared = State<Arc<SimState>>;
 
 impl SimState {
     fn new(config: SimConfig, base: String) -> Self {
+        let max_microversion = config.max_microversion.max(nova::versions::MIN_VERSION);
+        let quota = config.quota;
         SimState {
+            max_microversion: Mutex::new(max_microversion),
+            quota: Mutex::new(quota),
             config,
             base,
             faults: Mutex::new(Faults::default()),
@@ -356,6 +396,22 @@ impl SimState {
 
     pub(crate) fn faults(&self) -> Faults {
         lock(&self.faults).clone()
+    }
+
+    pub(crate) fn max_microversion(&self) -> nova::Mv {
+        *lock(&self.max_microversion)
+    }
+
+    pub(crate) fn set_max_microversion(&self, mv: nova::Mv) {
+        *lock(&self.max_microversion) = mv.max(nova::versions::MIN_VERSION);
+    }
+
+    pub(crate) fn quota(&self) -> Quota {
+        *lock(&self.quota)
+    }
+
+    pub(crate) fn set_quota(&self, quota: Quota) {
+        *lock(&self.quota) = quota;
     }
 
     fn set_faults(&self, f: Faults) {
@@ -497,79 +553,4 @@ pub(crate) fn encode_query(s: &str) -> String {
         }
     }
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// Router and control API
-// ---------------------------------------------------------------------------------------------
-
-fn router(state: Arc<SimState>) -> Router {
-    Router::new()
-        .route("/identity", get(keystone::versions))
-        .route("/identity/", get(keystone::versions))
-        .route("/identity/v3", get(keystone::version_v3))
-        .route("/identity/v3/", get(keystone::version_v3))
-        .route("/identity/v3/auth/tokens", post(keystone::auth_tokens))
-        .route("/image", get(glance::versions))
-        .route("/image/", get(glance::versions))
-        .route("/image/versions", get(glance::versions_ok))
-        .route("/image/v2/images", get(glance::list))
-        .route("/image/v2/images/{id}", get(glance::show))
-        .route("/compute", get(nova::versions))
-        .route("/compute/", get(nova::versions))
-        .route("/compute/v2.1", get(nova::version_v21))
-        .route("/compute/v2.1/", get(nova::version_v21))
-        .route("/compute/v2.1/{*rest}", any(nova::dispatch))
-        .route("/network", get(neutron::versions))
-        .route("/network/", get(neutron::versions))
-        .route("/network/v2.0/networks", get(neutron::list))
-        .route("/network/v2.0/networks/{id}", get(neutron::show))
-        .route("/_sim/faults", get(control_get_faults).put(control_put_faults))
-        .route("/_sim/expire-tokens", post(control_expire_tokens))
-        .route("/_sim/servers", get(control_servers))
-        .route("/_sim/calls", get(control_calls))
-        .fallback(not_found)
-        .with_state(state)
-}
-
-async fn not_found() -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        json!({"error": {
-            "code": 404,
-            "message": "The resource could not be found.",
-            "title": "Not Found"
-        }}),
-    )
-}
-
-async fn control_get_faults(State(st): Shared) -> Json<Faults> {
-    Json(st.faults())
-}
-
-/// `PUT /_sim/faults`: the body is a JSON [`Faults`] (any content type; missing fields default).
-async fn control_put_faults(State(st): Shared, body: axum::body::Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
-        Ok(f) => {
-            st.set_faults(f);
-            Json(st.faults()).into_response()
-        }
-        Err(err) => json_response(
-            StatusCode::BAD_REQUEST,
-            json!({"error": {"code": 400, "message": format!("invalid faults: {err}"), "title": "Bad Request"}}),
-        ),
-    }
-}
-
-async fn control_expire_tokens(State(st): Shared) -> StatusCode {
-    st.expire_tokens();
-    StatusCode::NO_CONTENT
-}
-
-async fn control_servers(State(st): Shared) -> Json<Value> {
-    Json(Value::Array(st.servers_snapshot()))
-}
-
-async fn control_calls(State(st): Shared) -> Json<BTreeMap<String, u64>> {
-    Json(lock(&st.calls).clone())
 }

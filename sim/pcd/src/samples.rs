@@ -21,6 +21,7 @@ pub(crate) const NOVA_VERSION_V21: &str = sample!("nova-version-v2.1-response.js
 const NOVA_FLAVORS: &str = sample!("nova-flavors-detail-response.json");
 const NOVA_SERVER_CREATE: &str = sample!("nova-server-create-response.json");
 const NOVA_SERVER_GET: &str = sample!("nova-server-get-response.json");
+const NOVA_LIMITS: &str = sample!("nova-limits-get-v2.36-response.json");
 pub(crate) const NEUTRON_VERSIONS: &str = sample!("neutron-versions-list-response.json");
 const NEUTRON_NETWORKS: &str = sample!("neutron-networks-list-response.json");
 
@@ -44,6 +45,8 @@ pub(crate) static FLAVOR: LazyLock<Value> = LazyLock::new(|| first_of(NOVA_FLAVO
 pub(crate) static SERVER_CREATED: LazyLock<Value> = LazyLock::new(|| parse(NOVA_SERVER_CREATE)["server"].clone());
 /// `server` of Nova's show sample.
 pub(crate) static SERVER: LazyLock<Value> = LazyLock::new(|| parse(NOVA_SERVER_GET)["server"].clone());
+/// Nova's limits sample (microversion 2.36).
+pub(crate) static LIMITS: LazyLock<Value> = LazyLock::new(|| parse(NOVA_LIMITS));
 /// One network of Neutron's network list sample.
 pub(crate) static NETWORK: LazyLock<Value> = LazyLock::new(|| first_of(NEUTRON_NETWORKS, "networks"));
 
@@ -69,6 +72,7 @@ mod tests {
         assert!(SERVER_CREATED["adminPass"].is_string());
         assert!(SERVER["OS-EXT-STS:vm_state"].is_string());
         assert!(NETWORK["router:external"].is_boolean());
+        assert!(LIMITS["limits"]["absolute"]["maxTotalCores"].is_number());
         for text in
             [KEYSTONE_VERSIONS, KEYSTONE_VERSION_V3, GLANCE_VERSIONS, NOVA_VERSIONS, NOVA_VERSION_V21, NEUTRON_VERSIONS]
         {

@@ -14,9 +14,9 @@ use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::control;
 use crate::db::{Actor, Mode, Refusal};
 use crate::{Shared, SimState, lock, samples};
+use crate::{change_api, control};
 // ---------------------------------------------------------------------------------------------
 // Answers
 // ---------------------------------------------------------------------------------------------
@@ -174,6 +174,8 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             "/api/now/table/{table}/{sys_id}",
             get(record_get).patch(record_update).put(record_update).delete(record_delete),
         )
+        .route("/api/sn_chg_rest/change/standard/template", get(change_api::standard_templates))
+        .route("/api/sn_chg_rest/change/standard/{template}", post(change_api::create_standard_change))
         .route("/_sim/faults", get(control::get_faults).put(control::put_faults))
         .route("/_sim/records/{table}", get(control::records).post(control::insert))
         .route("/_sim/records/{table}/{sys_id}", get(control::record).patch(control::set))
@@ -183,6 +185,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/catalog_items", post(control::add_catalog_item))
         .route("/_sim/changes/{sys_id}/approve", post(control::approve_change))
         .route("/_sim/changes/{sys_id}/reject", post(control::reject_change))
+        .route("/_sim/standard_templates", post(control::add_standard_template))
         .route("/_sim/calls", get(control::calls))
         .route("/_sim/expire-tokens", post(control::expire_tokens))
         .fallback(fallback)

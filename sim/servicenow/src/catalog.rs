@@ -14,21 +14,26 @@ use crate::db::{Actor, Db};
 pub const VM_CATALOG_ITEM: &str = "4f1c7d2e9a6b4e0c8d3a5b7c9e1f2a30";
 /// sys_id of the seeded catalog item "Standard laptop" (no Gatehouse variables).
 pub const LAPTOP_CATALOG_ITEM: &str = "8b2d6e4f1a3c4b5d9e7f0a1b2c3d4e51";
+/// sys_id of the seeded catalog item "Decommission virtual machine (Gatehouse)" (no Gatehouse
+/// variables): its approved items may retire a request at once (`GATEHOUSE_DECOMMISSION_ITEMS`).
+pub const DECOMMISSION_CATALOG_ITEM: &str = "d1c0a7b9e2f34a5b8c6d7e8f9a0b1c2d";
 /// sys_id of the seeded variable set "Gatehouse VM" (`item_option_new_set`).
 pub const GATEHOUSE_VARIABLE_SET: &str = "c3e5a7b9d1f24680a2c4e6b8d0f13572";
 
 pub(crate) const VM_ITEM_NAME: &str = "Virtual machine (Gatehouse)";
 const LAPTOP_ITEM_NAME: &str = "Standard laptop";
+const DECOMMISSION_ITEM_NAME: &str = "Decommission virtual machine (Gatehouse)";
 
 /// The Gatehouse variable set's variables: (short name in [`ItemVariables`], variable name,
 /// question, type, default value), as in `infra/servicenow/manifest.json`.
-const GATEHOUSE_VARIABLES: [(&str, &str, &str, &str, &str); 7] = [
+const GATEHOUSE_VARIABLES: [(&str, &str, &str, &str, &str); 8] = [
     ("cloud", "gatehouse_cloud", "Cloud", "5", ""),
     ("image", "gatehouse_image", "Image", "5", ""),
     ("flavor", "gatehouse_flavor", "Size (flavor)", "5", ""),
     ("network", "gatehouse_network", "Network", "5", ""),
     ("server_name", "gatehouse_server_name", "Server name", "6", ""),
     ("count", "gatehouse_count", "Number of servers", "6", "1"),
+    ("lease_days", "gatehouse_lease_days", "Lease (days)", "6", ""),
     ("justification", "gatehouse_justification", "Justification", "2", ""),
 ];
 
@@ -66,6 +71,9 @@ pub struct ItemVariables {
     pub server_name: Option<String>,
     #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
     pub count: Option<String>,
+    /// Empty: the servers get Gatehouse's default lease.
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub lease_days: Option<String>,
     #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
 }
@@ -80,6 +88,7 @@ impl ItemVariables {
             network: Some(network.into()),
             server_name: Some(server_name.into()),
             count: Some(count.to_string()),
+            lease_days: None,
             justification: None,
         }
     }
@@ -92,6 +101,7 @@ impl ItemVariables {
             "network" => self.network.as_deref(),
             "server_name" => self.server_name.as_deref(),
             "count" => self.count.as_deref(),
+            "lease_days" => self.lease_days.as_deref(),
             "justification" => self.justification.as_deref(),
             _ => None,
         }
@@ -184,16 +194,18 @@ pub(crate) fn seed(db: &mut Db) {
                "type": "one_to_one", "order": "100"}),
     );
     for (i, (_, name, question, kind, default)) in GATEHOUSE_VARIABLES.iter().enumerate() {
+        let mandatory = !matches!(*name, "gatehouse_justification" | "gatehouse_lease_days");
         insert(
             db,
             "item_option_new",
             json!({"name": name, "question_text": question, "type": kind, "order": ((i + 1) * 100).to_string(),
-                   "mandatory": (*name != "gatehouse_justification").to_string(), "default_value": default,
+                   "mandatory": mandatory.to_string(), "default_value": default,
                    "variable_set": GATEHOUSE_VARIABLE_SET}),
         );
     }
     add_item(db, Some(VM_CATALOG_ITEM), VM_ITEM_NAME, true);
     add_item(db, Some(LAPTOP_CATALOG_ITEM), LAPTOP_ITEM_NAME, false);
+    add_item(db, Some(DECOMMISSION_CATALOG_ITEM), DECOMMISSION_ITEM_NAME, false);
 }
 
 /// Adds a catalog item (with the Gatehouse variable set or not) and answers its sys_id.

@@ -185,3 +185,29 @@ fn decide(st: &crate::SimState, sys_id: &str, approve: bool) -> Response {
         Err(r) => refusal(r),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStandardTemplate {
+    name: String,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /_sim/standard_templates` with `{"name", "active"}` (active by default): a standard change
+/// template with the seeded template's values; 201 `{"sys_id"}`, the id the Change Management
+/// API creates changes from.
+pub(crate) async fn add_standard_template(State(st): Shared, body: Bytes) -> Response {
+    match serde_json::from_slice::<NewStandardTemplate>(&body) {
+        Ok(t) if !t.name.trim().is_empty() => {
+            let sys_id = crate::standard_changes::add_template(&mut lock(&st.db), None, t.name.trim(), t.active);
+            json_response(StatusCode::CREATED, json!({"sys_id": sys_id}))
+        }
+        Ok(_) => sn_error(StatusCode::BAD_REQUEST, "Invalid standard change template", Some("name: must not be empty")),
+        Err(err) => sn_error(StatusCode::BAD_REQUEST, "Invalid standard change template", Some(&err.to_string())),
+    }
+}

@@ -16,7 +16,13 @@
 //!   `rel="first"`, `"prev"`, `"next"` and `"last"`), `sysparm_display_value=false|true|all`
 //!   and `sysparm_exclude_reference_link`;
 //! - `GET /api/now/table/sys_journal_field` over the journal (`element_id`, `element`, `name`,
-//!   `value`, `sys_created_on`, `sys_created_by`).
+//!   `value`, `sys_created_on`, `sys_created_by`);
+//! - the Change Management API's standard changes: `GET /api/sn_chg_rest/change/standard/template`
+//!   and `POST /api/sn_chg_rest/change/standard/{standard_change_template_id}` (fields as
+//!   `{"display_value","value"}` with typed values; see `change_api.rs`). A change created from
+//!   an active template (`std_change_record_producer`) is type standard, New and already approved;
+//!   the Table API may then move it New → Scheduled. Seeded: [`DEPLOY_TEMPLATE_NAME`] (active,
+//!   [`DEPLOY_TEMPLATE`]) and [`RETIRED_TEMPLATE_NAME`] (retired, [`RETIRED_TEMPLATE`]).
 //!
 //! Tables `sc_req_item` (numbers `RITM0010001`…; `stage` with its choices), `sc_request`
 //! (`REQ0010001`…) and `change_request` (`CHG0030001`…, normal change state model: see
@@ -26,7 +32,8 @@
 //! "Virtual machine (Gatehouse)" ([`VM_CATALOG_ITEM`]) uses the Gatehouse variable set
 //! ([`GATEHOUSE_VARIABLE_SET`], variables `gatehouse_cloud`, `gatehouse_image`,
 //! `gatehouse_flavor`, `gatehouse_network`, `gatehouse_server_name`, `gatehouse_count`,
-//! `gatehouse_justification`), "Standard laptop" ([`LAPTOP_CATALOG_ITEM`]) does not. Any other
+//! `gatehouse_lease_days`, `gatehouse_justification`), "Standard laptop" ([`LAPTOP_CATALOG_ITEM`]) and "Decommission
+//! virtual machine (Gatehouse)" ([`DECOMMISSION_CATALOG_ITEM`]) do not. Any other
 //! table name is accepted and stores whatever it is sent. Writing `work_notes` or `comments`
 //! appends a journal entry instead of storing a value; reading with display values shows the
 //! journal newest first (`"YYYY-MM-DD HH:MM:SS - Name (Work notes)\ntext\n\n"`). Variables are
@@ -44,7 +51,7 @@
 //! and the catalog:
 //! - `POST /_sim/request_items` with a [`RequestItemSpec`] (`{"requested_for": {"email", "name",
 //!   "user_name"}, "opened_by": {…}, "approval", "short_description", "variables": {"cloud",
-//!   "image", "flavor", "network", "server_name", "count", "justification"}, "cat_item",
+//!   "image", "flavor", "network", "server_name", "count", "lease_days", "justification"}, "cat_item",
 //!   "sys_id"}`; all but `requested_for` optional) orders an item: its users (a `sys_user` with
 //!   the same `user_name` is reused), a request, and the item (state 1 Open, active, `approval`
 //!   as asked, default `approved`), whose variables are stored under their `gatehouse_*` names
@@ -56,7 +63,9 @@
 //! - `POST /_sim/catalog_items` with `{"name", "gatehouse_variables": bool}` (201 `{"sys_id"}`);
 //! - `POST /_sim/changes/{sys_id}/approve` and `…/reject`: the change's current approval step is
 //!   approved or rejected as its approvers would (see [`SnSim`]); 200 with the change as stored,
-//!   404 for no such change, 409 when no approval is pending.
+//!   404 for no such change, 409 when no approval is pending;
+//! - `POST /_sim/standard_templates` with `{"name", "active"}` (active by default) adds a standard
+//!   change template (201 `{"sys_id"}`).
 //!
 //! Seeded for changes: `sys_user_group` ([`CHANGE_GROUPS`]) and `cmdb_ci` ([`SHOP_SERVICE`]).
 //!
@@ -73,12 +82,14 @@
 
 mod api;
 mod catalog;
+mod change_api;
 mod control;
 mod db;
 mod query;
 mod render;
 mod samples;
 mod schema;
+mod standard_changes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -96,9 +107,11 @@ use sim_server::Served;
 
 use crate::api::{Reject, fault_response, router, valid_table};
 pub use crate::catalog::{
-    GATEHOUSE_VARIABLE_SET, ItemVariables, LAPTOP_CATALOG_ITEM, PersonSpec, RequestItemSpec, SpecError, VM_CATALOG_ITEM,
+    DECOMMISSION_CATALOG_ITEM, GATEHOUSE_VARIABLE_SET, ItemVariables, LAPTOP_CATALOG_ITEM, PersonSpec, RequestItemSpec,
+    SpecError, VM_CATALOG_ITEM,
 };
 use crate::db::{Actor, Db};
+pub use crate::standard_changes::{DEPLOY_TEMPLATE, DEPLOY_TEMPLATE_NAME, RETIRED_TEMPLATE, RETIRED_TEMPLATE_NAME};
 
 /// Who the simulated instance lets in, and how long its tokens live.
 #[derive(Clone, Debug)]
@@ -147,9 +160,9 @@ pub struct SnFaults {
     pub remaining: Option<u32>,
     /// Added before answering every call (also when not faulted).
     pub latency_ms: u64,
-    /// Writes (POST/PATCH/PUT on the Table API) are applied, then answered with `status` (503
-    /// when unset), as when an answer is lost; reads are served normally and do not count
-    /// against `remaining`.
+    /// Writes (POST/PATCH/PUT on the Table API, and standard change creates) are applied, then
+    /// answered with `status` (503 when unset), as when an answer is lost; reads are served
+    /// normally and do not count against `remaining`.
     pub drop_response_after_write: bool,
 }
 
@@ -274,6 +287,12 @@ impl SnSim {
         decide(&self.state, sys_id, false)
     }
 
+    /// Adds a standard change template (the seeded template's values) and answers its sys_id, the
+    /// id `POST /api/sn_chg_rest/change/standard/{id}` takes; `active: false` is a retired one.
+    pub fn add_standard_template(&self, name: &str, active: bool) -> String {
+        standard_changes::add_template(&mut lock(&self.state.db), None, name, active)
+    }
+
     /// The sys_id of the seeded catalog item "Virtual machine (Gatehouse)" ([`VM_CATALOG_ITEM`]).
     pub fn vm_catalog_item(&self) -> &'static str {
         VM_CATALOG_ITEM
@@ -378,6 +397,7 @@ impl SimState {
         }
         catalog::seed(&mut db);
         seed_change_management(&mut db);
+        standard_changes::seed(&mut db);
         SimState {
             config,
             base,

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::db::{Db, Mode, Row};
-use crate::schema::{DISPLAY_FIELDS, JOURNAL_FIELDS, JOURNAL_TABLE, choice_label, def, reference_table};
+use crate::schema::{DISPLAY_FIELDS, JOURNAL_FIELDS, JOURNAL_TABLE, choice_label, def, reference_of};
 
 /// `variables.<name>` in `sysparm_fields`: a request item's catalog variable, read like a field.
 /// https://github.com/insomniacc/PSSnow/issues/43 (read with `variables.subject`; not writable
@@ -80,7 +80,7 @@ impl Db {
 
     fn cell(&self, table: &str, row: &Row, name: &str, links: bool, base: &str) -> Cell {
         let value = row.get(name).to_string();
-        match reference_table(name).filter(|_| table != JOURNAL_TABLE && !value.is_empty()) {
+        match reference_of(table, name).filter(|_| table != JOURNAL_TABLE && !value.is_empty()) {
             Some(rt) => {
                 let display = self.reference_display(rt, &value);
                 let link = links.then(|| format!("{base}/api/now/table/{rt}/{value}"));

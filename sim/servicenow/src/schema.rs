@@ -62,7 +62,15 @@ const CHANGE_FIELDS: &[&str] = &[
     "business_service",
     "work_start",
     "work_end",
+    "approval_set",
+    "std_change_producer_version",
 ];
+/// A standard change template (a record producer): what the Change Management API lists and
+/// creates changes from.
+const STD_PRODUCER_FIELDS: &[&str] = &["name", "short_description", "description", "active", "category", "template"];
+/// A template's values for the record it fills: `template` is an encoded query (`field=value^…^EQ`).
+const SYS_TEMPLATE_FIELDS: &[&str] = &["name", "table", "template", "active", "short_description"];
+const STD_VERSION_FIELDS: &[&str] = &["name", "std_change_producer", "version"];
 const GROUP_FIELDS: &[&str] = &["name", "description", "active", "email", "manager", "type"];
 const CI_FIELDS: &[&str] = &["name", "short_description", "operational_status", "install_status"];
 /// A group's approval of a task (`sysapproval_group`).
@@ -112,6 +120,9 @@ pub(crate) fn def(table: &str) -> Option<TableDef> {
         "item_option_new_set" => plain(&[VARIABLE_SET_FIELDS]),
         "io_set_item" => plain(&[SET_ITEM_FIELDS]),
         "item_option_new" => plain(&[VARIABLE_FIELDS]),
+        "std_change_record_producer" => plain(&[STD_PRODUCER_FIELDS]),
+        "sys_template" => plain(&[SYS_TEMPLATE_FIELDS]),
+        "std_change_producer_version" => plain(&[STD_VERSION_FIELDS]),
         _ => None,
     }
 }
@@ -126,8 +137,20 @@ pub(crate) fn reference_table(field: &str) -> Option<&'static str> {
         "variable_set" => "item_option_new_set",
         "cmdb_ci" => "cmdb_ci",
         "business_service" => "cmdb_ci_service",
+        "template" => "sys_template",
+        "std_change_producer" => "std_change_record_producer",
+        "std_change_producer_version" => "std_change_producer_version",
         _ => return None,
     })
+}
+
+/// The table `table`'s reference field `field` points to: as [`reference_table`], except where a
+/// table has a plain field of that name (`sys_template.template` holds the template's values).
+pub(crate) fn reference_of(table: &str, field: &str) -> Option<&'static str> {
+    if table == "sys_template" && field == "template" {
+        return None;
+    }
+    reference_table(field)
 }
 
 /// The fields a referenced record is displayed by, in the order tried (`sys_user.name`,
@@ -165,6 +188,9 @@ pub(crate) fn choice_label(table: &str, field: &str, value: &str) -> Option<&'st
         ("change_request", "close_code", "successful_issues") => "Successful with issues",
         ("change_request", "close_code", "unsuccessful") => "Unsuccessful",
         ("change_request", "phase", "requested") => "Requested",
+        ("change_request", "risk", "2") => "High",
+        ("change_request", "risk", "3") => "Moderate",
+        ("change_request", "risk", "4") => "Low",
         (_, "approval", "not requested") => "Not Yet Requested",
         (_, "approval", "requested") => "Requested",
         (_, "approval", "approved") => "Approved",

@@ -303,7 +303,8 @@ async fn the_rust_api_orders_items_too() {
     let gpu = sim.add_catalog_item("GPU VM", true);
     let spec = RequestItemSpec { cat_item: Some(gpu), ..RequestItemSpec::new(ada, ItemVariables::default()) };
     let (gpu_id, _) = sim.create_request_item(&spec);
-    assert_eq!(sim.variables(&gpu_id).len(), 7);
+    assert_eq!(sim.variables(&gpu_id).len(), 8);
+    assert_eq!(sim.variables(&gpu_id)["gatehouse_lease_days"], "", "optional: empty unless ordered with a lease");
     assert!(sim.set_variable(&gpu_id, "gatehouse_cloud", "demo"));
     assert!(!sim.set_variable(&gpu_id, "gatehouse_colour", "red"));
     let bad = RequestItemSpec { approval: Some("maybe".into()), ..spec };

@@ -32,7 +32,8 @@ fn yaml_field(text: &str, name: &str) -> Option<String> {
     Some(value.trim().to_string())
 }
 
-/// Every HttpApi event of template.yaml with its resource and the resource's cargo-lambda binary.
+/// Every HttpApi event of template.yaml with its resource and the resource's Handler (the name
+/// functions/bootstrap dispatches on).
 /// A line-based reader of the layout the template uses (two-space indents, events in flow or block
 /// style); it refuses what it cannot read rather than skip it.
 fn template_events(template: &str) -> Result<Vec<Wired>, String> {
@@ -80,7 +81,7 @@ fn template_events(template: &str) -> Result<Vec<Wired>, String> {
             events_indent = None;
             continue;
         }
-        if let Some(binary) = yaml_field(trimmed, "Binary")
+        if let Some(binary) = yaml_field(trimmed, "Handler")
             && let Some((_, b)) = resource.as_mut()
         {
             *b = Some(binary);
@@ -113,9 +114,6 @@ fn template_events(template: &str) -> Result<Vec<Wired>, String> {
     Ok(events)
 }
 
-/// Routes that only `gatehouse serve` has: API Gateway and Lambda answer for themselves.
-pub const SERVE_ONLY: [&str; 1] = ["/healthz"];
-
 /// Everything in which template.yaml and the functions' route tables disagree.
 pub fn template_problems(template: &str, functions: &BTreeMap<&'static str, Vec<RouteSpec>>) -> Vec<String> {
     let events = match template_events(template) {
@@ -138,7 +136,7 @@ pub fn template_problems(template: &str, functions: &BTreeMap<&'static str, Vec<
     }
     for e in &events {
         let Some(binary) = &e.binary else {
-            problems.push(format!("{}: an HttpApi event on a resource with no BuildProperties Binary", e.resource));
+            problems.push(format!("{}: an HttpApi event on a resource with no Handler", e.resource));
             continue;
         };
         let method = if e.method == "HEAD" { "GET" } else { e.method.as_str() };

@@ -53,8 +53,9 @@ GatehouseIntegration.prototype = {
 
     /*
      * The intake body (DESIGN.md "Intake body"). Deterministic: the same RITM gives the same body.
-     * requester and opened_by are the item's users; cloud, image, flavor, network, server_name
-     * and count are the variables as stored (count as a number when it is a clean integer).
+     * requester and opened_by are the item's users; cloud, image, flavor, network, server_name,
+     * count and lease_days are the variables as stored (count and lease_days as numbers when they
+     * are clean integers; lease_days only when the item has one).
      */
     buildIntake: function (ritm) {
         var v = ritm.variables;
@@ -76,6 +77,11 @@ GatehouseIntegration.prototype = {
         body.network = this._var(v, 'gatehouse_network');
         body.server_name = this._var(v, 'gatehouse_server_name');
         body.count = this._count(this._var(v, 'gatehouse_count'));
+        /* The lease (DESIGN.md "Leases"): optional; left out when empty (Gatehouse's default applies) */
+        var leaseDays = this._var(v, 'gatehouse_lease_days');
+        if (leaseDays) {
+            body.lease_days = this._count(leaseDays);
+        }
         var justification = this._var(v, 'gatehouse_justification');
         if (justification) {
             body.justification = justification;

@@ -14,6 +14,8 @@
 //!     freezes:                  # recurring, as GitLab deploy freezes
 //!       - {freeze_start: "0 18 * * 5", freeze_end: "0 8 * * 1", cron_timezone: "UTC"}
 //!     respect_planned_window: true   # only between the change's planned start and end
+//!     change_type: standard     # normal (default) | standard | emergency
+//!     standard_template: "Deploy shop (pre-approved)"   # standard only: name or sys_id
 //! ```
 //!
 //! Rules, all of which must allow a deployment:
@@ -34,6 +36,12 @@
 //!   When both day fields are restricted (neither starts with `*`), either may match, as in cron.
 //! - **respect_planned_window**: only between the change's planned start and end (when the change
 //!   has them).
+//!
+//! `change_type` says which of ServiceNow's change models the environment's changes follow:
+//! `normal` (assessed, then authorized by the CAB), `standard` (created from the pre-approved
+//! `standard_template`, no CAB: it proceeds when its window is open) or `emergency` (emergency
+//! changes only: every request must carry the job's emergency reason). A job's emergency reason
+//! makes an emergency change on a normal or standard environment too.
 //!
 //! [`ChangePolicy::evaluate`] says whether deploying is allowed now, which rule decided, and the
 //! first moment from now on when every rule allows it (searched up to [`SEARCH_HORIZON_DAYS`]).
@@ -94,6 +102,51 @@ pub struct EnvironmentPolicy {
     pub projects: Option<Vec<String>>,
     /// What every change to this environment carries in ServiceNow.
     pub details: crate::changes::ChangeDetails,
+    /// Which of ServiceNow's change models its changes follow (default normal).
+    pub change_type: ChangeType,
+}
+
+/// `change_type` (and `standard_template`): which of ServiceNow's change models the changes of an
+/// environment follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ChangeType {
+    /// Assessed, then authorized by the CAB. A job's emergency reason still makes an emergency
+    /// change.
+    #[default]
+    Normal,
+    /// Created from this pre-approved standard change template (its name or sys_id): no CAB
+    /// approval, it proceeds when its window is open. A job's emergency reason still makes an
+    /// emergency change.
+    Standard { template: String },
+    /// Emergency changes only: a request must carry the job's `GATEHOUSE_EMERGENCY_REASON`.
+    Emergency,
+}
+
+impl ChangeType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChangeType::Normal => "normal",
+            ChangeType::Standard { .. } => "standard",
+            ChangeType::Emergency => "emergency",
+        }
+    }
+}
+
+impl EnvironmentPolicy {
+    /// An emergency-only environment (`change_type: emergency`) refuses a request without the
+    /// job's emergency reason (422 naming `emergency_reason`).
+    pub fn check_emergency_reason(&self, environment: &str, emergency_reason: Option<&str>) -> crate::Result<()> {
+        if self.change_type == ChangeType::Emergency && emergency_reason.is_none() {
+            return Err(crate::Error::invalid(
+                "emergency_reason",
+                format!(
+                    "is required: environment {environment} takes emergency changes only; set \
+                     GATEHOUSE_EMERGENCY_REASON in the job to say why"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for EnvironmentPolicy {
@@ -107,6 +160,7 @@ impl Default for EnvironmentPolicy {
             protected: true,
             projects: None,
             details: Default::default(),
+            change_type: ChangeType::Normal,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::periods::minutes;
 use super::window::DAY_NAMES;
-use super::{Blackout, CronSchedule, EnvironmentPolicy, Freeze, TimeOfDay, Window, Zone};
+use super::{Blackout, ChangeType, CronSchedule, EnvironmentPolicy, Freeze, TimeOfDay, Window, Zone};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +186,51 @@ struct RawEnvironment {
     backout_plan: Option<String>,
     #[serde(default)]
     test_plan: Option<String>,
+    #[serde(default)]
+    change_type: Option<ChangeTypeName>,
+    #[serde(default)]
+    standard_template: Option<String>,
+}
+
+/// `change_type`'s value, checked at the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChangeTypeName {
+    Normal,
+    Standard,
+    Emergency,
+}
+
+impl<'de> Deserialize<'de> for ChangeTypeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parsed_str(d, "a change type (normal, standard or emergency)", |s| match s.trim() {
+            "normal" => Ok(ChangeTypeName::Normal),
+            "standard" => Ok(ChangeTypeName::Standard),
+            "emergency" => Ok(ChangeTypeName::Emergency),
+            other => Err(format!("unknown change_type \"{other}\" (expected normal, standard or emergency)")),
+        })
+    }
+}
+
+/// `change_type` with `standard_template`: a template exactly when the type is standard.
+fn change_type(name: Option<ChangeTypeName>, template: Option<String>) -> Result<ChangeType, String> {
+    const NEEDS_TEMPLATE: &str = "change_type standard needs standard_template: the name or sys_id of the \
+                                  ServiceNow standard change template its changes are created from";
+    match (name.unwrap_or(ChangeTypeName::Normal), template) {
+        (ChangeTypeName::Standard, None) => Err(NEEDS_TEMPLATE.into()),
+        (ChangeTypeName::Standard, Some(t)) if t.trim().is_empty() => {
+            Err(format!("standard_template is empty: {NEEDS_TEMPLATE}"))
+        }
+        (ChangeTypeName::Standard, Some(t)) if t.chars().any(char::is_control) || t.chars().count() > 200 => {
+            Err("standard_template must be a template name or sys_id: at most 200 printable characters".into())
+        }
+        (ChangeTypeName::Standard, Some(t)) => Ok(ChangeType::Standard { template: t.trim().to_string() }),
+        (other, Some(_)) => Err(format!(
+            "standard_template is set but change_type is {}: a template is only for change_type: standard",
+            if other == ChangeTypeName::Emergency { "emergency" } else { "normal" }
+        )),
+        (ChangeTypeName::Normal, None) => Ok(ChangeType::Normal),
+        (ChangeTypeName::Emergency, None) => Ok(ChangeType::Emergency),
+    }
 }
 
 impl<'de> Deserialize<'de> for EnvironmentPolicy {
@@ -193,9 +238,12 @@ impl<'de> Deserialize<'de> for EnvironmentPolicy {
         checked_map(
             d,
             "an environment's rules (timezone, windows, blackouts, freezes, respect_planned_window, protected, projects, \
-             assignment_group, cmdb_ci, risk, impact, implementation_plan, backout_plan, test_plan)",
+             assignment_group, cmdb_ci, risk, impact, implementation_plan, backout_plan, test_plan, change_type, \
+             standard_template)",
             |raw: RawEnvironment| {
+                let change_type = change_type(raw.change_type, raw.standard_template)?;
                 Ok(EnvironmentPolicy {
+                    change_type,
                     timezone: raw.timezone.unwrap_or_else(Zone::utc),
                     windows: raw.windows.map(|w| w.0).unwrap_or_default(),
                     blackouts: raw.blackouts.unwrap_or_default(),

@@ -203,6 +203,8 @@ impl Services {
             match self.store.apply(write).await {
                 Ok(request) => {
                     tracing::info!(request = %request.id, status = %request.status, "decision recorded");
+                    let decision = if to == Status::Approved { "approved" } else { "denied" };
+                    crate::metrics::count(crate::metrics::Counter::Decisions, decision);
                     self.signals.messages_owed();
                     if request.status == Status::Approved {
                         self.signals.approved(&request.id);

@@ -170,6 +170,17 @@ pub fn decide(change: &ChangeState, window: &WindowVerdict, now: Timestamp) -> (
     (GateDecision::Proceed, format!("approved, {} and inside the change window", change.state_display))
 }
 
+/// Counts an answer a pipeline receives (`gatehouse_gate_decisions_total`).
+fn counted(answer: ChangeAnswer) -> ChangeAnswer {
+    let decision = match answer.decision {
+        GateDecision::Proceed => "proceed",
+        GateDecision::Wait => "wait",
+        GateDecision::Blocked => "blocked",
+    };
+    crate::metrics::count(crate::metrics::Counter::GateDecisions, decision);
+    answer
+}
+
 /// The template's manual job that the webhook plays when the change is approved.
 pub const VERIFY_JOB_NAME: &str = "gatehouse:verify";
 
@@ -247,20 +258,21 @@ pub fn key(project_id: u64, sha: &str, environment: &str) -> Result<ChangeKey> {
 
 fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
     let short = &rec.key.sha[..rec.key.sha.len().min(8)];
-    let gate = match answer.decision {
-        GateDecision::Proceed => "✅ proceed",
-        GateDecision::Wait => "⏳ wait",
-        GateDecision::Blocked => "⛔ blocked",
+    // Once the deploy was reported, the gate's "blocked: already closed" would mislead a reader.
+    let gate = match (&rec.reported, answer.decision) {
+        (Some(result), _) => format!("🏁 done: the deployment was reported ({result})"),
+        (None, GateDecision::Proceed) => format!("✅ proceed: {}", answer.reason),
+        (None, GateDecision::Wait) => format!("⏳ wait: {}", answer.reason),
+        (None, GateDecision::Blocked) => format!("⛔ blocked: {}", answer.reason),
     };
     let mut body = format!(
-        "{}\n**Change [{}]({})** gates the deploy of `{short}` to `{}`.\n\n| | |\n|---|---|\n| Approval | {} |\n| State | {} |\n| Gate | {gate}: {} |\n| Pipeline | [#{}]({}) |\n",
+        "{}\n**Change [{}]({})** gates the deploy of `{short}` to `{}`.\n\n| | |\n|---|---|\n| Approval | {} |\n| State | {} |\n| Gate | {gate} |\n| Pipeline | [#{}]({}) |\n",
         rec.key.note_marker(),
         answer.number,
         answer.url,
         rec.key.environment,
         answer.approval,
         answer.state.display,
-        answer.reason,
         rec.pipeline_id,
         rec.pipeline_url,
     );
@@ -367,7 +379,7 @@ impl ChangeGate {
                         self.refresh_note(&mut rec, &answer).await;
                         rec.version += 1;
                         match self.records.put_change(&rec, Some(rec.version - 1)).await {
-                            Ok(()) => return Ok((false, answer)),
+                            Ok(()) => return Ok((false, counted(answer))),
                             Err(Error::Stale) => continue,
                             Err(e) => return Err(e),
                         }
@@ -408,7 +420,16 @@ impl ChangeGate {
             }
             let change = match self.changes.find_open(&key.correlation_id()).await? {
                 Some(found) => found,
-                None => self.changes.create(&self.draft(&key, &body)).await?,
+                None => {
+                    let summary = super::gate_summary::release_summary(
+                        self.code.as_ref(),
+                        &key,
+                        &body.ref_name,
+                        body.pipeline_id,
+                    )
+                    .await;
+                    self.changes.create(&self.draft(&key, &body, &summary)).await?
+                }
             };
             let mut rec = claim;
             rec.sys_id = change.sys_id.clone();
@@ -426,12 +447,12 @@ impl ChangeGate {
             rec.version += 1;
             self.records.put_change(&rec, Some(rec.version - 1)).await?;
             tracing::info!(change = %rec.number, correlation = %key.correlation_id(), "change created");
-            return Ok((true, answer));
+            return Ok((true, counted(answer)));
         }
         Err(Error::Conflict("another pipeline is creating this change; try again".into()))
     }
 
-    fn draft(&self, key: &ChangeKey, body: &ChangeRequest) -> ChangeDraft {
+    fn draft(&self, key: &ChangeKey, body: &ChangeRequest, summary: &str) -> ChangeDraft {
         let mut description = format!(
             "Deployment of {} commit {} (ref {}) to {}.\nPipeline: {}\n",
             body.project_path, key.sha, body.ref_name, key.environment, body.pipeline_url
@@ -439,6 +460,8 @@ impl ChangeGate {
         if let Some(iid) = body.merge_request_iid {
             description.push_str(&format!("Merge request: !{iid}\n"));
         }
+        description.push('\n');
+        description.push_str(summary);
         if let Some(d) = &body.description {
             description.push('\n');
             description.push_str(d);
@@ -450,7 +473,10 @@ impl ChangeGate {
             planned_start: body.planned_start,
             planned_end: body.planned_end,
             details: self.policy.environment(&key.environment).map(|p| p.details.clone()).unwrap_or_default(),
-            emergency_reason: body.emergency_reason.clone(),
+            kind: crate::changes::ChangeKind::of(
+                self.policy.environment(&key.environment),
+                body.emergency_reason.as_deref(),
+            ),
         }
     }
 
@@ -474,7 +500,7 @@ impl ChangeGate {
             // Only the note's bookkeeping: losing this write to a concurrent one is harmless.
             let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
         }
-        Ok(answer)
+        Ok(counted(answer))
     }
 
     /// POST …/deployments: the result onto the change, which is then closed.

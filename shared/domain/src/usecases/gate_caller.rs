@@ -98,7 +98,8 @@ impl ChangeGate {
         Ok(request)
     }
 
-    /// The environment's rules: which projects may deploy there, and from protected refs only.
+    /// The environment's rules: which projects may deploy there, from protected refs only, and
+    /// (an emergency-only environment) with the job's emergency reason.
     fn may_deploy(&self, caller: &CiCaller, request: &ChangeRequest) -> Result<()> {
         let env = &request.environment;
         let policy = self.policy.environment(env).cloned().unwrap_or_default();
@@ -116,7 +117,7 @@ impl ChangeGate {
                 claims.ref_name
             )));
         }
-        Ok(())
+        policy.check_emergency_reason(env, request.emergency_reason.as_deref())
     }
 
     /// A static token proves nothing: the pipeline must be this project's at this commit, and a

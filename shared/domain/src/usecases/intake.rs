@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use super::Services;
 use super::approval::issue_links;
 use super::source::SourcePeople;
+use crate::catalog::{CloudOptions, Flavor};
+use crate::compute::{Footprint, Resource};
 use crate::error::{Error, FieldError, Result};
 use crate::identity::{check_visible_json, check_visible_text, same_person};
 use crate::mail::{MailNotice, MailTemplate, check_email, check_header_text};
@@ -60,6 +62,12 @@ pub struct IntakeBody {
     pub justification: Option<String>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// The lease in days (1 to `GATEHOUSE_MAX_LEASE_DAYS`); or
+    #[serde(default)]
+    pub lease_days: Option<u32>,
+    /// the time the servers are retired (RFC 3339).
+    #[serde(default)]
+    pub retire_at: Option<String>,
 }
 
 #[derive(Debug)]
@@ -193,6 +201,27 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
 }
 
 impl Services {
+    /// The lease asked for, within the limits of `cloud` (`GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD`);
+    /// a refusal because of the cloud's own limit says so.
+    fn lease_on(
+        &self,
+        cloud: &str,
+        lease_days: Option<u32>,
+        retire_at: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<crate::model::Retirement>> {
+        let settings = self.config.leases.for_cloud(cloud);
+        super::lease::lease_at_intake(&settings, lease_days, retire_at, now).map_err(|e| match e {
+            Error::Invalid(mut errors) if self.config.leases.cloud_limit(cloud).is_some() => {
+                for e in &mut errors {
+                    e.message = format!("{} (the longest lease on cloud {cloud})", e.message);
+                }
+                Error::Invalid(errors)
+            }
+            other => other,
+        })
+    }
+
     pub async fn intake(&self, mut body: IntakeBody, raw: &Value) -> Result<IntakeOutcome> {
         // ServiceNow's sys_ids are compared lower-case everywhere, replays included.
         body.source.sys_id = body.source.sys_id.to_ascii_lowercase();
@@ -228,6 +257,7 @@ impl Services {
         };
 
         let now = Timestamp::now();
+        let retirement = self.lease_on(&body.cloud, body.lease_days, body.retire_at.as_deref(), now)?;
         let ttl = SignedDuration::try_from(self.config.approval_ttl).map_err(|e| Error::internal("approval ttl", e))?;
         let approvers = self.config.approvers.for_cloud(&body.cloud).to_vec();
         let is_asker = |a: &String| {
@@ -240,6 +270,7 @@ impl Services {
                 format!("every approver of cloud {} asked for this request, so nobody may approve it", body.cloud),
             ));
         }
+        self.check_quota(&body.cloud, &options, flavor, body.count).await?;
         let request = Request {
             id: RequestId::generate(),
             status: Status::PendingApproval,
@@ -271,6 +302,7 @@ impl Services {
             decided_by: None,
             decision_proof: None,
             intake_digest: digest.clone(),
+            retirement,
         };
         let (tokens, links) = issue_links(&request, &approvers, now, &self.config.link_key, |link_id| {
             MailTemplate::ApprovalRequest { link_id }
@@ -311,6 +343,76 @@ impl Services {
             }
             Created::Existing(existing) => replay(existing, &digest),
         }
+    }
+}
+
+/// How many requests of a cloud the quota check looks at, per status.
+const HELD_SCAN: usize = 1000;
+
+impl Services {
+    /// What the approved requests of `cloud` that are not fully built yet will take: the servers
+    /// they have still to create, at their flavor's size as the catalog lists it now. Counted
+    /// again at most every `compute::LIMITS_TTL`, like the limits it is set against.
+    ///
+    /// Requests still pending approval are not counted (DESIGN.md: "counts what approved-but-
+    /// unbuilt requests of that cloud will take"): one that is denied or expires would otherwise
+    /// block others for as long as it waits, and the check before create catches two approvals
+    /// racing for the last room.
+    async fn held_for_approved(&self, cloud: &str, options: &CloudOptions) -> Result<Footprint> {
+        if let Some(counted) = self.catalog.limits().held(cloud) {
+            return Ok(counted);
+        }
+        let mut held = Footprint::default();
+        for status in [Status::Approved, Status::Provisioning] {
+            let requests = self.store.due(status, Timestamp::MAX, HELD_SCAN).await?;
+            if requests.len() >= HELD_SCAN {
+                tracing::warn!(%status, "more requests than the quota check looks at; the count may be low");
+            }
+            for r in requests.iter().filter(|r| r.cloud == cloud) {
+                let unbuilt = u64::from(r.count).saturating_sub(r.servers.len() as u64);
+                // A flavor gone from the catalog still takes its instances; its size is unknown.
+                let (vcpus, ram) = options.flavor(&r.flavor.id).map(|f| (f.vcpus, f.ram_mb)).unwrap_or((0, 0));
+                held = held.plus(Footprint::of(unbuilt, vcpus, ram));
+            }
+        }
+        self.catalog.limits().keep_held(cloud, held);
+        Ok(held)
+    }
+
+    /// Refuses (422) a request the project's quota cannot hold next to the approved requests not
+    /// yet built: on `flavor` when not even one server of it fits in what is left of vCPUs or RAM,
+    /// else on `count`, with the numbers.
+    async fn check_quota(&self, cloud: &str, options: &CloudOptions, flavor: &Flavor, count: u32) -> Result<()> {
+        let (limits, held) = futures::try_join!(
+            self.catalog.limits().limits(self.catalog.cloud().as_ref(), cloud),
+            self.held_for_approved(cloud, options)
+        )?;
+        let one = Footprint::of(1, flavor.vcpus, flavor.ram_mb);
+        let shortfalls = limits.shortfalls(held, Footprint::of(u64::from(count), flavor.vcpus, flavor.ram_mb));
+        if shortfalls.is_empty() {
+            return Ok(());
+        }
+        let fit = limits.how_many_fit(held, one).unwrap_or(u64::MAX);
+        let errors = shortfalls
+            .iter()
+            .map(|s| {
+                let per_server = match s.resource {
+                    Resource::Cores => one.cores,
+                    Resource::Ram => one.ram_mb,
+                    Resource::Instances => 1,
+                };
+                let mut message = format!("the quota of cloud {cloud} cannot hold it: {}", s.explain());
+                if s.resource != Resource::Instances && per_server > s.left() {
+                    return FieldError::new("flavor", format!("{message}; not one server of {} fits", flavor.name));
+                }
+                if fit > 0 && fit < u64::from(count) {
+                    message.push_str(&format!("; at most {fit} of {} fit", flavor.name));
+                }
+                FieldError::new("count", message)
+            })
+            .collect();
+        tracing::info!(%cloud, flavor = %flavor.name, count, "intake refused for quota");
+        Err(Error::Invalid(errors))
     }
 }
 

@@ -1,13 +1,17 @@
 //! The use-cases: what Gatehouse does, written against the ports only.
 
 pub mod approval;
+pub mod decommission;
 pub mod gate;
 pub mod gate_act;
 pub mod gate_caller;
 pub mod gate_events;
+mod gate_summary;
 pub mod intake;
+pub mod lease;
 pub mod outbox;
 pub mod provision;
+mod retire;
 pub mod signin;
 pub mod source;
 pub mod sweeper;

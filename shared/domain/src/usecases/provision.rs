@@ -13,7 +13,9 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::Services;
-use crate::compute::{REQUEST_ID_METADATA_KEY, ServerSpec, ServerState};
+use crate::compute::{
+    Footprint, REQUEST_ID_METADATA_KEY, RETIRE_AT_METADATA_KEY, SERVER_TAG, ServerSpec, ServerState, nova_quota_message,
+};
 use crate::error::{Error, Result};
 use crate::mail::{MailNotice, MailTemplate};
 use crate::model::{HistoryEntry, Lease, OutboxMessage, Request, RequestId, ServerRecord, Status};
@@ -41,7 +43,9 @@ fn record_of(s: &ServerState) -> ServerRecord {
 }
 
 /// Turns an outside failure into the reason a requester reads.
+/// The words a failure is recorded with; every upstream failure that reaches here is counted.
 fn reason_of(e: &Error) -> String {
+    crate::metrics::upstream_error(e);
     match e {
         Error::Quota { system, detail } => format!("{system} refused for lack of quota: {detail}"),
         Error::Upstream { system, detail, .. } => format!("{system} {detail}"),
@@ -101,6 +105,8 @@ impl Services {
                 Ok(request) => {
                     if fresh {
                         self.signals.messages_owed();
+                        // One more request building: what the quota check holds for it has moved.
+                        self.catalog.limits().forget(&request.cloud);
                     }
                     return Ok(Some((request, fresh)));
                 }
@@ -144,6 +150,11 @@ impl Services {
             Err(reason) => (Status::Failed, reason.clone(), Progress::Failed(reason.clone())),
         };
         let history = request.transition(to, worker, Some(note), now)?;
+        if to == Status::Active {
+            // The lease's first reminder, or its end, is what the sweeper looks at next.
+            request.due_at =
+                request.retirement.as_ref().map(|l| super::lease::next_due(l, &self.config.leases.reminders));
+        }
         let mut messages = Vec::new();
         match outcome {
             Ok(()) => {
@@ -190,7 +201,66 @@ impl Services {
         let request = self.store.apply(write).await?;
         tracing::info!(request = %request.id, status = %request.status, "provisioning ended");
         self.signals.messages_owed();
+        self.record_outcome(&request, &progress, now).await;
         Ok(progress)
+    }
+
+    /// `gatehouse_approve_to_active_seconds` (from the history's approval) or
+    /// `gatehouse_provision_failures_total{cause}`.
+    async fn record_outcome(&self, request: &Request, progress: &Progress, now: Timestamp) {
+        match progress {
+            Progress::Active => {
+                let approved = match self.store.history(&request.id).await {
+                    Ok(history) => history.iter().rev().find(|h| h.to == Status::Approved).map(|h| h.at),
+                    Err(e) => {
+                        tracing::warn!(request = %request.id, error = %e.chain(), "could not read the history for the build time");
+                        None
+                    }
+                };
+                if let Some(at) = approved {
+                    crate::metrics::approve_to_active(now.duration_since(at).as_secs_f64().max(0.0));
+                }
+            }
+            Progress::Failed(reason) => {
+                crate::metrics::count(crate::metrics::Counter::ProvisionFailures, cause(reason))
+            }
+            _ => {}
+        }
+    }
+
+    /// Checked just before the first create of a run: whether the project's quota still holds the
+    /// `servers` about to be created, as Nova counts use now. Other approved requests are not
+    /// set aside here (intake did that): first come, first served. A refusal reads as Nova's would
+    /// and ends the request `failed` before anything is created, rather than after a count of 3
+    /// made two servers. When the limits cannot be read the create goes ahead: Nova enforces its
+    /// quota anyway, and its refusal (403) ends the request the same way.
+    async fn quota_refusal(&self, request: &Request, servers: usize) -> Option<String> {
+        let cloud = self.catalog.cloud();
+        // The flavor's size comes from Nova's flavor list (one call; not the whole catalog, whose
+        // images may run to many pages); a flavor gone from it still takes instances.
+        let (limits, flavors) = tokio::join!(cloud.limits(&request.cloud), cloud.flavors(&request.cloud));
+        let limits = match limits {
+            Ok(limits) => limits,
+            Err(e) => {
+                tracing::warn!(request = %request.id, error = %e.chain(), "could not read the compute limits; creating anyway");
+                return None;
+            }
+        };
+        let size = flavors.ok().and_then(|all| all.into_iter().find(|f| f.id == request.flavor.id));
+        let size = size.map(|f| (f.vcpus, f.ram_mb));
+        let (vcpus, ram_mb) = size.unwrap_or((0, 0));
+        let shortfalls = limits.shortfalls(Footprint::default(), Footprint::of(servers as u64, vcpus, ram_mb));
+        if shortfalls.is_empty() {
+            return None;
+        }
+        tracing::info!(request = %request.id, cloud = %request.cloud, "quota cannot hold the servers; not creating them");
+        let plural = if servers == 1 { "" } else { "s" };
+        Some(format!(
+            "the quota of cloud {} cannot hold {servers} more server{plural} of {} (checked before creating any): {}",
+            request.cloud,
+            request.flavor.name,
+            nova_quota_message(&shortfalls)
+        ))
     }
 
     /// One provisioning run for `worker`, waiting for ACTIVE at most `wait`.
@@ -243,42 +313,68 @@ impl Services {
         let cloud = self.catalog.cloud().clone();
         let started = tokio::time::Instant::now();
         let deadline = request.deadline.unwrap_or_else(|| Timestamp::now() + since(self.config.provision_deadline));
-        for name in request.planned_names() {
-            if request.servers.iter().any(|s| s.name == name) {
+        // A request claimed straight from `approved` has never created anything; a take-over
+        // may have, so it first adopts the servers carrying this request's id.
+        let planned = request.planned_names();
+        let mut to_create = Vec::new();
+        for name in &planned {
+            if request.servers.iter().any(|s| &s.name == name) {
                 continue;
             }
-            // A request claimed straight from `approved` has never created anything; a take-over
-            // may have, so it looks for servers carrying this request's id first.
             let adopted =
                 if fresh {
                     None
                 } else {
-                    cloud.servers_named(&request.cloud, &name).await?.into_iter().find(|s| {
+                    cloud.servers_named(&request.cloud, name).await?.into_iter().find(|s| {
                         s.metadata.get(REQUEST_ID_METADATA_KEY).map(String::as_str) == Some(request.id.as_str())
                     })
                 };
-            let record = match adopted {
-                Some(server) => record_of(&server),
-                None => {
-                    let spec = ServerSpec {
-                        name: name.clone(),
-                        image_id: request.image.id.clone(),
-                        flavor_id: request.flavor.id.clone(),
-                        network_id: request.network.id.clone(),
-                        metadata: BTreeMap::from([
-                            (REQUEST_ID_METADATA_KEY.to_string(), request.id.to_string()),
-                            ("gatehouse_source".to_string(), request.source.number.clone()),
-                        ]),
-                        boot_volume_gb: request.boot_volume_gb,
-                    };
-                    let id = cloud.create_server(&request.cloud, &spec).await?;
-                    tracing::info!(request = %request.id, server = %id, name = %name, "server create accepted");
-                    ServerRecord { id, name: name.clone(), status: "BUILD".into(), addresses: vec![] }
+            match adopted {
+                Some(server) => {
+                    request.servers.push(record_of(&server));
+                    *request = self.save(request.clone(), vec![], vec![]).await?;
                 }
+                None => to_create.push(name.clone()),
+            }
+        }
+        if !to_create.is_empty()
+            && let Some(reason) = self.quota_refusal(request, to_create.len()).await
+        {
+            return Ok(Some(Err(reason)));
+        }
+        for name in &to_create {
+            let spec = ServerSpec {
+                name: name.clone(),
+                image_id: request.image.id.clone(),
+                flavor_id: request.flavor.id.clone(),
+                network_id: request.network.id.clone(),
+                metadata: BTreeMap::from_iter(
+                    [
+                        (REQUEST_ID_METADATA_KEY.to_string(), request.id.to_string()),
+                        ("gatehouse_source".to_string(), request.source.number.clone()),
+                    ]
+                    .into_iter()
+                    .chain(
+                        request
+                            .retirement
+                            .as_ref()
+                            .map(|l| (RETIRE_AT_METADATA_KEY.to_string(), l.retire_at.to_string())),
+                    ),
+                ),
+                boot_volume_gb: request.boot_volume_gb,
+                description: Some(format!("Gatehouse request {} for {}", request.id, request.source.number)),
+                tags: vec![SERVER_TAG.to_string()],
             };
-            request.servers.push(record);
+            let created = cloud.create_server(&request.cloud, &spec).await;
+            // What the project uses has moved (or Nova said it is full): the next intake reads it again.
+            self.catalog.limits().forget(&request.cloud);
+            let id = created?;
+            tracing::info!(request = %request.id, server = %id, name = %name, "server create accepted");
+            request.servers.push(ServerRecord { id, name: name.clone(), status: "BUILD".into(), addresses: vec![] });
             *request = self.save(request.clone(), vec![], vec![]).await?;
         }
+        // Adopted and created servers in the planned order, as the requester will read them.
+        request.servers.sort_by_key(|s| planned.iter().position(|n| n == &s.name));
 
         let mut pause = Duration::from_millis(200);
         // A server that exists is waited for until the deadline: a PCD hiccup while only looking
@@ -329,5 +425,19 @@ impl Services {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+/// A failure's cause as a small label set: what a dashboard groups by.
+fn cause(reason: &str) -> &'static str {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("quota") {
+        "quota"
+    } else if r.contains("not active within") {
+        "timeout"
+    } else if r.contains("went to error") {
+        "server_error"
+    } else {
+        "upstream"
     }
 }

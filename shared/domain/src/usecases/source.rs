@@ -51,6 +51,35 @@ fn asked(body: &IntakeBody) -> [(&'static str, String); 6] {
     ]
 }
 
+/// The lease the item was ordered with (its optional `lease_days` variable) against the body's.
+/// A lease cannot be dropped on the way (a body without one for an item that has one), nor added.
+/// `retire_at` is refused: the form asks for days, and an instant cannot be checked against them.
+fn check_lease(body: &IntakeBody, item: &SourceItem, errors: &mut Vec<FieldError>) {
+    if body.retire_at.is_some() {
+        errors.push(FieldError::new(
+            "retire_at",
+            "with ServiceNow the lease is the item's lease_days variable: send lease_days, not retire_at",
+        ));
+    }
+    let ordered = item.variables.get("lease_days").map(|v| v.trim());
+    match (ordered, body.lease_days) {
+        (None, None) => {}
+        (Some(ordered), Some(sent)) if ordered == sent.to_string() => {}
+        (Some(ordered), Some(sent)) => errors.push(FieldError::new(
+            "lease_days",
+            format!("ServiceNow approved {ordered:?} for this item, not \"{sent}\""),
+        )),
+        (Some(ordered), None) => errors.push(FieldError::new(
+            "lease_days",
+            format!("{} was approved with a lease of {ordered:?} days: send it", item.number),
+        )),
+        (None, Some(_)) => errors.push(FieldError::new(
+            "lease_days",
+            format!("{} was ordered without a lease (its lease_days variable is empty)", item.number),
+        )),
+    }
+}
+
 /// Compares the body with the item; every mismatch is a 422 naming the body's field.
 pub fn check_item(body: &IntakeBody, item: &SourceItem, settings: &ServiceNowSettings) -> Result<SourcePeople> {
     let refuse = |field: &str, message: String| Err(Error::invalid(field, message));
@@ -89,6 +118,7 @@ pub fn check_item(body: &IntakeBody, item: &SourceItem, settings: &ServiceNowSet
             None => errors.push(FieldError::new(name, format!("{} has no {name} variable", item.number))),
         }
     }
+    check_lease(body, item, &mut errors);
     let Some(requested_for) = &item.requested_for else {
         return refuse("requester.email", format!("{} names nobody as requested for", item.number));
     };

@@ -1,6 +1,7 @@
 //! The sweeper, run on a schedule: expires overdue approvals, reminds approvers once at half time,
-//! and finds the provisioning work that is due (a missed start, a lease that ran out, a server
-//! still building). The caller hands that work to its provisioning workers.
+//! finds the provisioning work that is due (a missed start, a lease that ran out, a server still
+//! building), and reminds requesters of their servers' leases and retires them at the end. The
+//! caller hands the provisioning work to its provisioning workers.
 
 use jiff::Timestamp;
 
@@ -17,6 +18,10 @@ pub struct Sweep {
     pub reminded: usize,
     /// Requests whose provisioning should run now.
     pub to_provision: Vec<RequestId>,
+    /// Requesters mailed an Extend link because their lease ends soon.
+    pub lease_reminded: usize,
+    /// Active requests whose lease ended and whose servers were deleted.
+    pub retired: usize,
 }
 
 const BATCH: usize = 200;
@@ -34,12 +39,24 @@ impl Services {
                 }
             }
         }
+        for request in self.store.due(Status::Active, now, BATCH).await? {
+            match self.lease_due(&request.id, now).await {
+                Ok(Some(true)) => sweep.retired += 1,
+                Ok(Some(false)) => sweep.lease_reminded += 1,
+                Ok(None) => {}
+                // Left active and due (a PCD outage, say): the next sweep tries again.
+                Err(e) => {
+                    tracing::warn!(request = %request.id, error = %e.chain(), "sweeper could not remind or retire a lease")
+                }
+            }
+        }
         for status in [Status::Approved, Status::Provisioning] {
             sweep.to_provision.extend(self.store.due(status, now, BATCH).await?.into_iter().map(|r| r.id));
         }
-        if sweep.expired + sweep.reminded > 0 {
+        if sweep.expired + sweep.reminded + sweep.lease_reminded + sweep.retired > 0 {
             self.signals.messages_owed();
         }
+        crate::metrics::record_message_counts(self.store.as_ref()).await;
         Ok(sweep)
     }
 

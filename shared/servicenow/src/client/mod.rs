@@ -28,6 +28,7 @@ const MAX_MESSAGE: usize = 300;
 /// Journal fields: every write appends an entry, so a blind retry would write it twice.
 const JOURNAL_FIELDS: [&str; 2] = ["work_notes", "comments"];
 
+mod change_api;
 mod table;
 
 /// A ServiceNow Table API client. Cheap to clone (one shared connection pool and token cache).

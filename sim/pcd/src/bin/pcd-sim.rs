@@ -1,7 +1,8 @@
 //! `pcd-sim`: runs the PCD/OpenStack simulator as its own process.
 //!
 //! Prints one line `PCD_SIM_URL=http://127.0.0.1:PORT` on stdout once listening, then serves
-//! until killed (SIGINT/SIGTERM). Faults are set over HTTP: `PUT /_sim/faults`.
+//! until killed (SIGINT/SIGTERM). Faults are set over HTTP: `PUT /_sim/faults`; the compute
+//! API's maximum microversion and quota with `PUT /_sim/compute`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +22,17 @@ struct Args {
     /// Lifetime of issued Keystone tokens, in seconds.
     #[arg(long)]
     token_ttl_secs: Option<u64>,
+    /// The highest compute microversion to advertise and accept, from 2.1 (default: 2.104, as the
+    /// published samples). Changeable later with `PUT /_sim/compute`.
+    #[arg(long, value_parser = microversion)]
+    max_microversion: Option<(u32, u32)>,
+}
+
+fn microversion(raw: &str) -> Result<(u32, u32), String> {
+    raw.split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .filter(|mv| *mv >= (2, 1))
+        .ok_or_else(|| format!("{raw:?} is not a compute microversion from 2.1 (like 2.1 or 2.79)"))
 }
 
 #[tokio::main]
@@ -33,6 +45,9 @@ async fn main() -> std::io::Result<()> {
     }
     if let Some(secs) = args.token_ttl_secs {
         config.token_ttl = Duration::from_secs(secs);
+    }
+    if let Some(mv) = args.max_microversion {
+        config.max_microversion = mv;
     }
     let sim = PcdSim::start(args.listen, config).await?;
     sim_server::announce("PCD_SIM_URL", &sim.base_url())?;

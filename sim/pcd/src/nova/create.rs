@@ -44,6 +44,8 @@ struct Plan<'a> {
     image: &'a SimImage,
     boot_from_volume: bool,
     delete_volume_on_termination: bool,
+    /// GB; 0 unless booting from a volume.
+    volume_size: u64,
     networks: Vec<(&'a SimNetwork, Option<String>)>,
     metadata: Map<String, Value>,
 }
@@ -52,6 +54,41 @@ fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Respo
     let server = &req["server"];
     if !server.is_object() {
         return Err(bad_request("Invalid input for field/attribute server. 'server' is a required property"));
+    }
+
+    // Fields newer than the requested microversion are refused, as Nova's request schema for
+    // that version allows no other properties (description from 2.19, tags from 2.52).
+    for (field, since) in [("description", (2, 19)), ("tags", (2, 52))] {
+        if server.get(field).is_some() && mv < since {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute server. Value: {server}. Additional properties are \
+                 not allowed ('{field}' was unexpected)"
+            )));
+        }
+    }
+    match &server["description"] {
+        Value::Null => {}
+        Value::String(d) if d.chars().count() <= 255 && !d.chars().any(char::is_control) => {}
+        other => {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute description. Value: {other}. {other} is not \
+                 a printable string of at most 255 characters"
+            )));
+        }
+    }
+    if let Some(tags) = server.get("tags") {
+        let ok = tags.as_array().is_some_and(|list| {
+            list.len() <= 50
+                && list.iter().all(|t| {
+                    t.as_str().is_some_and(|t| (1..=60).contains(&t.chars().count()) && !t.contains(['/', ',']))
+                })
+        });
+        if !ok {
+            return Err(bad_request(format!(
+                "Invalid input for field/attribute tags. Value: {tags}. At most 50 tags of 1 to 60 \
+                 characters, without '/' or ','"
+            )));
+        }
     }
 
     let name = match server["name"].as_str() {
@@ -219,7 +256,16 @@ fn validate<'a>(st: &'a SimState, mv: Mv, req: &Value) -> Result<Plan<'a>, Respo
         }
     };
 
-    Ok(Plan { name, flavor, image, boot_from_volume, delete_volume_on_termination: delete_volume, networks, metadata })
+    Ok(Plan {
+        name,
+        flavor,
+        image,
+        boot_from_volume,
+        delete_volume_on_termination: delete_volume,
+        volume_size,
+        networks,
+        metadata,
+    })
 }
 
 /// Nova's choice when no network is named: the only one there is, or a 409.
@@ -279,6 +325,9 @@ pub(super) fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
     };
 
     let mut servers = lock(&st.servers);
+    if let Some(refused) = quota::refuse_over_quota(st.quota(), &servers, plan.flavor) {
+        return refused;
+    }
     let nics: Vec<Nic> = plan
         .networks
         .iter()
@@ -302,7 +351,10 @@ pub(super) fn create(st: &SimState, mv: Mv, body: &[u8]) -> Response {
         metadata: plan.metadata,
         request_body: req.clone(),
         boot_from_volume: plan.boot_from_volume,
-        volume: plan.boot_from_volume.then(|| (uuid::Uuid::new_v4().to_string(), plan.delete_volume_on_termination)),
+        volume: plan.boot_from_volume.then(|| {
+            let delete = plan.delete_volume_on_termination;
+            (servers.add_boot_volume(&id, plan.volume_size, delete), delete)
+        }),
         admin_pass,
         access_ipv4: server["accessIPv4"].as_str().unwrap_or("").to_string(),
         access_ipv6: server["accessIPv6"].as_str().unwrap_or("").to_string(),

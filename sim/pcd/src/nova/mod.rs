@@ -21,14 +21,16 @@ use crate::{
     rfc3339_secs, samples,
 };
 
-/// Microversions this Nova speaks (the samples advertise 2.1 to 2.104).
-const MIN_VERSION: (u32, u32) = (2, 1);
-const MAX_VERSION: (u32, u32) = (2, 104);
-
-type Mv = (u32, u32);
+/// A compute microversion, (major, minor).
+pub(crate) type Mv = (u32, u32);
 
 mod create;
+mod metadata;
+pub(crate) mod quota;
+pub(crate) mod versions;
 use create::create;
+use versions::{MIN_VERSION, parse_microversion, requested_microversion, version_doc, with_version_headers};
+pub(crate) use versions::{version_v21, versions};
 
 // ---------------------------------------------------------------------------------------------
 // Server records
@@ -66,9 +68,23 @@ pub(crate) struct Server {
     security_groups: Value,
 }
 
+/// A volume Nova created from a boot block device mapping (`source_type` image, `destination_type`
+/// volume). Deleting its server deletes it too when the mapping said `delete_on_termination: true`
+/// ("To delete the boot volume when the server is destroyed, specify true. Otherwise, specify
+/// false. Default: false", https://docs.openstack.org/api-ref/compute/#create-server); otherwise it
+/// stays, detached and `available`, as Cinder then shows it.
+pub(crate) struct Volume {
+    id: String,
+    size_gb: u64,
+    /// The server it is attached to; `None` once that server is gone.
+    server: Option<String>,
+    delete_on_termination: bool,
+}
+
 #[derive(Default)]
 pub(crate) struct Servers {
     list: Vec<Server>,
+    volumes: Vec<Volume>,
     next_seq: u64,
     next_addr: u32,
 }
@@ -110,6 +126,24 @@ impl Servers {
                 v
             })
             .collect()
+    }
+
+    /// The volumes, oldest first: `{"id", "size", "status", "server_id", "delete_on_termination"}`.
+    pub(crate) fn volumes_snapshot(&self) -> Vec<Value> {
+        self.volumes
+            .iter()
+            .map(|v| {
+                json!({"id": v.id, "size": v.size_gb, "status": if v.server.is_some() { "in-use" } else { "available" },
+                       "server_id": v.server, "delete_on_termination": v.delete_on_termination})
+            })
+            .collect()
+    }
+
+    /// Records the boot volume created for `server` and answers its id.
+    pub(crate) fn add_boot_volume(&mut self, server: &str, size_gb: u64, delete_on_termination: bool) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.volumes.push(Volume { id: id.clone(), size_gb, server: Some(server.to_string()), delete_on_termination });
+        id
     }
 
     fn allocate_addr(&mut self) -> (String, String) {
@@ -270,11 +304,12 @@ impl Server {
         if mv >= (2, 9) {
             obj.insert("locked".into(), json!(false));
         }
+        let asked = &self.request_body["server"];
         if mv >= (2, 19) {
-            obj.insert("description".into(), Value::Null);
+            obj.insert("description".into(), asked.get("description").cloned().unwrap_or(Value::Null));
         }
         if mv >= (2, 26) {
-            obj.insert("tags".into(), json!([]));
+            obj.insert("tags".into(), asked.get("tags").cloned().unwrap_or_else(|| json!([])));
         }
         v
     }
@@ -286,10 +321,11 @@ impl Server {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Errors and microversions
+// Errors
 // ---------------------------------------------------------------------------------------------
 
-/// Nova's error body: `{"<fault name>": {"code": .., "message": ..}}`.
+/// Nova's error body: `{"<fault name>": {"code": .., "message": ..}}`. Codes without a name of
+/// their own (406 among them) are `computeFault`, as in Nova's `Fault._fault_names`.
 fn fault(status: StatusCode, message: impl Into<String>) -> Response {
     let name = match status.as_u16() {
         400 => "badRequest",
@@ -310,86 +346,9 @@ fn bad_request(message: impl Into<String>) -> Response {
     fault(StatusCode::BAD_REQUEST, message)
 }
 
-/// The compute microversion asked for in the request headers, if any (as sent, without the
-/// service name).
-fn requested_microversion(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("openstack-api-version").and_then(|v| v.to_str().ok()) {
-        for part in v.split(',') {
-            let mut words = part.split_whitespace();
-            if let (Some(service), Some(version)) = (words.next(), words.next())
-                && service.eq_ignore_ascii_case("compute")
-            {
-                return Some(version.to_string());
-            }
-        }
-    }
-    headers.get("x-openstack-nova-api-version").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
-}
-
-fn parse_microversion(raw: Option<&str>) -> Result<Mv, Response> {
-    let Some(raw) = raw else {
-        return Ok(MIN_VERSION);
-    };
-    if raw.eq_ignore_ascii_case("latest") {
-        return Ok(MAX_VERSION);
-    }
-    let parsed = raw.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
-    let Some(mv) = parsed else {
-        return Err(bad_request(format!(
-            "API Version String {raw} is of invalid format. Must be of format MajorNum.MinorNum."
-        )));
-    };
-    if mv < MIN_VERSION || mv > MAX_VERSION {
-        return Err(fault(
-            StatusCode::NOT_ACCEPTABLE,
-            format!(
-                "Version {raw} is not supported by the API. Minimum is {}.{} and maximum is {}.{}.",
-                MIN_VERSION.0, MIN_VERSION.1, MAX_VERSION.0, MAX_VERSION.1
-            ),
-        ));
-    }
-    Ok(mv)
-}
-
-fn with_version_headers(mut resp: Response, mv: Mv) -> Response {
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("compute {}.{}", mv.0, mv.1)) {
-        h.insert("openstack-api-version", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("{}.{}", mv.0, mv.1)) {
-        h.insert("x-openstack-nova-api-version", v);
-    }
-    h.insert(header::VARY, HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"));
-    resp
-}
-
 // ---------------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------------
-
-/// `GET /compute`: the versions list.
-pub(crate) async fn versions(State(st): Shared, headers: HeaderMap) -> Response {
-    if let Err(resp) = st.gate("compute", "compute.versions", &headers, false).await {
-        return resp;
-    }
-    let compute = format!("{}/compute/", st.base);
-    let body = samples::rewrite(samples::NOVA_VERSIONS, &[("http://openstack.example.com/", &compute)]);
-    json_response(StatusCode::OK, body)
-}
-
-/// `GET /compute/v2.1`: the v2.1 version document.
-pub(crate) async fn version_v21(State(st): Shared, headers: HeaderMap) -> Response {
-    if let Err(resp) = st.gate("compute", "compute.versions", &headers, false).await {
-        return resp;
-    }
-    version_doc(&st)
-}
-
-fn version_doc(st: &SimState) -> Response {
-    let compute = format!("{}/compute/", st.base);
-    let body = samples::rewrite(samples::NOVA_VERSION_V21, &[("http://openstack.example.com/", &compute)]);
-    json_response(StatusCode::OK, body)
-}
 
 /// Everything under `/compute/v2.1/`.
 pub(crate) async fn dispatch(
@@ -402,7 +361,7 @@ pub(crate) async fn dispatch(
 ) -> Response {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (url_project, route) = match segs.first() {
-        Some(&("servers" | "flavors")) | None => (None, &segs[..]),
+        Some(&("servers" | "flavors" | "limits")) | None => (None, &segs[..]),
         Some(pid) => (Some(*pid), &segs[1..]),
     };
     if route.is_empty() && method == Method::GET {
@@ -422,13 +381,15 @@ pub(crate) async fn dispatch(
         (&Method::POST, ["servers"]) => "compute.create",
         (&Method::GET, ["servers", _]) => "compute.get",
         (&Method::DELETE, ["servers", _]) => "compute.delete",
+        (&Method::PUT, ["servers", _, "metadata", _]) => "compute.metadata_set",
+        (&Method::GET, ["limits"]) => "compute.limits",
         _ => "compute.other",
     };
     let project = match st.gate("compute", key, &headers, true).await {
         Ok(project) => project,
         Err(resp) => return resp,
     };
-    let mv = match parse_microversion(requested.as_deref()) {
+    let mv = match parse_microversion(requested.as_deref(), st.max_microversion()) {
         Ok(mv) => mv,
         Err(resp) => return resp,
     };
@@ -460,6 +421,8 @@ pub(crate) async fn dispatch(
         }
         (&Method::GET, ["servers", id]) => server_show(&st, mv, id),
         (&Method::DELETE, ["servers", id]) => server_delete(&st, id),
+        (&Method::PUT, ["servers", id, "metadata", key]) => metadata::set_item(&st, id, key, &body),
+        (&Method::GET, ["limits"]) => quota::limits(&st, mv),
         (_, ["flavors", ..] | ["servers", ..]) if route.len() <= 2 => {
             fault(StatusCode::METHOD_NOT_ALLOWED, "The method specified is not allowed for this resource.")
         }
@@ -562,6 +525,10 @@ fn server_delete(st: &SimState, id: &str) -> Response {
     match servers.list.iter().position(|s| s.id == id) {
         Some(pos) => {
             servers.list.remove(pos);
+            servers.volumes.retain(|v| v.server.as_deref() != Some(id) || !v.delete_on_termination);
+            for kept in servers.volumes.iter_mut().filter(|v| v.server.as_deref() == Some(id)) {
+                kept.server = None;
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         None => instance_not_found(id),
@@ -572,21 +539,6 @@ fn server_delete(st: &SimState, id: &str) -> Response {
 mod tests {
     use super::*;
     use crate::nova::create::reference;
-
-    #[test]
-    fn microversion_headers_are_read_and_checked() {
-        let mut h = HeaderMap::new();
-        assert_eq!(requested_microversion(&h), None);
-        h.insert("x-openstack-nova-api-version", HeaderValue::from_static("2.60"));
-        assert_eq!(requested_microversion(&h).as_deref(), Some("2.60"));
-        h.insert("openstack-api-version", HeaderValue::from_static("volume 3.0, compute 2.79"));
-        assert_eq!(requested_microversion(&h).as_deref(), Some("2.79"));
-        assert_eq!(parse_microversion(Some("2.79")).ok(), Some((2, 79)));
-        assert_eq!(parse_microversion(Some("latest")).ok(), Some(MAX_VERSION));
-        assert_eq!(parse_microversion(None).ok(), Some(MIN_VERSION));
-        assert!(parse_microversion(Some("2.200")).is_err());
-        assert!(parse_microversion(Some("two")).is_err());
-    }
 
     #[test]
     fn references_may_be_urls() {
