@@ -199,7 +199,7 @@ async fn a_failed_provisioning_reaches_the_requester_and_the_approver_through_th
 /// The Extend link of a lease reminder: the same in both parts, on Gatehouse's public address.
 fn extend_link(api: &support::Api, mail: &Delivered) -> String {
     let extend = mail.text_link("Extend").unwrap_or_else(|| panic!("no Extend link: {}", mail.text));
-    assert_eq!(mail.html_links(), [extend.clone()], "the HTML button carries the same link");
+    assert_eq!(mail.html_links(), vec![extend.clone()], "the HTML button carries the same link");
     assert!(extend.starts_with(&format!("{}/v1/leases/", api.base)), "{extend}");
     extend
 }

@@ -5,12 +5,15 @@
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::Method;
-use domain::catalog::{Catalog, CloudInfo};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use domain::catalog::{Catalog, CloudInfo, CloudOptions};
 use domain::config::{ApiTokens, Scope};
 use http_api::{Access, ApiError, Mounted, Routes};
 use serde::Serialize;
@@ -21,24 +24,50 @@ struct Clouds {
     clouds: Vec<CloudInfo>,
 }
 
-async fn clouds(State(catalog): State<Arc<Catalog>>) -> Json<Clouds> {
-    Json(Clouds { clouds: catalog.clouds() })
+/// The catalog and, per cloud, its options answer as sent: a cloud of 10,000 images answers 1 MB
+/// of JSON, which costs far more to build than to send, so it is built once per cached catalog.
+struct CatalogApi {
+    catalog: Arc<Catalog>,
+    rendered: Mutex<HashMap<String, (Arc<CloudOptions>, Bytes)>>,
 }
 
-async fn options(State(catalog): State<Arc<Catalog>>, Path(cloud): Path<String>) -> Result<Json<Value>, ApiError> {
-    let o = catalog.options(&cloud).await?;
-    Ok(Json(json!({"cloud": o.cloud, "images": o.images, "flavors": o.flavors, "networks": o.networks})))
+impl CatalogApi {
+    fn rendered(&self, options: &Arc<CloudOptions>) -> Result<Bytes, ApiError> {
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        // The entry holds its options alive, so the pointer stands for that one fetch.
+        if let Some((cached, body)) = cache.get(&options.cloud)
+            && Arc::ptr_eq(cached, options)
+        {
+            return Ok(body.clone());
+        }
+        let body = Bytes::from(
+            serde_json::to_vec(options.as_ref())
+                .map_err(|e| ApiError(domain::Error::internal("catalog: encoding the options answer", e)))?,
+        );
+        cache.insert(options.cloud.clone(), (options.clone(), body.clone()));
+        Ok(body)
+    }
+}
+
+async fn clouds(State(api): State<Arc<CatalogApi>>) -> Json<Clouds> {
+    Json(Clouds { clouds: api.catalog.clouds() })
+}
+
+async fn options(State(api): State<Arc<CatalogApi>>, Path(cloud): Path<String>) -> Result<Response, ApiError> {
+    let options = api.catalog.options(&cloud).await?;
+    let body = api.rendered(&options)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn list(
-    State(catalog): State<Arc<Catalog>>,
+    State(api): State<Arc<CatalogApi>>,
     Path((cloud, kind)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = match kind.as_str() {
         "images" | "flavors" | "networks" => kind,
         _ => return Err(ApiError(domain::Error::NotFound("route".into()))),
     };
-    let o = catalog.options(&cloud).await?;
+    let o = api.catalog.options(&cloud).await?;
     let items = match kind.as_str() {
         "images" => json!(o.images),
         "flavors" => json!(o.flavors),
@@ -54,5 +83,5 @@ pub fn router(catalog: Arc<Catalog>, tokens: ApiTokens) -> Mounted {
         .add(Method::GET, "/v1/clouds", servicenow, clouds)
         .add(Method::GET, "/v1/clouds/{cloud}/options", servicenow, options)
         .add(Method::GET, "/v1/clouds/{cloud}/{kind}", servicenow, list)
-        .with_state(catalog)
+        .with_state(Arc::new(CatalogApi { catalog, rendered: Mutex::new(HashMap::new()) }))
 }
