@@ -2,7 +2,7 @@
 //! (DESIGN.md, "Intake is checked at the source"), and provisioning reads it again just before it
 //! creates anything, so an item cancelled after approval never gets its VMs.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::Services;
 use super::intake::{IntakeBody, RequesterBody};
@@ -52,16 +52,36 @@ fn asked(body: &IntakeBody) -> [(&'static str, String); 6] {
 }
 
 /// The lease the item was ordered with (its optional `lease_days` variable) against the body's.
-/// A lease cannot be dropped on the way (a body without one for an item that has one), nor added.
-/// `retire_at` is refused: the form asks for days, and an instant cannot be checked against them.
-fn check_lease(body: &IntakeBody, item: &SourceItem, errors: &mut Vec<FieldError>) {
-    if body.retire_at.is_some() {
-        errors.push(FieldError::new(
-            "retire_at",
-            "with ServiceNow the lease is the item's lease_days variable: send lease_days, not retire_at",
-        ));
-    }
+/// `lease_days` must be the item's: a lease cannot be dropped on the way (a body without one for
+/// an item that has one), added, or changed. `retire_at` (the API's, not the form's) may only end
+/// the servers sooner than the item allows: no later than its lease from now, or, for an item
+/// without one, the default lease (`default_days`; none: any time).
+fn check_lease(
+    body: &IntakeBody,
+    item: &SourceItem,
+    default_days: Option<u32>,
+    now: Timestamp,
+    errors: &mut Vec<FieldError>,
+) {
     let ordered = item.variables.get("lease_days").map(|v| v.trim());
+    let latest = |days: u32| now + SignedDuration::from_hours(24 * i64::from(days));
+    if let Some(at) = body.retire_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok()) {
+        let allowed = match ordered {
+            Some(days) => days.parse::<u32>().ok(),
+            None => default_days,
+        };
+        match allowed {
+            Some(days) if at > latest(days) => errors.push(FieldError::new(
+                "retire_at",
+                format!("{} allows a lease of at most {days} days: retire_at may not be later", item.number),
+            )),
+            _ => {}
+        }
+        // A retire_at in range stands for the item's lease; the form itself sends lease_days.
+        if body.lease_days.is_none() {
+            return;
+        }
+    }
     match (ordered, body.lease_days) {
         (None, None) => {}
         (Some(ordered), Some(sent)) if ordered == sent.to_string() => {}
@@ -81,7 +101,13 @@ fn check_lease(body: &IntakeBody, item: &SourceItem, errors: &mut Vec<FieldError
 }
 
 /// Compares the body with the item; every mismatch is a 422 naming the body's field.
-pub fn check_item(body: &IntakeBody, item: &SourceItem, settings: &ServiceNowSettings) -> Result<SourcePeople> {
+/// `default_lease_days` is the lease the cloud gives a request without one.
+pub fn check_item(
+    body: &IntakeBody,
+    item: &SourceItem,
+    settings: &ServiceNowSettings,
+    default_lease_days: Option<u32>,
+) -> Result<SourcePeople> {
     let refuse = |field: &str, message: String| Err(Error::invalid(field, message));
     if item.number != body.source.number {
         return refuse("source.number", format!("the item with this sys_id is {}", item.number));
@@ -118,7 +144,7 @@ pub fn check_item(body: &IntakeBody, item: &SourceItem, settings: &ServiceNowSet
             None => errors.push(FieldError::new(name, format!("{} has no {name} variable", item.number))),
         }
     }
-    check_lease(body, item, &mut errors);
+    check_lease(body, item, default_lease_days, Timestamp::now(), &mut errors);
     let Some(requested_for) = &item.requested_for else {
         return refuse("requester.email", format!("{} names nobody as requested for", item.number));
     };
@@ -146,7 +172,8 @@ impl Services {
                 "ServiceNow has no request item with this sys_id (or Gatehouse may not read it)",
             )
         })?;
-        check_item(body, &item, settings).map(Some)
+        let default_lease_days = self.config.leases.for_cloud(&body.cloud).default_days;
+        check_item(body, &item, settings, default_lease_days).map(Some)
     }
 
     /// Just before provisioning starts: `true` when the item was closed or cancelled meanwhile, in
