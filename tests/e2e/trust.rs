@@ -228,7 +228,10 @@ async fn invisible_and_bidi_characters_are_refused_in_every_text_field() {
 #[tokio::test]
 async fn the_lease_is_the_one_servicenow_approved_within_the_clouds_limit() {
     let h = Harness::start_with_servicenow(|c| {
-        c.leases.max_days_by_cloud.insert("demo".into(), 60);
+        // The demo cloud is the last in clouds.yaml: its own longest lease, under its gatehouse: key.
+        let mut clouds = std::fs::read_to_string(&c.clouds_yaml).unwrap();
+        clouds.push_str("    gatehouse:\n      max_lease_days: 60\n");
+        std::fs::write(&c.clouds_yaml, clouds).unwrap();
     })
     .await;
     let leased = h.order_with(|item| item.variables.lease_days = Some("30".into()));
@@ -279,5 +282,5 @@ async fn the_lease_is_the_one_servicenow_approved_within_the_clouds_limit() {
     let (status, problem) = h.intake(&too_long).await;
     assert_eq!((status, fields(&problem)), (422, vec!["lease_days".to_string()]), "{problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();
-    assert_eq!(message, "must be from 1 to 60 (the longest lease on cloud demo)");
+    assert_eq!(message, "must be from 1 to 60 (the limit on cloud demo)");
 }

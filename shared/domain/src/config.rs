@@ -11,7 +11,7 @@ use crate::token::LinkKey;
 
 mod lease;
 mod smtp;
-pub use lease::LeaseSettings;
+pub use lease::{CloudLeaseLimits, LeaseSettings};
 pub use smtp::{SmtpCredentials, SmtpSettings, SmtpTls};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -14,7 +14,8 @@
 //!   domain, as openstacksdk does;
 //! - `region_name` (or the first of `regions`), `interface` (`public`, `internal`, `admin`, also as
 //!   `publicURL` ...; default public; `endpoint_type` is an alias), `verify` (default true), `cacert`;
-//! - `display_name`, a Gatehouse-only key: the name people see (default: the cloud's name).
+//! - `display_name`, a Gatehouse-only key: the name people see (default: the cloud's name);
+//! - `gatehouse`, a Gatehouse-only map: the cloud's own lease limits (see `gatehouse.rs`).
 //!
 //! As in openstacksdk, keys may be spelled with dashes (`user-domain-name`) and auth keys may also
 //! sit at the cloud's level instead of under `auth`. Secrets never appear in `Debug` output or in
@@ -24,6 +25,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
+
+mod gatehouse;
 
 /// A problem with clouds.yaml: names the cloud and the key, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +155,8 @@ pub struct CloudConfig {
     pub verify: bool,
     /// A PEM bundle of the CAs to trust instead of the system's.
     pub cacert: Option<PathBuf>,
+    /// The cloud's own lease limits (the Gatehouse-only `gatehouse:` key); none by default.
+    pub leases: domain::config::CloudLeaseLimits,
 }
 
 /// The clouds of one clouds.yaml, in the file's order.
@@ -385,6 +390,7 @@ fn parse_cloud(name: &str, entry: &Value) -> Result<CloudConfig, CloudsError> {
     };
     let cacert = e.setting("cacert")?.map(|p| expand_home(p.trim()));
     let display_name = e.setting("display_name")?.map(|d| d.trim().to_string()).unwrap_or_else(|| name.to_string());
+    let leases = gatehouse::lease_limits(name, Entry::find(&e.cloud, "gatehouse"))?;
 
     Ok(CloudConfig {
         name: name.to_string(),
@@ -395,6 +401,7 @@ fn parse_cloud(name: &str, entry: &Value) -> Result<CloudConfig, CloudsError> {
         interface,
         verify,
         cacert,
+        leases,
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use domain::catalog::Catalog;
 use domain::changes::ChangeRecords;
-use domain::config::{ApproverProof, Config, ServiceNowAuth};
+use domain::config::{ApproverProof, Config, LeaseSettings, ServiceNowAuth};
 use domain::policy::ChangePolicy;
 use domain::ports::{Itsm, SourceItems};
 use domain::signin::IdentityProvider;
@@ -20,10 +20,20 @@ pub fn store(config: &Config) -> Result<Arc<store::SqliteStore>> {
 
 /// The clouds of clouds.yaml behind the catalog cache.
 pub fn catalog(config: &Config) -> Result<Arc<Catalog>> {
+    Ok(clouds(config)?.0)
+}
+
+/// The clouds of clouds.yaml behind the catalog cache, and the lease settings as its clouds'
+/// `gatehouse:` keys narrow them (a cloud that would widen one fails start-up, naming it).
+fn clouds(config: &Config) -> Result<(Arc<Catalog>, LeaseSettings)> {
     let clouds = pcd::CloudsFile::load(&config.clouds_yaml)
         .map_err(|e| Error::internal(format!("cannot read clouds.yaml at {}", config.clouds_yaml.display()), e))?;
+    let mut leases = config.leases.clone();
+    for c in clouds.clouds() {
+        leases.narrow(&c.name, c.leases.clone()).map_err(|e| Error::internal_msg(e.to_string()))?;
+    }
     let cloud = Arc::new(pcd::Pcd::new(clouds, config.pcd_timeout, config.allow_insecure_tls)?);
-    Ok(Arc::new(Catalog::new(cloud, config.catalog_ttl)))
+    Ok((Arc::new(Catalog::new(cloud, config.catalog_ttl)), leases))
 }
 
 /// The mailer the configuration names (outbox or SMTP).
@@ -108,10 +118,11 @@ pub fn services_with(
     store: Arc<dyn domain::ports::Store>,
     signals: Arc<dyn Signals>,
 ) -> Result<Services> {
+    let (catalog, leases) = clouds(config)?;
     Ok(Services {
         store,
-        catalog: catalog(config)?,
-        config: Arc::new(config.clone()),
+        catalog,
+        config: Arc::new(Config { leases, ..config.clone() }),
         signals,
         source_items: source_items(config)?,
         identity: identity(config)?,

@@ -21,9 +21,21 @@ pub struct LeaseSettings {
     pub reminders: Vec<Duration>,
     /// `GATEHOUSE_MAX_EXTENSIONS` (default 2): extensions allowed without approval.
     pub max_extensions: u32,
-    /// `GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD` (`pcd-east=30,pcd-west=90`): clouds whose longest lease
-    /// is shorter than `max_days` (a cloud may narrow the limit, never widen it).
-    pub max_days_by_cloud: BTreeMap<String, u32>,
+    /// What clouds narrow (clouds.yaml, a cloud's `gatehouse:` key), set at start-up by
+    /// [`LeaseSettings::narrow`], which checks it narrows.
+    pub(crate) by_cloud: BTreeMap<String, CloudLeaseLimits>,
+}
+
+/// A cloud's own lease limits (clouds.yaml, `clouds.<name>.gatehouse`): each absent one is the
+/// global setting's, each given one may only narrow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudLeaseLimits {
+    /// `max_lease_days`: at most `GATEHOUSE_MAX_LEASE_DAYS`.
+    pub max_days: Option<u32>,
+    /// `min_lease_secs`: at least `GATEHOUSE_MIN_LEASE_SECS`.
+    pub min: Option<Duration>,
+    /// `default_lease_days`: at most the cloud's longest lease and `GATEHOUSE_DEFAULT_LEASE_DAYS`.
+    pub default_days: Option<u32>,
 }
 
 impl Default for LeaseSettings {
@@ -34,7 +46,7 @@ impl Default for LeaseSettings {
             min: Duration::from_secs(3600),
             reminders: vec![Duration::from_secs(7 * 86_400), Duration::from_secs(86_400)],
             max_extensions: 2,
-            max_days_by_cloud: BTreeMap::new(),
+            by_cloud: BTreeMap::new(),
         }
     }
 }
@@ -58,28 +70,65 @@ fn duration(text: &str) -> Option<Duration> {
 }
 
 impl LeaseSettings {
-    /// The settings as they apply on `cloud`: its own longest lease, and the default lease cut
-    /// to it (a default longer than the cloud allows becomes the cloud's longest).
+    /// The settings as they apply on `cloud`: its own limits where it has them, and a default
+    /// lease longer than the cloud's longest cut to it.
     pub fn for_cloud(&self, cloud: &str) -> LeaseSettings {
-        let max_days = self.cloud_limit(cloud).unwrap_or(self.max_days);
+        let own = self.by_cloud.get(cloud).cloned().unwrap_or_default();
+        let max_days = own.max_days.unwrap_or(self.max_days);
         LeaseSettings {
             max_days,
-            default_days: self.default_days.map(|d| d.min(max_days)),
-            max_days_by_cloud: BTreeMap::new(),
+            min: own.min.unwrap_or(self.min),
+            default_days: own.default_days.or(self.default_days).map(|d| d.min(max_days)),
+            by_cloud: BTreeMap::new(),
             ..self.clone()
         }
     }
 
-    /// The cloud's own longest lease, when it has one shorter than `max_days`.
-    pub fn cloud_limit(&self, cloud: &str) -> Option<u32> {
-        self.max_days_by_cloud.get(cloud).copied().filter(|days| *days < self.max_days)
+    /// Whether `cloud` has limits of its own.
+    pub fn narrowed_on(&self, cloud: &str) -> bool {
+        self.by_cloud.contains_key(cloud)
+    }
+
+    /// Gives `cloud` its own limits (start-up, from clouds.yaml). A limit wider than the global
+    /// setting, or a default longer than the cloud's longest lease, is an error naming the cloud
+    /// and the key.
+    pub fn narrow(&mut self, cloud: &str, limits: CloudLeaseLimits) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("clouds.yaml: cloud \"{cloud}\": gatehouse.{k}");
+        if let Some(days) = limits.max_days
+            && !(1..=self.max_days).contains(&days)
+        {
+            let problem = format!("must be from 1 to GATEHOUSE_MAX_LEASE_DAYS ({}), not {days}", self.max_days);
+            return Err(bad(&key("max_lease_days"), problem));
+        }
+        if let Some(min) = limits.min
+            && min < self.min
+        {
+            let problem =
+                format!("must be at least GATEHOUSE_MIN_LEASE_SECS ({}), not {}", self.min.as_secs(), min.as_secs());
+            return Err(bad(&key("min_lease_secs"), problem));
+        }
+        if let Some(days) = limits.default_days {
+            let max_days = limits.max_days.unwrap_or(self.max_days);
+            let (limit, name) = match self.default_days {
+                Some(global) if global < max_days => (global, "GATEHOUSE_DEFAULT_LEASE_DAYS"),
+                _ if limits.max_days.is_some() => (max_days, "the cloud's max_lease_days"),
+                _ => (max_days, "GATEHOUSE_MAX_LEASE_DAYS"),
+            };
+            if !(1..=limit).contains(&days) {
+                let problem = format!("must be from 1 to {name} ({limit}), not {days}");
+                return Err(bad(&key("default_lease_days"), problem));
+            }
+        }
+        if limits != CloudLeaseLimits::default() {
+            self.by_cloud.insert(cloud.to_string(), limits);
+        }
+        Ok(())
     }
 
     pub fn load<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<LeaseSettings, ConfigError> {
         const MAX: &str = "GATEHOUSE_MAX_LEASE_DAYS";
         const DEFAULT: &str = "GATEHOUSE_DEFAULT_LEASE_DAYS";
         const REMINDERS: &str = "GATEHOUSE_LEASE_REMINDERS";
-        const BY_CLOUD: &str = "GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD";
         let max_days = s.number(MAX, 365, 1..=3650)? as u32;
         let default_days = match s.optional(DEFAULT) {
             None => None,
@@ -100,25 +149,13 @@ impl LeaseSettings {
         };
         reminders.sort_by(|a, b| b.cmp(a));
         reminders.dedup();
-        let mut max_days_by_cloud = BTreeMap::new();
-        if let Some(spec) = s.optional(BY_CLOUD) {
-            for part in spec.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()) {
-                let problem = || bad(BY_CLOUD, format!("{part:?} is not cloud=days (days from 1 to {max_days})"));
-                let (cloud, days) = part.split_once('=').ok_or_else(problem)?;
-                let days: u32 = days.trim().parse().map_err(|_| problem())?;
-                if cloud.trim().is_empty() || !(1..=max_days).contains(&days) {
-                    return Err(problem());
-                }
-                max_days_by_cloud.insert(cloud.trim().to_string(), days);
-            }
-        }
         Ok(LeaseSettings {
             default_days,
             max_days,
             min: s.seconds("GATEHOUSE_MIN_LEASE_SECS", 3600)?,
             reminders,
             max_extensions: s.number("GATEHOUSE_MAX_EXTENSIONS", 2, 0..=100)? as u32,
-            max_days_by_cloud,
+            by_cloud: BTreeMap::new(),
         })
     }
 }
@@ -157,23 +194,60 @@ mod tests {
     }
 
     #[test]
-    fn a_cloud_may_narrow_the_longest_lease_and_the_default_with_it() {
+    fn a_cloud_may_narrow_each_limit_and_the_default_follows_its_longest() {
+        let mut l = load(&[
+            ("GATEHOUSE_MAX_LEASE_DAYS", "90"),
+            ("GATEHOUSE_DEFAULT_LEASE_DAYS", "60"),
+            ("GATEHOUSE_MIN_LEASE_SECS", "600"),
+        ])
+        .unwrap();
+        l.narrow("pcd-east", CloudLeaseLimits { max_days: Some(30), ..Default::default() }).unwrap();
+        let west = CloudLeaseLimits { min: Some(Duration::from_secs(7200)), default_days: Some(7), max_days: None };
+        l.narrow("pcd-west", west).unwrap();
+        l.narrow("pcd-north", CloudLeaseLimits::default()).unwrap();
+        let east = l.for_cloud("pcd-east");
+        assert_eq!((east.max_days, east.default_days, east.min.as_secs()), (30, Some(30), 600));
+        let west = l.for_cloud("pcd-west");
+        assert_eq!((west.max_days, west.default_days, west.min.as_secs()), (90, Some(7), 7200));
+        let other = l.for_cloud("elsewhere");
+        assert_eq!((other.max_days, other.default_days, other.min.as_secs()), (90, Some(60), 600));
+        assert!(l.narrowed_on("pcd-east") && l.narrowed_on("pcd-west"));
+        assert!(!l.narrowed_on("pcd-north"), "an empty gatehouse: key narrows nothing");
+    }
+
+    #[test]
+    fn a_cloud_may_not_widen_a_limit() {
         let l = load(&[
             ("GATEHOUSE_MAX_LEASE_DAYS", "90"),
             ("GATEHOUSE_DEFAULT_LEASE_DAYS", "60"),
-            ("GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD", "pcd-east=30; pcd-west = 90,"),
+            ("GATEHOUSE_MIN_LEASE_SECS", "600"),
         ])
         .unwrap();
-        assert_eq!(l.cloud_limit("pcd-east"), Some(30));
-        assert_eq!(l.cloud_limit("pcd-west"), None, "the same as everywhere: no limit of its own");
-        let east = l.for_cloud("pcd-east");
-        assert_eq!((east.max_days, east.default_days), (30, Some(30)));
-        let other = l.for_cloud("elsewhere");
-        assert_eq!((other.max_days, other.default_days), (90, Some(60)));
-        for bad in ["pcd-east", "pcd-east=0", "pcd-east=91", "=30", "pcd-east=many"] {
-            let err =
-                load(&[("GATEHOUSE_MAX_LEASE_DAYS", "90"), ("GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD", bad)]).unwrap_err();
-            assert_eq!(err.setting, "GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD", "{bad}");
+        let cases = [
+            (CloudLeaseLimits { max_days: Some(91), ..Default::default() }, "max_lease_days", "(90), not 91"),
+            (CloudLeaseLimits { max_days: Some(0), ..Default::default() }, "max_lease_days", "(90), not 0"),
+            (CloudLeaseLimits { min: Some(Duration::from_secs(599)), ..Default::default() }, "min_lease_secs", "(600)"),
+            (
+                CloudLeaseLimits { default_days: Some(61), ..Default::default() },
+                "default_lease_days",
+                "GATEHOUSE_DEFAULT_LEASE_DAYS (60), not 61",
+            ),
+            (
+                CloudLeaseLimits { max_days: Some(30), default_days: Some(31), ..Default::default() },
+                "default_lease_days",
+                "the cloud's max_lease_days (30), not 31",
+            ),
+        ];
+        for (limits, key, problem) in cases {
+            let err = l.clone().narrow("pcd-east", limits.clone()).unwrap_err();
+            assert_eq!(err.setting, format!("clouds.yaml: cloud \"pcd-east\": gatehouse.{key}"), "{limits:?}");
+            assert!(err.problem.contains(problem), "{err}");
         }
+        let unbounded = load(&[("GATEHOUSE_MAX_LEASE_DAYS", "90")]).unwrap();
+        let err = unbounded
+            .clone()
+            .narrow("c", CloudLeaseLimits { default_days: Some(91), ..Default::default() })
+            .unwrap_err();
+        assert!(err.problem.contains("GATEHOUSE_MAX_LEASE_DAYS (90)"), "{err}");
     }
 }

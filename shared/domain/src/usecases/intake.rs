@@ -201,8 +201,8 @@ fn check_shape(body: &IntakeBody, max_count: u32) -> Vec<FieldError> {
 }
 
 impl Services {
-    /// The lease asked for, within the limits of `cloud` (`GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD`);
-    /// a refusal because of the cloud's own limit says so.
+    /// The lease asked for, within the limits of `cloud` (clouds.yaml may narrow the global ones);
+    /// a refusal only the cloud's own limits cause says so.
     fn lease_on(
         &self,
         cloud: &str,
@@ -210,11 +210,15 @@ impl Services {
         retire_at: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<crate::model::Retirement>> {
-        let settings = self.config.leases.for_cloud(cloud);
+        let leases = &self.config.leases;
+        let settings = leases.for_cloud(cloud);
         super::lease::lease_at_intake(&settings, lease_days, retire_at, now).map_err(|e| match e {
-            Error::Invalid(mut errors) if self.config.leases.cloud_limit(cloud).is_some() => {
+            Error::Invalid(mut errors)
+                if leases.narrowed_on(cloud)
+                    && super::lease::lease_at_intake(leases, lease_days, retire_at, now).is_ok() =>
+            {
                 for e in &mut errors {
-                    e.message = format!("{} (the longest lease on cloud {cloud})", e.message);
+                    e.message = format!("{} (the limit on cloud {cloud})", e.message);
                 }
                 Error::Invalid(errors)
             }

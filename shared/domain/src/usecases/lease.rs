@@ -162,7 +162,7 @@ impl Services {
             }
             let Some(mut lease) = request.retirement.clone() else { return Ok(ExtendOutcome::Refused(view)) };
             let now = Timestamp::now();
-            // The cloud's own longest lease, when it has one (GATEHOUSE_MAX_LEASE_DAYS_BY_CLOUD).
+            // The cloud's own longest lease, when clouds.yaml narrows it.
             let settings = &self.config.leases.for_cloud(&request.cloud);
             let longest = now + SignedDuration::from_secs(i64::from(settings.max_days) * DAY_SECS as i64);
             let before = lease.retire_at;
