@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::Method;
 use domain::config::{
     ApiTokens, ApproverProof, Approvers, Config, GitLabSettings, MailTransport, OidcSettings, Secret, ServiceNowAuth,
     ServiceNowSettings, Settings,
@@ -17,7 +16,7 @@ use domain::model::{RequestId, Status};
 use domain::ports::{Itsm, Mailer};
 use domain::usecases::gate::ChangeGate;
 use domain::usecases::{Services, Signals};
-use http_api::{Access, RouteSpec, Routes};
+use http_api::RouteSpec;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 
@@ -138,10 +137,6 @@ impl Running {
         self.server.await??;
         Ok(())
     }
-}
-
-async fn healthz() -> &'static str {
-    "ok"
 }
 
 /// The configuration the demo runs with: nothing to set up. Tests start from it too.
@@ -404,9 +399,7 @@ pub async fn start_with(
     let gate = runtime::change_gate(&config, store.clone())?;
     spawn_sweeper(services.clone(), gate.clone(), provision_tx);
 
-    let mut mounted = Routes::new(config.api_tokens.clone())
-        .add(Method::GET, "/healthz", Access::Public, healthz)
-        .with_state(())
+    let mut mounted = http_api::health::router()
         .merge(http_api::openapi::router())
         .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
         .merge(intake::router(services.clone(), config.api_tokens.clone()))

@@ -207,6 +207,8 @@ impl Services {
                     crate::metrics::count(crate::metrics::Counter::Decisions, decision);
                     self.signals.messages_owed();
                     if request.status == Status::Approved {
+                        // Its servers now count against the cloud's quota at intake: recount.
+                        self.catalog.limits().forget(&request.cloud);
                         self.signals.approved(&request.id);
                     }
                     return Ok(DecideOutcome::Decided(request));
