@@ -224,8 +224,11 @@ async fn sweeper_scheduled_event_expires_what_is_overdue() {
     w.services.store.apply(write).await.unwrap();
     let _schedule: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_value(event("sweeper-scheduled.json")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(50);
     let report =
-        sweeper::run(&w.services, None, w.mailer.as_ref(), None, "lambda-test", Duration::from_secs(5)).await.unwrap();
+        sweeper::run(&w.services, None, w.mailer.as_ref(), None, "lambda-test", Duration::from_secs(5), deadline)
+            .await
+            .unwrap();
     assert_eq!(report.expired, 1);
     assert_eq!(report.sent, 1, "the requester's expiry mail");
     let r = w.services.store.get(&RequestId::parse(REQUEST_ID).unwrap()).await.unwrap().unwrap();

@@ -9,10 +9,13 @@ use lambda_runtime::{LambdaEvent, service_fn};
 /// How long each provisioning re-check in a sweep waits for ACTIVE.
 const RECHECK_WAIT: Duration = Duration::from_secs(10);
 
-/// The sweep stops this long before the invocation's deadline: it ends and logs on its own rather
-/// than being killed by Lambda (which also throws the warm process away). Every step is a
-/// conditional write or a claim with an expiry, so what it leaves is picked up by the next sweep.
+/// Delivery claims nothing new this long before the invocation's deadline, so a sweep ends between
+/// messages (a send and its settling are never cut apart). Every step is a conditional write or a
+/// claim with an expiry, so what it leaves is picked up by the next sweep.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// The backstop: the sweep is dropped this long before the deadline if a step overran, rather
+/// than being killed by Lambda (which also throws the warm process away).
+const BACKSTOP_MARGIN: Duration = Duration::from_secs(1);
 
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     http_api::telemetry::init(true);
@@ -26,8 +29,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let worker = format!("lambda:{}", event.context.request_id);
         let left = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
-        let budget = left.saturating_sub(DEADLINE_MARGIN);
-        let sweep = crate::run(services, gate, mailer, itsm, &worker, RECHECK_WAIT);
+        let deadline = std::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN);
+        let budget = left.saturating_sub(BACKSTOP_MARGIN);
+        let sweep = crate::run(services, gate, mailer, itsm, &worker, RECHECK_WAIT, deadline);
         match tokio::time::timeout(budget, sweep).await {
             Ok(report) => {
                 let report = report?;

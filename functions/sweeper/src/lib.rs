@@ -5,7 +5,7 @@
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::ports::{Itsm, Mailer};
 use domain::usecases::Services;
@@ -25,7 +25,8 @@ pub struct Report {
 }
 
 /// One sweep. Provisioning runs go four at a time, each waiting at most `wait` for ACTIVE, so the
-/// invocation stays far below Lambda's limit.
+/// invocation stays far below Lambda's limit; delivery claims nothing new after `deadline`, so the
+/// sweep ends between messages rather than being cut off mid-send.
 pub async fn run(
     services: &Services,
     gate: Option<&ChangeGate>,
@@ -33,6 +34,7 @@ pub async fn run(
     itsm: Option<&dyn Itsm>,
     worker: &str,
     wait: Duration,
+    deadline: Instant,
 ) -> domain::Result<Report> {
     let sweep = services.sweep(jiff::Timestamp::now()).await?;
     let changes_checked = match gate {
@@ -53,7 +55,7 @@ pub async fn run(
             tracing::error!(request = %id, error = %e.chain(), "provisioning run failed");
         }
     }
-    let delivery = services.deliver_owed(mailer, itsm).await?;
+    let delivery = services.deliver_owed_before(mailer, itsm, deadline).await?;
     Ok(Report {
         changes_checked,
         expired: sweep.expired,

@@ -354,7 +354,8 @@ macro_rules! store_contract {
             a_sign_in_is_begun_once, sessions_are_kept_and_written_once, expiry_is_the_callers_to_check,
             one_sender_at_a_time_holds_a_message, a_dead_message_is_kept_until_revived,
             the_largest_write_fits_and_a_larger_one_is_refused, two_senders_over_a_stale_index_send_each_mail_once,
-            a_stream_batch_delivers_only_its_messages, a_sender_gives_up_after_the_last_attempt_allowed);
+            a_stream_batch_delivers_only_its_messages, a_sender_gives_up_after_the_last_attempt_allowed,
+            a_sweep_past_its_deadline_claims_nothing_new);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

@@ -232,6 +232,20 @@ pub async fn two_senders_over_a_stale_index_send_each_mail_once(store: Arc<dyn S
     assert_eq!(store.message_counts().await.unwrap(), MessageCounts::default());
 }
 
+/// A sweep whose time is up claims nothing new: what it leaves stays owed and unclaimed, so the
+/// next sweep sends it at once, once.
+pub async fn a_sweep_past_its_deadline_claims_nothing_new(store: Arc<dyn Store>) {
+    owe_mails(&store, 3, 3).await;
+    let mailer = CountingMailer::default();
+    let sender = OutboxSender { store: store.clone(), max_attempts: 20 };
+    let late = sender.deliver_owed_before(&mailer, None, Some(std::time::Instant::now())).await.unwrap();
+    assert_eq!((late.sent, mailer.counts().len()), (0, 0));
+    assert_eq!(store.message_counts().await.unwrap(), MessageCounts { pending: 3, dead: 0 });
+    let next = sender.deliver_owed(&mailer, None).await.unwrap();
+    assert_eq!(next.sent, 3, "nothing was left claimed");
+    assert!(mailer.counts().values().all(|n| *n == 1));
+}
+
 /// A stream-triggered sender delivers the messages of its batch and no other; two overlapping
 /// batches at once send their common message once; a key of a message already gone is skipped.
 pub async fn a_stream_batch_delivers_only_its_messages(store: Arc<dyn Store>) {

@@ -114,6 +114,16 @@ impl Services {
         self.outbox_sender().deliver_owed(mailer, itsm).await
     }
 
+    /// `OutboxSender::deliver_owed_before` on this store.
+    pub async fn deliver_owed_before(
+        &self,
+        mailer: &dyn Mailer,
+        itsm: Option<&dyn Itsm>,
+        deadline: std::time::Instant,
+    ) -> Result<Delivery> {
+        self.outbox_sender().deliver_owed_before(mailer, itsm, Some(deadline)).await
+    }
+
     /// `OutboxSender::deliver_messages` on this store.
     pub async fn deliver_messages(
         &self,
@@ -132,8 +142,20 @@ impl OutboxSender {
     /// lagging index) the next run takes. A store failure on one message is logged and the others
     /// go on; only a failing read of the due list fails the run.
     pub async fn deliver_owed(&self, mailer: &dyn Mailer, itsm: Option<&dyn Itsm>) -> Result<Delivery> {
+        self.deliver_owed_before(mailer, itsm, None).await
+    }
+
+    /// `deliver_owed`, claiming nothing new once `deadline` has passed: a sweep with a time limit
+    /// (a Lambda invocation) ends between messages, never between a send and its settling.
+    pub async fn deliver_owed_before(
+        &self,
+        mailer: &dyn Mailer,
+        itsm: Option<&dyn Itsm>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Delivery> {
         let mut outcome = Delivery::default();
         let mut tried = HashSet::new();
+        let past = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
         loop {
             let due = self.store.messages_due(Timestamp::now(), BATCH).await?;
             let mut claimed = false;
@@ -141,6 +163,10 @@ impl OutboxSender {
                 let key = MessageKey::of(&message);
                 if tried.contains(&key) {
                     continue;
+                }
+                if past() {
+                    tracing::info!(sent = outcome.sent, "the sweep's time is up; the next one delivers the rest");
+                    return Ok(outcome);
                 }
                 match self.deliver_one(&key, mailer, itsm, &mut outcome).await {
                     Ok(false) => {}
