@@ -2,25 +2,4 @@
 # Stops the moto that tests/aws/start-moto.sh started (by its recorded pid). Idempotent.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-pid_file="$root/test-output/moto.pid"
-port_file="$root/test-output/moto.port"
-
-if [[ ! -f "$pid_file" ]]; then
-    echo "stop-moto: not running" >&2
-    exit 0
-fi
-pid="$(cat "$pid_file")"
-if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    echo "stop-moto: stopped pid $pid" >&2
-else
-    echo "stop-moto: pid $pid was not running" >&2
-fi
-rm -f "$pid_file" "$port_file"
+exec "$root/tests/lib/stop-by-pid.sh" stop-moto "$root/test-output/moto.pid" "$root/test-output/moto.port"

@@ -7,22 +7,7 @@
 'use strict';
 
 (() => {
-  const $ = (selector) => document.querySelector(selector);
-
-  /** Creates an element; string children become text nodes. */
-  function el(tag, props, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else e.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children.flat()) {
-      if (c !== undefined && c !== null && c !== false) e.append(c);
-    }
-    return e;
-  }
+  // `$` and `el` are app.js's (loaded first, in the same global scope): one way to make elements.
 
   /** The buttons of a pipeline, in the story's order. */
   const STEPS = [
