@@ -88,6 +88,7 @@ async fn seed(w: &World) -> domain::model::Request {
         to: Status::PendingApproval,
         note: None,
         proof: None,
+        hash: None,
     };
     w.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     request

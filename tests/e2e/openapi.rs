@@ -565,8 +565,15 @@ async fn seed_lease(running: &Running) -> String {
         expires_at: retire_at,
         used_at: None,
     };
-    let history =
-        HistoryEntry { at: now, actor: "test".into(), from: None, to: Status::Active, note: None, proof: None };
+    let history = HistoryEntry {
+        at: now,
+        actor: "test".into(),
+        from: None,
+        to: Status::Active,
+        note: None,
+        proof: None,
+        hash: None,
+    };
     running.services.store.create(request, history, vec![record], vec![]).await.unwrap();
     token.expose().to_string()
 }
@@ -576,8 +583,15 @@ async fn seed_in(running: &Running, status: Status) -> RequestId {
     let mut request = store::contract::sample_request(&RequestId::generate().as_str().replace('-', ""));
     request.status = status;
     request.due_at = None;
-    let history =
-        HistoryEntry { at: request.created_at, actor: "test".into(), from: None, to: status, note: None, proof: None };
+    let history = HistoryEntry {
+        at: request.created_at,
+        actor: "test".into(),
+        from: None,
+        to: status,
+        note: None,
+        proof: None,
+        hash: None,
+    };
     running.services.store.create(request.clone(), history, vec![], vec![]).await.unwrap();
     request.id
 }
@@ -600,6 +614,7 @@ async fn seed(running: &Running) -> (Request, String) {
         to: Status::PendingApproval,
         note: None,
         proof: None,
+        hash: None,
     };
     running.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     (request, token.expose().to_string())

@@ -2,12 +2,14 @@
 //! the catalog, the use-cases, and the ports adapters implement. No AWS SDK, HTTP client or server
 //! here.
 
+pub mod approvals;
 pub mod catalog;
 pub mod changes;
 pub mod compute;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod mail;
 pub mod metrics;

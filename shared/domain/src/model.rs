@@ -200,6 +200,13 @@ pub struct Request {
     /// The lease on the servers, when the request has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retirement: Option<Retirement>,
+    /// Which approval rule routed the request and how far its stages got (absent on requests
+    /// recorded before the approval policy: one stage of `approvers`, quorum 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approvals::Approval>,
+    /// The head of the request's history chain (audit evidence).
+    #[serde(default)]
+    pub chain: crate::evidence::ChainHead,
 }
 
 impl Request {
@@ -218,7 +225,7 @@ impl Request {
             self.due_at = None;
             self.lease = None;
         }
-        Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note, proof: None })
+        Ok(HistoryEntry { at, actor: actor.to_string(), from: Some(from), to, note, proof: None, hash: None })
     }
 
     /// Whether `address` is this request's requester or whoever opened it (same mailbox after
@@ -260,6 +267,10 @@ pub struct HistoryEntry {
     /// "link only".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// HMAC-SHA256 (hex) chaining this entry to the one before (audit evidence); set by the store's
+    /// sealing, absent on entries recorded before chaining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// A write-back onto the ServiceNow request item.

@@ -55,7 +55,15 @@ mod changes {
 }
 
 fn created(r: &domain::model::Request) -> HistoryEntry {
-    HistoryEntry { at: r.created_at, actor: "servicenow".into(), from: None, to: r.status, note: None, proof: None }
+    HistoryEntry {
+        at: r.created_at,
+        actor: "servicenow".into(),
+        from: None,
+        to: r.status,
+        note: None,
+        proof: None,
+        hash: None,
+    }
 }
 
 async fn raw_item(store: &DynamoStore, pk: String) -> Option<std::collections::HashMap<String, AttributeValue>> {

@@ -53,6 +53,8 @@ pub fn sample_request(sys_id: &str) -> Request {
         decision_proof: None,
         intake_digest: "digest".into(),
         retirement: None,
+        approval: None,
+        chain: Default::default(),
     }
 }
 
@@ -64,6 +66,7 @@ fn created(r: &Request) -> HistoryEntry {
         to: Status::PendingApproval,
         note: None,
         proof: None,
+        hash: None,
     }
 }
 

@@ -69,6 +69,7 @@ pub async fn owed_messages_wait_until_sent(store: Arc<dyn Store>) {
         to: Status::PendingApproval,
         note: Some("sent".into()),
         proof: None,
+        hash: None,
     };
     store.message_sent(&retried, &claim, Some(note)).await.unwrap();
     assert!(only(store.messages_due(Timestamp::MAX, 1000).await.unwrap(), [&m]).is_empty());

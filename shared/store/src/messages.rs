@@ -201,8 +201,15 @@ mod tests {
         let m = OutboxMessage::mail(&r.id, r.created_at, notice);
         {
             let store = SqliteStore::open(&path).unwrap();
-            let history =
-                HistoryEntry { at: r.created_at, actor: "t".into(), from: None, to: r.status, note: None, proof: None };
+            let history = HistoryEntry {
+                at: r.created_at,
+                actor: "t".into(),
+                from: None,
+                to: r.status,
+                note: None,
+                proof: None,
+                hash: None,
+            };
             store.create(r.clone(), history, vec![], vec![m.clone()]).await.unwrap();
         }
         {

@@ -19,6 +19,7 @@ async fn a_file_store_keeps_its_records_across_reopening() {
             to: r.status,
             note: None,
             proof: None,
+            hash: None,
         };
         store.create(r.clone(), h, vec![], vec![]).await.unwrap();
     }

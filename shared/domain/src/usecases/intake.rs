@@ -307,6 +307,8 @@ impl Services {
             decision_proof: None,
             intake_digest: digest.clone(),
             retirement,
+            approval: None,
+            chain: Default::default(),
         };
         let (tokens, links) = issue_links(&request, &approvers, now, &self.config.link_key, |link_id| {
             MailTemplate::ApprovalRequest { link_id }
@@ -338,6 +340,7 @@ impl Services {
             to: Status::PendingApproval,
             note: Some(format!("received {}; approval asked of {}", request.source.number, approvers.join(", "))),
             proof: None,
+            hash: None,
         };
         match self.store.create(request, history, tokens, messages).await? {
             Created::New(request) => {

@@ -187,6 +187,7 @@ impl Services {
                 to: Status::Active,
                 note: Some(note),
                 proof: Some("lease link".into()),
+                hash: None,
             };
             let messages: Vec<OutboxMessage> = self
                 .work_note(

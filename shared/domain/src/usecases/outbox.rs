@@ -330,6 +330,7 @@ fn written_note(message: &OutboxMessage, request: &Request) -> Option<HistoryEnt
         to: request.status,
         note: Some(format!("work note written on {}{closed}", request.source.number)),
         proof: None,
+        hash: None,
     })
 }
 

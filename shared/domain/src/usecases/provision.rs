@@ -92,6 +92,7 @@ impl Services {
                         to: Status::Provisioning,
                         note: Some(note),
                         proof: None,
+                        hash: None,
                     };
                     (h, false)
                 }
