@@ -34,6 +34,7 @@ const COLD_RUNS: usize = 5;
 const WARM_REQUESTS: usize = 2000;
 const TOKEN: &str = "bench-servicenow-token-0123456789abcdef";
 const LINK_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const EVIDENCE_KEY: &str = "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8=";
 
 fn catalog() -> SimConfig {
     let images = (0..IMAGES)
@@ -74,6 +75,7 @@ impl Serve {
         let env = [
             ("GATEHOUSE_API_TOKENS", format!("servicenow:{TOKEN}")),
             ("GATEHOUSE_LINK_KEY", LINK_KEY.into()),
+            ("GATEHOUSE_EVIDENCE_KEY", EVIDENCE_KEY.into()),
             ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", "true".into()),
             ("GATEHOUSE_PUBLIC_BASE_URL", base.clone()),
             ("GATEHOUSE_CLOUDS_YAML", clouds.display().to_string()),

@@ -1,6 +1,9 @@
 //! Intake throughput on the SQLite store: concurrent POST /v1/requests with distinct sys_ids for a
 //! few seconds. Target (DESIGN.md): ≥ 2,000 requests/s on 2 cores.
-//! Run: cargo run --release -p gatehouse --example bench_intake
+//! Run: cargo run --profile bench -p gatehouse --example bench_intake [-- --three-rule-policy]
+//! With `--three-rule-policy`, an approval policy of three rules routes every request to its last
+//! rule (the two before are checked and do not match): one stage of three approvers, quorum 2, so
+//! each request writes three links and mails instead of one.
 
 #[path = "support/bench.rs"]
 mod bench_support;
@@ -15,9 +18,35 @@ use serde_json::json;
 const CLIENTS: usize = 32;
 const SECONDS: u64 = 5;
 
+const THREE_RULES: &str = "groups:
+  platform: [ops1@example.com, ops2@example.com, ops3@example.com]
+  security: [sec1@example.com, sec2@example.com]
+rules:
+  - name: small-dev
+    when: {cloud: [dev], max_vcpus: 1, max_count: 1}
+    auto_approve: true
+  - name: large
+    when: {min_vcpus: 8, metadata: {tier: [gold, silver]}}
+    stages: [{group: platform, quorum: 1}, {group: security, quorum: 2}]
+  - name: default
+    stages: [{group: platform, quorum: 2}]
+";
+
 #[tokio::main]
 async fn main() {
-    let b = Arc::new(start(0, |_| {}).await);
+    let policy = std::env::args().any(|a| a == "--three-rule-policy");
+    let b = Arc::new(
+        start(0, |c| {
+            if policy {
+                let parsed = domain::approvals::ApprovalPolicy::parse(THREE_RULES).expect("the bench policy parses");
+                c.approval_policy = Some(Arc::new(parsed));
+            }
+        })
+        .await,
+    );
+    if policy {
+        println!("approval policy: three rules, every request routed to the last (3 approvers, quorum 2)");
+    }
     let url = format!("{}/v1/requests", b.running.base_url);
     let seq = Arc::new(AtomicU64::new(0));
     // Warm the catalog cache and the connections.

@@ -146,6 +146,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
     std::fs::write(&clouds_yaml, sim.clouds_yaml("demo"))?;
     let token = domain::token::ApprovalToken::generate().expose().to_string();
     let change_policy = demo_change_policy(&data_dir)?;
+    let evidence_key = demo_evidence_key(&data_dir)?;
     let config = Config {
         api_tokens: ApiTokens::all_scopes(&token),
         public_base_url: format!("http://{listen}"),
@@ -168,6 +169,8 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         // Leases as outside the demo: GATEHOUSE_DEFAULT_LEASE_DAYS, _MAX_LEASE_DAYS, _MIN_LEASE_SECS,
         // GATEHOUSE_LEASE_REMINDERS and GATEHOUSE_MAX_EXTENSIONS.
         leases: domain::config::LeaseSettings::load(&domain::config::Settings::from_env())?,
+        // GATEHOUSE_APPROVAL_POLICY when set; else one stage of the demo approver.
+        approval_policy: domain::config::approval_policy(&domain::config::Settings::from_env())?,
         servicenow: None,
         gitlab: None,
         change_policy: Some(change_policy),
@@ -177,6 +180,7 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         allow_insecure_tls: false,
         // A new key each start: links mailed before a restart stop working, which is fine for a demo.
         link_key: domain::token::LinkKey::generate(),
+        evidence_key,
         // The demo signs approvers in only when GATEHOUSE_OIDC_ISSUER is set (see `start`).
         approver_proof: domain::config::ApproverProof::LinkOnly,
     };
@@ -195,6 +199,30 @@ environments:
 default:
   timezone: UTC
 ";
+
+/// `GATEHOUSE_EVIDENCE_KEY` or `_FILE` when set; else a key made at the first start and kept beside
+/// the data folder (`<data folder>.evidence-key`, never inside it), so the history chains of a
+/// restarted demo still verify.
+fn demo_evidence_key(data_dir: &std::path::Path) -> Result<domain::evidence::EvidenceKey, BoxError> {
+    let settings = Settings::from_env();
+    if ["GATEHOUSE_EVIDENCE_KEY", "GATEHOUSE_EVIDENCE_KEY_FILE"].iter().any(|k| settings.optional(k).is_some()) {
+        return Ok(domain::config::evidence_key(&settings, data_dir)?);
+    }
+    let mut name = std::path::absolute(data_dir)?.into_os_string();
+    name.push(".evidence-key");
+    let path = PathBuf::from(name);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return domain::evidence::EvidenceKey::from_base64(&text)
+            .map_err(|problem| format!("the demo's evidence key {}: {problem}", path.display()).into());
+    }
+    let key = domain::evidence::EvidenceKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, key.to_base64().as_bytes())?;
+    Ok(key)
+}
 
 /// `GATEHOUSE_CHANGE_POLICY` when set, else the built-in policy written into the data dir.
 fn demo_change_policy(data_dir: &std::path::Path) -> Result<PathBuf, BoxError> {

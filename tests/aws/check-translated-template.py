@@ -41,9 +41,11 @@ NOT_ON_LAMBDA = {
     "GATEHOUSE_SMTP_PASSWORD": "the SMTP mail transport",
     "GATEHOUSE_SMTP_CA_FILE": "the SMTP mail transport",
     "GATEHOUSE_LINK_KEY_FILE": "a key file; on Lambda GATEHOUSE_LINK_KEY comes from the secret",
+    "GATEHOUSE_EVIDENCE_KEY_FILE": "a key file; on Lambda GATEHOUSE_EVIDENCE_KEY comes from the secret",
     # shared/lambda writes the secret's *_CONTENT entries to /tmp and points these at the files.
     "GATEHOUSE_CLOUDS_YAML": "written from the secret's GATEHOUSE_CLOUDS_YAML_CONTENT",
     "GATEHOUSE_CHANGE_POLICY": "written from the secret's GATEHOUSE_CHANGE_POLICY_CONTENT",
+    "GATEHOUSE_APPROVAL_POLICY": "written from the secret's GATEHOUSE_APPROVAL_POLICY_CONTENT",
 }
 # Read by shared/lambda rather than the loader.
 # Read on Lambda outside the configuration loader: the secret itself, and the metrics namespace

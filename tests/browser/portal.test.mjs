@@ -245,6 +245,9 @@ try {
     assert.ok(changes.includes(`→ ${to}`), `history shows → ${to}:\n${changes}`);
   }
   assert.ok(changes.includes(approver), `history names the approver:\n${changes}`);
+  // Its approval stages: without a policy file, one stage of the demo approver, passed.
+  const stages = (await body.locator('table.stages tbody tr').allTextContents()).join('\n');
+  assert.ok(stages.includes('passed') && stages.includes(approver), `the stage shows who approved:\n${stages}`);
 
   // With the demo's simulated ServiceNow, Gatehouse's work notes on the RITM show beside it.
   const demo = await (await page.request.get(`${base}/dev/config.json`)).json();

@@ -80,6 +80,8 @@ async fn seed(w: &World) -> domain::model::Request {
         approver: "ops@example.com".into(),
         expires_at: request.expires_at,
         used_at: None,
+        stage: 0,
+        on_behalf_of: None,
     };
     let history = HistoryEntry {
         at: request.created_at,

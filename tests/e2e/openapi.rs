@@ -564,6 +564,8 @@ async fn seed_lease(running: &Running) -> String {
         approver: request.requester.email.clone(),
         expires_at: retire_at,
         used_at: None,
+        stage: 0,
+        on_behalf_of: None,
     };
     let history = HistoryEntry {
         at: now,
@@ -606,6 +608,8 @@ async fn seed(running: &Running) -> (Request, String) {
         approver: "ops@example.com".into(),
         expires_at: request.expires_at,
         used_at: None,
+        stage: 0,
+        on_behalf_of: None,
     };
     let history = HistoryEntry {
         at: request.created_at,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use domain::token::LinkKey;
-use support::process::{LINK_KEY, ServeProcess, SimProcess, binary};
+use support::process::{EVIDENCE_KEY, LINK_KEY, ServeProcess, SimProcess, binary};
 use support::{intake_body, sys_id, wait_until};
 
 /// Every file under `dir`, recursively, as bytes.
@@ -92,6 +92,7 @@ async fn a_configured_start_without_sign_in_or_the_link_only_opt_in_stops_naming
             ("GATEHOUSE_MAIL_FROM", "gatehouse@example.com".to_string()),
             ("GATEHOUSE_DATA_DIR", dir.display().to_string()),
             ("GATEHOUSE_LINK_KEY", LINK_KEY.to_string()),
+            ("GATEHOUSE_EVIDENCE_KEY", EVIDENCE_KEY.to_string()),
         ])
         .output()
         .await

@@ -147,6 +147,42 @@ async fn with_sign_in_only_the_links_approver_signed_in_decides_and_the_history_
     assert!(mail.text.contains(&issuer), "{}", mail.text);
 }
 
+/// An approver away (DESIGN.md's delegations): their delegate gets a link of their own, signs in
+/// as themselves, and the history says for whom they decided and how they proved who they are.
+#[tokio::test]
+async fn a_delegate_signs_in_as_themselves_and_the_history_says_for_whom_they_decided() {
+    let oidc = real_provider();
+    let issuer = oidc.issuer.clone();
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let policy = format!(
+        "groups:\n  platform: [{APPROVER}]\nrules:\n  - name: default\n    stages: [{{group: platform, quorum: 1}}]\n\
+         delegations:\n  - {{from: {APPROVER}, to: {SECOND}, start: {today}, end: {today}}}\n"
+    );
+    let policy = std::sync::Arc::new(domain::approvals::ApprovalPolicy::parse(&policy).unwrap());
+    let h = Harness::start_with(|c| {
+        c.approver_proof = ApproverProof::SignIn(oidc);
+        c.approval_policy = Some(policy);
+    })
+    .await;
+    let (id, page) = pending(&h, SECOND, 1).await;
+    let mail = h.mails_to(SECOND).into_iter().next().unwrap();
+    assert!(mail.text.contains(&format!("delegate of {APPROVER}")), "{}", mail.text);
+    let idp = no_redirects();
+    let session =
+        sign_in_for(&page, SECOND, |url| async move { sign_in_at_real_provider(&idp, &url, SECOND, PASSWORD).await })
+            .await;
+    let (status, answer) = decide(&h, &page, Some(&session)).await;
+    assert_eq!(status, 200, "{answer}");
+    let request = h.request(&id).await;
+    let decision = request["history"].as_array().unwrap().iter().find(|e| e["to"] == "approved").unwrap().clone();
+    assert_eq!(decision["actor"], SECOND);
+    assert!(decision["note"].as_str().unwrap().contains(&format!("for {APPROVER}")), "{decision}");
+    let proof = decision["proof"].as_str().unwrap();
+    assert!(proof.contains(&issuer) && proof.contains(&oidc_sim::stable_sub(SECOND)), "{proof}");
+    let approval = &request["approval"]["stages"][0]["approvals"][0];
+    assert_eq!((approval["approver"].as_str(), approval["delegate"].as_str()), (Some(APPROVER), Some(SECOND)));
+}
+
 #[tokio::test]
 async fn a_sign_in_started_for_another_link_or_replayed_gets_nothing() {
     let h = Harness::start_with(|c| c.approver_proof = ApproverProof::SignIn(real_provider())).await;

@@ -342,6 +342,26 @@ function requestNode(r) {
       ['Error', r.error],
     ]),
   );
+  if (r.approval) {
+    const a = r.approval;
+    body.append(el('h4', { text: 'Approval: rule ' + a.rule + (a.auto_approved ? ' (approved by the policy, nobody asked)' : '') }));
+    if ((a.stages || []).length) {
+      body.append(
+        table(
+          ['Stage', 'Group', 'Quorum', 'State', 'Approved by', 'Waiting on'],
+          a.stages.map((s, i) => [
+            i + 1 + ' of ' + a.stages.length,
+            s.group,
+            s.quorum,
+            s.state,
+            (s.approvals || []).map((x) => (x.delegate ? x.delegate + ' for ' + x.approver : x.approver)).join(', '),
+            (s.waiting_on || []).join(', '),
+          ]),
+          'stages',
+        ),
+      );
+    }
+  }
   body.append(el('h4', { text: 'Servers' }));
   if ((r.servers || []).length) {
     body.append(

@@ -48,9 +48,12 @@ struct PageQuery {
 fn status_of(state: &LinkState) -> StatusCode {
     match state {
         LinkState::Open => StatusCode::OK,
-        LinkState::Decided => StatusCode::CONFLICT,
+        LinkState::Decided | LinkState::StagePassed | LinkState::AlreadyCounted => StatusCode::CONFLICT,
         LinkState::Expired | LinkState::Cancelled => StatusCode::GONE,
-        LinkState::OwnRequest | LinkState::SignInRequired | LinkState::NotTheApprover { .. } => StatusCode::FORBIDDEN,
+        LinkState::OwnRequest
+        | LinkState::SignInRequired
+        | LinkState::NotTheApprover { .. }
+        | LinkState::DelegationInactive { .. } => StatusCode::FORBIDDEN,
     }
 }
 
@@ -117,7 +120,12 @@ fn view_json(view: &LinkView, message: Option<&str>) -> serde_json::Value {
             LinkState::OwnRequest => "own_request",
             LinkState::SignInRequired => "sign_in_required",
             LinkState::NotTheApprover { .. } => "not_the_approver",
+            LinkState::StagePassed => "stage_passed",
+            LinkState::AlreadyCounted => "already_counted",
+            LinkState::DelegationInactive { .. } => "delegation_inactive",
         },
+        "stage": view.stage + 1,
+        "on_behalf_of": view.on_behalf_of,
         "decided_by": r.decided_by,
         "decision_comment": r.decision_comment,
         "expires_at": r.expires_at,
@@ -172,9 +180,9 @@ async fn decide(State(services): State<Services>, Path(token): Path<String>, req
         Err(e) => Err(e),
     };
     let resp = match outcome {
-        Ok(DecideOutcome::Decided(request)) => {
-            let view = LinkView { request, approver: String::new(), state: LinkState::Decided };
-            let msg = format!("Recorded: {} is {}.", view.request.source.number, view.request.status);
+        Ok(DecideOutcome::Decided { request, summary: msg }) => {
+            let view =
+                LinkView { request, approver: String::new(), on_behalf_of: None, stage: 0, state: LinkState::Decided };
             if json {
                 (StatusCode::OK, Json(view_json(&view, Some(&msg)))).into_response()
             } else {

@@ -80,8 +80,51 @@ pub fn refusal(view: &LinkView) -> String {
             "You are signed in as {signed_in}, but this link is for {}: only they (signed in) may decide.",
             view.approver
         ),
+        LinkState::StagePassed => {
+            let progress = view.progress();
+            let stage = progress.describe(view.stage);
+            match progress.open_stage() {
+                Some(open) => format!(
+                    "{stage} already passed; the request now waits for {}. This link decides nothing more.",
+                    progress.describe(open)
+                ),
+                None => format!("{stage} is over; this link decides nothing more."),
+            }
+        }
+        LinkState::AlreadyCounted => {
+            "You already approved this request in one of its stages; one person counts once.".to_string()
+        }
+        LinkState::DelegationInactive { member } => format!(
+            "You were asked as the delegate of {member}, but that delegation is not in force today: \
+             only {member} (or an active delegate) may decide."
+        ),
         LinkState::Open => String::new(),
     }
+}
+
+/// For a request with stages: which one this link is for, who approved, how many more are needed.
+fn stage_note(view: &LinkView) -> String {
+    let progress = view.progress();
+    let Some(stage) = progress.stages.get(view.stage) else { return String::new() };
+    if !progress.is_staged() {
+        return String::new();
+    }
+    let approved: Vec<String> = stage.approved_by.iter().map(|a| a.describe()).collect();
+    let so_far = if approved.is_empty() { "nobody yet".to_string() } else { approved.join(", ") };
+    let mut out = format!(
+        "<p class=\"note stage\">This link is for {} of rule {}. Approved so far: {}. {} more needed.</p>",
+        esc(&progress.describe(view.stage)),
+        esc(&progress.rule),
+        esc(&so_far),
+        stage.missing()
+    );
+    if let Some(member) = &view.on_behalf_of {
+        out.push_str(&format!(
+            "<p class=\"note\">You decide as the delegate of {}: your decision counts for them.</p>",
+            esc(member)
+        ));
+    }
+    out
 }
 
 /// Who is looking at the page, as far as deciding goes.
@@ -117,6 +160,7 @@ pub fn link(
     if let Some(n) = notice {
         body.push_str(&format!("<p class=\"note warn\">{}</p>", esc(&n)));
     }
+    body.push_str(&stage_note(view));
     body.push_str(&details(view));
     let may_decide = match viewer {
         Viewer::LinkOnly => true,

@@ -11,8 +11,9 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use domain::config::{ApiTokens, Scope};
+use domain::evidence::{EvidenceKey, verify};
 use domain::metrics::{self, Counter};
-use domain::model::{HistoryEntry, Request as GateRequest, RequestId};
+use domain::model::{HistoryEntry, Request as GateRequest, RequestId, Status};
 use domain::usecases::Services;
 use domain::usecases::decommission::RetireBody;
 use domain::usecases::intake::{IntakeBody, IntakeOutcome};
@@ -43,6 +44,7 @@ pub fn request_view(r: &GateRequest, history: &[HistoryEntry]) -> Value {
         "justification": r.justification,
         "metadata": r.metadata,
         "approvers": r.approvers,
+        "approval": approval_view(r),
         "decided_by": r.decided_by,
         "decision_comment": r.decision_comment,
         "created_at": r.created_at,
@@ -54,6 +56,34 @@ pub fn request_view(r: &GateRequest, history: &[HistoryEntry]) -> Value {
         "error": r.error,
         "history": history,
     })
+}
+
+/// The rule and stages (DESIGN.md: `approval: {rule, stages: [{group, quorum, approved_by,
+/// waiting_on, state}]}`), with each approval's delegate and time.
+fn approval_view(r: &GateRequest) -> Value {
+    let Some(approval) = &r.approval else { return Value::Null };
+    let stages: Vec<Value> = approval
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let waiting_on =
+                if r.status == Status::PendingApproval { approval.waiting_on(i, |a| r.is_requested_by(a)) } else { vec![] };
+            json!({
+                "group": s.group,
+                "quorum": s.quorum,
+                "state": s.state,
+                "approved_by": s.approved_by.iter().map(|a| &a.approver).collect::<Vec<_>>(),
+                "approvals": s.approved_by.iter().map(|a| json!({"approver": a.approver, "delegate": a.delegate, "at": a.at})).collect::<Vec<_>>(),
+                "waiting_on": waiting_on,
+                "members": s.members,
+                "opened_at": s.opened_at,
+                "escalated_to": s.escalated_to,
+                "escalated_at": s.escalated_at,
+            })
+        })
+        .collect();
+    json!({"rule": approval.rule, "auto_approved": approval.auto_approved, "stages": stages})
 }
 
 async fn submit(
@@ -76,10 +106,40 @@ async fn submit(
     Ok((status, Json(json!({"id": request.id, "status": request.status, "expires_at": request.expires_at}))))
 }
 
-/// `request_view` with the request's owed and dead messages.
+/// The request's history chain (DESIGN.md "Audit evidence"): its head, and whether the history
+/// as stored verifies against it (`ok`); when not, the first broken entry (0-based) and why.
+/// `unchained` counts the entries written before chaining, which the chain does not cover.
+pub fn chain_view(key: &EvidenceKey, r: &GateRequest, history: &[HistoryEntry]) -> Value {
+    let hash = Some(&r.chain.hash).filter(|h| !h.is_empty());
+    let (ok, unchained, broken) = match verify(key, r.id.as_str(), history, &r.chain) {
+        Ok(found) => (true, found.unchained, Value::Null),
+        Err(b) => (false, 0, json!({"entry": b.entry, "reason": b.reason})),
+    };
+    json!({"count": r.chain.count, "hash": hash, "ok": ok, "unchained": unchained, "broken": broken})
+}
+
+/// `request_view` with the request's history chain and its owed and dead messages.
 async fn full_view(services: &Services, request: &GateRequest) -> Result<Value> {
-    let history = services.store.history(&request.id).await?;
+    let key = &services.config.evidence_key;
+    let mut request = request.clone();
+    let mut history = services.store.history(&request.id).await?;
+    // A write between reading the request and its history makes the two disagree for a moment:
+    // when the chain does not verify and the head has moved since, both are read again.
+    for _ in 0..2 {
+        if verify(key, request.id.as_str(), &history, &request.chain).is_ok() {
+            break;
+        }
+        match services.store.get(&request.id).await? {
+            Some(fresh) if fresh.chain != request.chain => {
+                request = fresh;
+                history = services.store.history(&request.id).await?;
+            }
+            _ => break,
+        }
+    }
+    let request = &request;
     let mut view = request_view(request, &history);
+    view["chain"] = chain_view(key, request, &history);
     view["messages"] = json!(services.request_messages(request).await?);
     Ok(view)
 }

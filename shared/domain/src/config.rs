@@ -9,8 +9,14 @@ use std::time::Duration;
 use crate::mail::check_email;
 use crate::token::LinkKey;
 
+mod approval_policy;
+mod keys;
 mod lease;
 mod smtp;
+pub use approval_policy::approval_policy;
+pub use keys::evidence_key;
+use keys::link_key;
+pub(crate) use lease::duration;
 pub use lease::{CloudLeaseLimits, LeaseSettings};
 pub use smtp::{SmtpCredentials, SmtpSettings, SmtpTls};
 
@@ -180,12 +186,17 @@ pub struct Config {
     pub table: Option<String>,
     /// What approval links are derived with; never stored with the data.
     pub link_key: LinkKey,
+    /// What history chains are sealed with (audit evidence); never stored with the data.
+    pub evidence_key: crate::evidence::EvidenceKey,
     pub approver_proof: ApproverProof,
     /// Whether a cloud's `verify: false` may switch TLS verification off
     /// (`GATEHOUSE_ALLOW_INSECURE_TLS`); without it such a cloud is refused at start-up.
     pub allow_insecure_tls: bool,
     /// Leases on servers: their length, reminders and extensions.
     pub leases: LeaseSettings,
+    /// Who approves what (`GATEHOUSE_APPROVAL_POLICY`); without it one stage of the cloud's
+    /// approvers, quorum 1.
+    pub approval_policy: Option<std::sync::Arc<crate::approvals::ApprovalPolicy>>,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -334,32 +345,6 @@ fn servicenow<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<Option<S
     }))
 }
 
-/// `GATEHOUSE_LINK_KEY` (base64 of 32 bytes) or `GATEHOUSE_LINK_KEY_FILE`, which must not be
-/// inside the data dir: whoever can read the data must not also hold the key.
-fn link_key<F: Fn(&str) -> Option<String>>(
-    s: &Settings<F>,
-    data_dir: &std::path::Path,
-) -> Result<LinkKey, ConfigError> {
-    const KEY: &str = "GATEHOUSE_LINK_KEY";
-    const FILE: &str = "GATEHOUSE_LINK_KEY_FILE";
-    let text = match (s.optional(KEY), s.optional(FILE)) {
-        (Some(_), Some(_)) => return Err(bad(KEY, format!("set either {KEY} or {FILE}, not both"))),
-        (Some(text), None) => text,
-        (None, Some(path)) => {
-            let path = PathBuf::from(path);
-            let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            if absolute(&path).starts_with(absolute(data_dir)) {
-                return Err(bad(FILE, "must not be inside the data dir (GATEHOUSE_DATA_DIR)"));
-            }
-            std::fs::read_to_string(&path).map_err(|e| bad(FILE, format!("cannot be read: {e}")))?
-        }
-        (None, None) => {
-            return Err(bad(KEY, format!("is not set (nor {FILE}); make one with: openssl rand -base64 32")));
-        }
-    };
-    LinkKey::from_base64(&text).map_err(|problem| bad(KEY, problem))
-}
-
 /// Sign-in is required: without an issuer, start-up needs the explicit link-only opt-in.
 fn approver_proof<F: Fn(&str) -> Option<String>>(s: &Settings<F>) -> Result<ApproverProof, ConfigError> {
     const ISSUER: &str = "GATEHOUSE_OIDC_ISSUER";
@@ -411,6 +396,7 @@ impl Config {
             }
         };
         let link_key = link_key(s, &data_dir)?;
+        let evidence_key = evidence_key(s, &data_dir)?;
         let approver_proof = approver_proof(s)?;
         Ok(Config {
             api_tokens,
@@ -454,7 +440,9 @@ impl Config {
             table: s.optional("GATEHOUSE_TABLE"),
             allow_insecure_tls: s.flag("GATEHOUSE_ALLOW_INSECURE_TLS", false)?,
             leases: LeaseSettings::load(s)?,
+            approval_policy: approval_policy(s)?,
             link_key,
+            evidence_key,
             approver_proof,
             webhook_secret: match s.optional("GATEHOUSE_WEBHOOK_SECRET") {
                 Some(secret) if secret.len() < 32 => {
@@ -482,6 +470,7 @@ mod tests {
         ("GATEHOUSE_APPROVERS", "ops@example.com"),
         ("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
         ("GATEHOUSE_LINK_KEY", "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="),
+        ("GATEHOUSE_EVIDENCE_KEY", "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8="),
         ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", "true"),
     ];
 

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod error;
 pub mod evidence;
 pub mod identity;
+mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod model;

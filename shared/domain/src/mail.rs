@@ -11,10 +11,14 @@ pub enum MailTemplate {
     /// token is derived with the link key when the mail is rendered (`LinkKey::token_for`).
     ApprovalRequest {
         link_id: String,
+        #[serde(default, flatten)]
+        ask: LinkAsk,
     },
     /// Reminder at half time, with a fresh link.
     ApprovalReminder {
         link_id: String,
+        #[serde(default, flatten)]
+        ask: LinkAsk,
     },
     Received,
     Approved,
@@ -32,6 +36,18 @@ pub enum MailTemplate {
     },
     /// To the requester: the lease ended and the servers were deleted.
     Retired,
+}
+
+/// What an approval link asks of its holder: the stage (0-based) they approve for, the approver
+/// a delegate decides for, and whether they were asked because the stage was escalated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAsk {
+    #[serde(default)]
+    pub stage: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +98,22 @@ pub fn check_header_text(field: &str, value: &str, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approval_mails_stored_before_stages_still_read() {
+        let old: MailNotice =
+            serde_json::from_str(r#"{"to":"ops@example.com","template":"approval_request","link_id":"abc"}"#).unwrap();
+        assert_eq!(old.template, MailTemplate::ApprovalRequest { link_id: "abc".into(), ask: LinkAsk::default() });
+        let staged = MailNotice {
+            to: "ops3@example.com".into(),
+            template: MailTemplate::ApprovalReminder {
+                link_id: "x".into(),
+                ask: LinkAsk { stage: 1, on_behalf_of: Some("ops1@example.com".into()), escalated: true },
+            },
+        };
+        let back: MailNotice = serde_json::from_str(&serde_json::to_string(&staged).unwrap()).unwrap();
+        assert_eq!(back, staged);
+    }
 
     #[test]
     fn single_plain_addresses_pass() {

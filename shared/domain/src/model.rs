@@ -273,6 +273,22 @@ pub struct HistoryEntry {
     pub hash: Option<String>,
 }
 
+impl HistoryEntry {
+    /// An entry for a step that leaves the request in `status` (an approval counted in a stage, a
+    /// stage passed or escalated).
+    pub fn unchanged(at: Timestamp, actor: &str, status: Status, note: String) -> HistoryEntry {
+        HistoryEntry {
+            at,
+            actor: actor.to_string(),
+            from: Some(status),
+            to: status,
+            note: Some(note),
+            proof: None,
+            hash: None,
+        }
+    }
+}
+
 /// A write-back onto the ServiceNow request item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkNote {

@@ -76,6 +76,15 @@ impl Write {
 /// request can have) is checked when the configuration loads.
 pub const MAX_WRITE_ITEMS: usize = 100;
 
+/// The entry count of the chain `write` extends: the request's head less the sealed entries
+/// (those with a `hash`) the write brings. A store applies the write only while the stored head
+/// still has this count; a delivered work note moves the head without a new version
+/// (`Store::message_sent_chained`), and this keeps two writers from extending one head twice.
+pub fn chain_extended(write: &Write) -> u64 {
+    let sealed = write.history.iter().filter(|e| e.hash.is_some()).count() as u64;
+    write.request.chain.count.saturating_sub(sealed)
+}
+
 /// How many records `Store::create` touches: the source key, the request, its first history entry,
 /// and its tokens and messages.
 pub fn create_items(tokens: usize, messages: usize) -> usize {
@@ -109,7 +118,8 @@ pub trait Store: SignIns + Send + Sync {
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>>;
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
     /// Applies `write` if the stored version is still `expected_version` (and the token, if any, is
-    /// still unused); otherwise `Error::Stale` and nothing changes.
+    /// still unused) and the stored history chain is the one the write extends (see
+    /// `chain_extended`); otherwise `Error::Stale` and nothing changes.
     async fn apply(&self, write: Write) -> Result<Request>;
     /// Requests in `status` whose `due_at` is at or before `now`, oldest due first.
     async fn due(&self, status: crate::model::Status, now: Timestamp, limit: usize) -> Result<Vec<Request>>;
@@ -137,6 +147,19 @@ pub trait Store: SignIns + Send + Sync {
         message: &OutboxMessage,
         claim: &MessageClaim,
         history: Option<HistoryEntry>,
+    ) -> Result<()>;
+    /// `message_sent` for an entry sealed on the request's chain head `from` (see
+    /// `evidence::SealingStore`): removes the message, appends `entry` and moves the request's
+    /// `chain` to `from.count + 1` and the entry's hash, all in one write that keeps the request's
+    /// version, so writers that read the request before are not turned away (their sealing layer
+    /// re-seals on the new head). If `claim` no longer holds the message or the stored head is no
+    /// longer `from`, `Error::Stale` and nothing changes.
+    async fn message_sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &crate::evidence::ChainHead,
     ) -> Result<()>;
     /// Records a failed attempt and releases the claim: `message` as the sender updated it
     /// (attempts, last error, next attempt, and `dead_at` after the last attempt allowed). If

@@ -4,13 +4,13 @@
 //! store, its stream, a backup nor a log line holds a link that works: that needs the key too.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::keys::KeyBytes;
 use crate::model::RequestId;
 
 /// The raw token. Only ever in the approver's mail and the link path; never logged.
@@ -65,33 +65,22 @@ impl std::fmt::Debug for ApprovalToken {
 /// The key approval links are derived with (`GATEHOUSE_LINK_KEY`): 32 bytes, kept apart from the
 /// store. Its Debug output is redacted.
 #[derive(Clone)]
-pub struct LinkKey([u8; 32]);
+pub struct LinkKey(KeyBytes);
 
 impl LinkKey {
     /// A fresh random key (the demo makes one per start).
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(bytes)
+        Self(KeyBytes::generate())
     }
 
     /// Standard base64 (or base64url) of exactly 32 bytes, as `openssl rand -base64 32` prints it.
     pub fn from_base64(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let bytes = STANDARD
-            .decode(text)
-            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-            .map_err(|_| "is not base64".to_string())?;
-        let bytes: [u8; 32] =
-            bytes.try_into().map_err(|b: Vec<u8>| format!("must be 32 bytes of base64, is {} bytes", b.len()))?;
-        Ok(Self(bytes))
+        KeyBytes::from_base64(text).map(Self)
     }
 
     /// The token of the link `link_id`: base64url(HMAC-SHA256(key, link_id)).
     pub fn token_for(&self, link_id: &str) -> ApprovalToken {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(link_id.as_bytes());
-        ApprovalToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        ApprovalToken(URL_SAFE_NO_PAD.encode(self.0.hmac(&[link_id.as_bytes()])))
     }
 }
 
@@ -132,6 +121,12 @@ pub struct TokenRecord {
     pub approver: String,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// The approval stage (0-based) the link asks for; a link of a stage that passed decides nothing.
+    #[serde(default)]
+    pub stage: u32,
+    /// For a delegate's link: the approver the delegate decides for (out of office).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// How long a token record is kept after it expired.

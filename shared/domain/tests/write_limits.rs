@@ -14,6 +14,7 @@ const BASE: &[(&str, &str)] = &[
     ("GATEHOUSE_APPROVERS", "ops@example.com"),
     ("GATEHOUSE_MAIL_FROM", "gatehouse@example.com"),
     ("GATEHOUSE_LINK_KEY", "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="),
+    ("GATEHOUSE_EVIDENCE_KEY", "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8="),
     ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL", "true"),
 ];
 

@@ -17,9 +17,10 @@ use store_dynamodb::DynamoStore;
 const FILES_DIR: &str = "/tmp/gatehouse";
 
 /// Settings whose value is a file's content; each becomes a file and the path setting points to it.
-const CONTENT_SETTINGS: [(&str, &str, &str); 2] = [
+const CONTENT_SETTINGS: [(&str, &str, &str); 3] = [
     ("GATEHOUSE_CLOUDS_YAML_CONTENT", "GATEHOUSE_CLOUDS_YAML", "clouds.yaml"),
     ("GATEHOUSE_CHANGE_POLICY_CONTENT", "GATEHOUSE_CHANGE_POLICY", "change-policy.yaml"),
+    ("GATEHOUSE_APPROVAL_POLICY_CONTENT", "GATEHOUSE_APPROVAL_POLICY", "approval-policy.yaml"),
 ];
 
 async fn secret_values(arn: &str) -> Result<BTreeMap<String, String>> {

@@ -1,7 +1,7 @@
 //! Every mail Gatehouse sends: subject, plain text and HTML, from the notice and the request.
 //! Every user-supplied field is escaped in HTML; header-bound fields were checked at intake.
 
-use domain::mail::MailTemplate;
+use domain::mail::{LinkAsk, MailTemplate};
 use domain::model::Request;
 use domain::token::LinkKey;
 use html_escape::encode_safe as esc;
@@ -124,14 +124,70 @@ fn comment_line(r: &Request) -> Vec<String> {
     proof.chain(r.decision_comment.iter().filter(|c| !c.trim().is_empty()).map(|c| format!("Comment: {c}"))).collect()
 }
 
+/// Who approved, as the requester reads it: the policy's rule, every stage's approvers, or the
+/// one approver.
+fn approved_by(r: &Request, by: &str) -> String {
+    let Some(approval) = &r.approval else { return by.to_string() };
+    if approval.auto_approved {
+        return format!("the approval policy (rule {}) without an approver", approval.rule);
+    }
+    if !approval.is_staged() {
+        return by.to_string();
+    }
+    approval
+        .stages
+        .iter()
+        .map(|s| {
+            let people: Vec<String> = s.approved_by.iter().map(|a| a.describe()).collect();
+            format!("{} ({})", people.join(" and "), s.group)
+        })
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
+
+/// For a staged request: which stage the link is for and how far it got.
+fn stage_rows(r: &Request, ask: &LinkAsk) -> Vec<(&'static str, String)> {
+    let Some(approval) = &r.approval else { return vec![] };
+    let index = ask.stage as usize;
+    let Some(stage) = approval.stages.get(index) else { return vec![] };
+    if !approval.is_staged() {
+        return vec![];
+    }
+    let mut rows = vec![("Approval stage", approval.describe(index)), ("Rule", approval.rule.clone())];
+    if !stage.approved_by.is_empty() {
+        let people: Vec<&str> = stage.approved_by.iter().map(|a| a.approver.as_str()).collect();
+        rows.push(("Approved so far", people.join(", ")));
+    }
+    rows
+}
+
+/// What the holder is asked as: a delegate for someone, or an escalation.
+fn ask_lines(r: &Request, ask: &LinkAsk) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(approval) = &r.approval
+        && approval.is_staged()
+    {
+        lines.push(format!("You are asked for {} of rule {}.", approval.describe(ask.stage as usize), approval.rule));
+    }
+    if let Some(member) = &ask.on_behalf_of {
+        lines.push(format!("You are asked as the delegate of {member}, who is away: your decision counts for them."));
+    }
+    if ask.escalated {
+        lines.push("This stage has waited longer than the approval policy allows, so you are asked as well.".into());
+    }
+    lines
+}
+
 pub fn render(template: &MailTemplate, r: &Request, base_url: &str, links: &LinkKey) -> RenderedMail {
     let number = &r.source.number;
     let by = r.decided_by.clone().unwrap_or_else(|| "the approver".into());
     let page_note =
         "Each link opens a confirmation page; nothing is decided until you press the button there.".to_string();
     let m = match template {
-        MailTemplate::ApprovalRequest { link_id } | MailTemplate::ApprovalReminder { link_id } => {
+        MailTemplate::ApprovalRequest { link_id, ask } | MailTemplate::ApprovalReminder { link_id, ask } => {
             let reminder = matches!(template, MailTemplate::ApprovalReminder { .. });
+            let mut rows = details(r);
+            rows.extend(stage_rows(r, ask));
             Mail {
                 subject: format!(
                     "{}Approval needed: {number} — {} × {} on {} for {}",
@@ -141,14 +197,18 @@ pub fn render(template: &MailTemplate, r: &Request, base_url: &str, links: &Link
                     r.cloud,
                     r.requester.name
                 ),
-                intro: vec![format!(
-                    "{} asks for {} VM{} on {}. Please approve or deny.",
-                    r.requester.name,
-                    r.count,
-                    if r.count == 1 { "" } else { "s" },
-                    r.cloud
-                )],
-                rows: details(r),
+                intro: [
+                    vec![format!(
+                        "{} asks for {} VM{} on {}. Please approve or deny.",
+                        r.requester.name,
+                        r.count,
+                        if r.count == 1 { "" } else { "s" },
+                        r.cloud
+                    )],
+                    ask_lines(r, ask),
+                ]
+                .concat(),
+                rows,
                 actions: approval_links(base_url, links.token_for(link_id).expose()),
                 outro: vec![page_note, format!("These links expire at {}.", when(r.expires_at))],
             }
@@ -166,7 +226,10 @@ pub fn render(template: &MailTemplate, r: &Request, base_url: &str, links: &Link
         MailTemplate::Approved => Mail {
             subject: format!("Approved: {number}"),
             intro: [
-                vec![format!("Your request {number} was approved by {by}. The VMs are being created.")],
+                vec![format!(
+                    "Your request {number} was approved by {}. The VMs are being created.",
+                    approved_by(r, &by)
+                )],
                 comment_line(r),
             ]
             .concat(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use domain::catalog::Catalog;
 use domain::changes::ChangeRecords;
 use domain::config::{ApproverProof, Config, LeaseSettings, ServiceNowAuth};
+use domain::evidence::SealingStore;
 use domain::policy::ChangePolicy;
 use domain::ports::{Itsm, SourceItems};
 use domain::signin::IdentityProvider;
@@ -113,6 +114,9 @@ pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> 
     services_with(config, store(config)?, signals)
 }
 
+/// The services on `store`, which every use-case writes through a `SealingStore`: the one place
+/// history entries are sealed onto their request's chain (audit evidence), whatever the store.
+/// Pass the bare store: sealed twice, a chain would not verify.
 pub fn services_with(
     config: &Config,
     store: Arc<dyn domain::ports::Store>,
@@ -120,7 +124,7 @@ pub fn services_with(
 ) -> Result<Services> {
     let (catalog, leases) = clouds(config)?;
     Ok(Services {
-        store,
+        store: SealingStore::wrap(store, config.evidence_key.clone()),
         catalog,
         config: Arc::new(Config { leases, ..config.clone() }),
         signals,

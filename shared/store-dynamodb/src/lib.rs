@@ -3,10 +3,10 @@
 //!
 //! | item            | pk                     | sk                        | other attributes                                   |
 //! |-----------------|------------------------|---------------------------|----------------------------------------------------|
-//! | request         | `REQ#{id}`             | `META`                    | `status`, `version` (N), `source_key`, `data` (the `Request` as JSON); while `due_at` is set: `gsi1pk = DUE#{status}`, `gsi1sk = {due_at}#{id}` |
-//! | history entry   | `REQ#{id}`             | `EVT#{at}#{uuidv7}`       | `data` (the `HistoryEntry` as JSON)                |
+//! | request         | `REQ#{id}`             | `META`                    | `status`, `version` (N), `chain_count` (N, the history chain's entry count), `source_key`, `data` (the `Request` as JSON); while `due_at` is set: `gsi1pk = DUE#{status}`, `gsi1sk = {due_at}#{id}` |
+//! | history entry   | `REQ#{id}`             | `EVT#{at}#{uuidv7}`       | `data` (the `HistoryEntry` as JSON); a sealed entry also `chain_seq` (N, its place in the chain, from 1) |
 //! | source key      | `SRC#{system}#{sys_id}`| `META`                    | `request_id`                                       |
-//! | approval token  | `TOK#{sha256 hex}`     | `META`                    | `request_id`, `approver`, `expires_at`, `used_at` (absent until used), `ttl` (N, epoch seconds: expiry + 30 days) |
+//! | approval token  | `TOK#{sha256 hex}`     | `META`                    | `request_id`, `approver`, `expires_at`, `used_at` (absent until used), `stage` (N), `on_behalf_of` (a delegate's link), `ttl` (N, epoch seconds: expiry + 30 days) |
 //! | owed message    | `REQ#{id}`             | `MSG#{message id}`        | `data` (the `OutboxMessage` as JSON), `next_attempt_at`; while a sender holds it `claimed_by`, `claimed_until`; `gsi1pk = MSG`, `gsi1sk = {next_attempt_at or claimed_until}#{id}`; once dead: `dead`, `gsi1pk = MSGDEAD`, `gsi1sk = {dead}#{id}` (see `messages`) |
 //! | sign-in         | `AUTH#{sha256 of state}` | `META`                  | `data` (nonce, PKCE verifier, the link's token hash), `expires_at`, `ttl` (expiry + 1 day); taken once by the callback |
 //! | session         | `SES#{sha256 of cookie}` | `META`                  | `data` (issuer, subject, verified e-mail, amr), `expires_at`, `ttl` (expiry + 1 day) |
@@ -30,11 +30,14 @@
 //! than `domain::ports::MAX_WRITE_ITEMS` (100) items: a larger one is refused before it is sent.
 
 mod changes;
+mod history;
 mod messages;
 mod sign_ins;
 mod table;
 
 pub use table::create_table;
+
+use history::{chain_order, chain_still, history_item, history_items};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,8 +49,9 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{BoxError, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use domain::evidence::ChainHead;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, RequestId, Status};
-use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, create_items};
+use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, chain_extended, create_items};
 use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
 use domain::{Error, Result};
 use jiff::Timestamp;
@@ -248,6 +252,7 @@ fn request_item(r: &Request) -> Result<Item> {
     item.insert("type".into(), s("request"));
     item.insert("status".into(), s(r.status.as_str()));
     item.insert("version".into(), AttributeValue::N(r.version.to_string()));
+    item.insert("chain_count".into(), AttributeValue::N(r.chain.count.to_string()));
     item.insert("source_key".into(), s(r.source_key()));
     item.insert("data".into(), s(json(r)?));
     if let Some(due) = r.due_at {
@@ -259,15 +264,6 @@ fn request_item(r: &Request) -> Result<Item> {
 
 fn due_partition(status: Status) -> String {
     format!("DUE#{status}")
-}
-
-fn history_item(id: &RequestId, entry: &HistoryEntry) -> Result<Item> {
-    // The UUIDv7 keeps entries with the same time apart, in the order they were written.
-    let sk = format!("EVT#{}#{}", sortable(entry.at), uuid::Uuid::now_v7());
-    let mut item = key(format!("REQ#{id}"), sk);
-    item.insert("type".into(), s("history"));
-    item.insert("data".into(), s(json(entry)?));
-    Ok(item)
 }
 
 fn source_item(r: &Request) -> Item {
@@ -290,6 +286,10 @@ fn token_item(t: &TokenRecord) -> Result<Item> {
     if let Some(used) = t.used_at {
         item.insert("used_at".into(), s(sortable(used)));
     }
+    item.insert("stage".into(), AttributeValue::N(t.stage.to_string()));
+    if let Some(member) = &t.on_behalf_of {
+        item.insert("on_behalf_of".into(), s(member));
+    }
     item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(purge_after.as_second().to_string()));
     Ok(item)
 }
@@ -304,6 +304,16 @@ fn token_record(hash: &TokenHash, item: &Item) -> Result<TokenRecord> {
         expires_at: timestamp(string(item, "expires_at", "token")?, "token")?,
         used_at: match item.get("used_at") {
             Some(AttributeValue::S(v)) => Some(timestamp(v, "token")?),
+            _ => None,
+        },
+        stage: match item.get("stage") {
+            Some(AttributeValue::N(n)) => {
+                n.parse().map_err(|_| Error::internal_msg("DynamoDB store: a token item has a bad stage"))?
+            }
+            _ => 0,
+        },
+        on_behalf_of: match item.get("on_behalf_of") {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
             _ => None,
         },
     })
@@ -326,7 +336,10 @@ impl Store for DynamoStore {
         within_write_limit(create_items(tokens.len(), messages.len()))?;
         // Order matters: the cancellation reasons come back in this order.
         let mut items = vec![self.put_new(source_item(&request))?, self.put_new(request_item(&request)?)?];
-        items.push(self.put(history_item(&request.id, &history)?, None)?);
+        let chain_from = request.chain.count.saturating_sub(u64::from(history.hash.is_some()));
+        for item in history_items(&request.id, std::slice::from_ref(&history), chain_from)? {
+            items.push(self.put(item, None)?);
+        }
         for t in &tokens {
             items.push(self.put_new(token_item(t)?)?);
         }
@@ -379,7 +392,9 @@ impl Store for DynamoStore {
                 usize::MAX,
             )
             .await?;
-        items.iter().map(|item| decode_data(item, "history")).collect()
+        let mut items: Vec<&Item> = items.iter().collect();
+        items.sort_by_key(|item| chain_order(item));
+        items.into_iter().map(|item| decode_data(item, "history")).collect()
     }
 
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
@@ -388,12 +403,14 @@ impl Store for DynamoStore {
 
     async fn apply(&self, write: Write) -> Result<Request> {
         within_write_limit(write.items())?;
+        let chain_from = chain_extended(&write);
         let Write { request, expected_version, history, use_token, new_tokens, messages } = write;
         let put_request = Put::builder()
             .table_name(&self.table)
             .set_item(Some(request_item(&request)?))
-            .condition_expression("version = :expected")
+            .condition_expression(format!("version = :expected AND {}", chain_still(chain_from)))
             .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .expression_attribute_values(":chain", AttributeValue::N(chain_from.to_string()))
             .build()
             .map_err(|e| Error::internal("DynamoDB store: building a Put", e))?;
         let mut items = vec![TransactWriteItem::builder().put(put_request).build()];
@@ -411,8 +428,8 @@ impl Store for DynamoStore {
                 .map_err(|e| Error::internal("DynamoDB store: building an Update", e))?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        for entry in &history {
-            items.push(self.put(history_item(&request.id, entry)?, None)?);
+        for item in history_items(&request.id, &history, chain_from)? {
+            items.push(self.put(item, None)?);
         }
         for t in &new_tokens {
             items.push(self.put_new(token_item(t)?)?);
@@ -462,6 +479,16 @@ impl Store for DynamoStore {
         history: Option<HistoryEntry>,
     ) -> Result<()> {
         self.sent(message, claim, history).await
+    }
+
+    async fn message_sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &ChainHead,
+    ) -> Result<()> {
+        self.sent_chained(message, claim, entry, from).await
     }
 
     async fn message_failed(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<()> {
@@ -518,6 +545,8 @@ mod tests {
             approver: "ops@example.com".into(),
             expires_at: "2026-03-01T12:00:00.25Z".parse().unwrap(),
             used_at: None,
+            stage: 0,
+            on_behalf_of: None,
         };
         let item = token_item(&t).unwrap();
         let expected_ttl = t.expires_at.as_second() + 30 * 24 * 3600;

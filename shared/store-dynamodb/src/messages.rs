@@ -15,7 +15,8 @@
 //!   dead, is due, and holds no claim that lasts past now; it answers the item as written
 //!   (`ReturnValues = ALL_NEW`, which reads the item itself, never the index);
 //! - sent: `DeleteItem` (with a write-back's history entry, `TransactWriteItems`) if the claim
-//!   is the sender's own;
+//!   is the sender's own; with a sealed entry, the request item is written again in the same
+//!   transaction with its chain moved, if its version and chain are still the ones read;
 //! - failed or dead: `UpdateItem` if the claim is the sender's own, releasing it;
 //! - revived: `UpdateItem` if the item is dead.
 //!
@@ -24,15 +25,16 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, Select, TransactWriteItem};
+use domain::evidence::ChainHead;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, RequestId};
 use domain::ports::MessageCounts;
 use domain::{Error, Result};
 use jiff::Timestamp;
 
 use crate::{
-    CONDITION_FAILED, CONFLICT, DynamoStore, GSI1, Item, cancellation_codes, decode_data, history_item, json, key, s,
-    sortable, up_to,
+    CONDITION_FAILED, CONFLICT, DynamoStore, GSI1, Item, cancellation_codes, chain_still, decode_data, history_item,
+    json, key, request_item, s, sortable, up_to,
 };
 
 /// The placeholders the update and condition expressions use for attribute names.
@@ -172,18 +174,59 @@ impl DynamoStore {
                 Err(e) => Err(self.upstream("DeleteItem", e)),
             };
         };
+        let items =
+            vec![self.delete_held(message, claim)?, self.put(history_item(&message.request_id, &entry, None)?, None)?];
+        self.settle(items).await
+    }
+
+    /// `sent` with an entry sealed on `from`: the request is written again with its chain moved
+    /// to the entry (same version), if its version and chain are still the ones read here.
+    pub(crate) async fn sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &ChainHead,
+    ) -> Result<()> {
+        let Some(mut request) = self.request_by_id(message.request_id.as_str()).await? else {
+            return Err(Error::Stale);
+        };
+        if request.chain != *from {
+            return Err(Error::Stale);
+        }
+        let version = request.version;
+        request.chain = ChainHead { count: from.count + 1, hash: entry.hash.clone().unwrap_or_default() };
+        let put_request = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(request_item(&request)?))
+            .condition_expression(format!("version = :expected AND {}", chain_still(from.count)))
+            .expression_attribute_values(":expected", AttributeValue::N(version.to_string()))
+            .expression_attribute_values(":chain", AttributeValue::N(from.count.to_string()))
+            .build()
+            .map_err(|e| Error::internal("DynamoDB store: building a Put", e))?;
+        let items = vec![
+            self.delete_held(message, claim)?,
+            TransactWriteItem::builder().put(put_request).build(),
+            self.put(history_item(&message.request_id, &entry, Some(from.count + 1))?, None)?,
+        ];
+        self.settle(items).await
+    }
+
+    /// Removing `message` if `claim` still holds it, as part of a transaction.
+    fn delete_held(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(message_key(&message.request_id, &message.id)))
-            .condition_expression(held)
+            .condition_expression("claimed_by = :holder AND claimed_until = :until")
             .expression_attribute_values(":holder", s(&claim.holder))
             .expression_attribute_values(":until", s(sortable(claim.until)))
             .build()
             .map_err(|e| Error::internal("DynamoDB store: building a Delete", e))?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.put(history_item(&message.request_id, &entry)?, None)?,
-        ];
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Writes a sent message's removal and history: a lost condition is `Stale`.
+    async fn settle(&self, items: Vec<TransactWriteItem>) -> Result<()> {
         // A conflict with another transaction is not a lost claim: the message went out, so its
         // removal is tried again rather than left for a second sender after the claim runs out.
         let mut tries = 0;

@@ -45,6 +45,51 @@ async fn fresh_store() -> DynamoStore {
 
 store_contract!(async { Arc::new(fresh_store().await) as Arc<dyn Store> }.await);
 
+mod chain {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use domain::model::HistoryEntry;
+    use domain::ports::Store;
+    use store::chain_contract;
+
+    chain_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn Store> }.await);
+
+    /// One history item's `data` overwritten with PutItem, as someone with write access to the
+    /// table but not the evidence key could: `verify` names that entry.
+    #[tokio::test]
+    async fn an_edited_history_item_is_named() {
+        let store = super::fresh_store().await;
+        let raw = store.clone();
+        store::contract::an_edited_entry_is_named(Arc::new(store) as Arc<dyn Store>, |id, entry| async move {
+            let items = raw
+                .client()
+                .query()
+                .table_name(raw.table())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
+                .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default();
+            let mut item = items
+                .into_iter()
+                .find(|item| {
+                    let data = item.get("data").and_then(|d| d.as_s().ok()).unwrap();
+                    serde_json::from_str::<HistoryEntry>(data).unwrap().hash == entry.hash
+                })
+                .expect("the entry's item");
+            let edited = HistoryEntry { note: Some("edited by hand".into()), ..entry };
+            item.insert("data".into(), AttributeValue::S(serde_json::to_string(&edited).unwrap()));
+            raw.client().put_item().table_name(raw.table()).set_item(Some(item)).send().await.unwrap();
+        })
+        .await;
+    }
+}
+
 mod changes {
     use std::sync::Arc;
 
@@ -90,6 +135,8 @@ async fn the_items_follow_the_designed_layout() {
         approver: "ops@example.com".into(),
         expires_at: r.expires_at,
         used_at: None,
+        stage: 0,
+        on_behalf_of: None,
     };
     store.create(r.clone(), created(&r), vec![record.clone()], vec![]).await.unwrap();
 

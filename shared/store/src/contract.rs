@@ -16,6 +16,16 @@ use jiff::{SignedDuration, Timestamp};
 mod outbox;
 pub use outbox::*;
 
+/// The cases on the history chain (audit evidence).
+#[path = "contract_chain.rs"]
+mod chain;
+pub use chain::*;
+
+/// The cases on approval stages.
+#[path = "contract_stages.rs"]
+mod stages;
+pub use stages::*;
+
 pub fn sample_request(sys_id: &str) -> Request {
     let now = Timestamp::now();
     Request {
@@ -82,6 +92,8 @@ fn token_for(r: &Request) -> (ApprovalToken, TokenRecord) {
         approver: "ops@example.com".into(),
         expires_at: r.expires_at,
         used_at: None,
+        stage: 0,
+        on_behalf_of: None,
     };
     (t, rec)
 }
@@ -358,7 +370,8 @@ macro_rules! store_contract {
             one_sender_at_a_time_holds_a_message, a_dead_message_is_kept_until_revived,
             the_largest_write_fits_and_a_larger_one_is_refused, two_senders_over_a_stale_index_send_each_mail_once,
             a_stream_batch_delivers_only_its_messages, a_sender_gives_up_after_the_last_attempt_allowed,
-            a_sweep_past_its_deadline_claims_nothing_new);
+            a_sweep_past_its_deadline_claims_nothing_new, stage_progress_and_stage_links_read_back,
+            racing_approvers_pass_a_stage_once);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

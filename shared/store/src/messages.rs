@@ -6,13 +6,14 @@
 //!
 //! A declared child of `sqlite` (it uses the store's connection and helpers).
 
+use domain::evidence::ChainHead;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, RequestId};
 use domain::ports::MessageCounts;
 use domain::{Error, Result};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{SqliteStore, db, insert_history, json, ms, parse};
+use super::{SqliteStore, db, insert_history, json, ms, parse, request_by};
 
 /// Brings a `messages` table from before claims and dead letters up to date: adds the columns
 /// (left empty: every message is then pending and unclaimed) and the indexes. In one immediate
@@ -107,6 +108,38 @@ impl SqliteStore {
             if let Some(entry) = history {
                 insert_history(&tx, &message.request_id, &[entry])?;
             }
+            tx.commit().map_err(db("committing a sent message"))
+        })
+        .await
+    }
+
+    /// `sent` with an entry sealed on `from`: the request's chain moves to it, its version stays.
+    pub(super) async fn sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &ChainHead,
+    ) -> Result<()> {
+        let (message, claim, from) = (message.clone(), claim.clone(), from.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(db("starting a transaction"))?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM messages WHERE id = ?1 AND claimed_by = ?2 AND claimed_until = ?3",
+                    params![message.id, claim.holder, ms(claim.until)],
+                )
+                .map_err(db("removing a sent message"))?;
+            let Some(mut request) = request_by(&tx, "id", message.request_id.as_str())? else {
+                return Err(Error::Stale);
+            };
+            if removed == 0 || request.chain != from {
+                return Err(Error::Stale);
+            }
+            request.chain = ChainHead { count: from.count + 1, hash: entry.hash.clone().unwrap_or_default() };
+            tx.execute("UPDATE requests SET data = ?1 WHERE id = ?2", params![json(&request)?, request.id.as_str()])
+                .map_err(db("moving a request's chain"))?;
+            insert_history(&tx, &message.request_id, &[entry])?;
             tx.commit().map_err(db("committing a sent message"))
         })
         .await

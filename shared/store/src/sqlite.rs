@@ -2,8 +2,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use domain::evidence::ChainHead;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, RequestId, Status};
-use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, create_items};
+use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, chain_extended, create_items};
 use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
 use domain::{Error, Result};
 use jiff::Timestamp;
@@ -344,19 +345,22 @@ impl Store for SqliteStore {
 
     async fn apply(&self, write: Write) -> Result<Request> {
         within_write_limit(write.items())?;
+        let chain_from = chain_extended(&write);
         self.run(move |conn| {
             let Write { request, expected_version, history, use_token, new_tokens, messages } = write;
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
             let changed = tx
                 .execute(
-                    "UPDATE requests SET status = ?1, version = ?2, due_at = ?3, data = ?4 WHERE id = ?5 AND version = ?6",
+                    "UPDATE requests SET status = ?1, version = ?2, due_at = ?3, data = ?4
+                     WHERE id = ?5 AND version = ?6 AND COALESCE(json_extract(data, '$.chain.count'), 0) = ?7",
                     params![
                         request.status.as_str(),
                         request.version as i64,
                         request.due_at.map(ms),
                         json(&request)?,
                         request.id.as_str(),
-                        expected_version as i64
+                        expected_version as i64,
+                        chain_from as i64
                     ],
                 )
                 .map_err(db("updating a request"))?;
@@ -426,6 +430,16 @@ impl Store for SqliteStore {
         history: Option<HistoryEntry>,
     ) -> Result<()> {
         self.sent(message, claim, history).await
+    }
+
+    async fn message_sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &ChainHead,
+    ) -> Result<()> {
+        self.sent_chained(message, claim, entry, from).await
     }
 
     async fn message_failed(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<()> {

@@ -100,6 +100,15 @@ impl Store for StaleIndex {
     ) -> Result<()> {
         self.inner.message_sent(message, claim, history).await
     }
+    async fn message_sent_chained(
+        &self,
+        message: &OutboxMessage,
+        claim: &MessageClaim,
+        entry: HistoryEntry,
+        from: &domain::evidence::ChainHead,
+    ) -> Result<()> {
+        self.inner.message_sent_chained(message, claim, entry, from).await
+    }
     async fn message_failed(&self, message: &OutboxMessage, claim: &MessageClaim) -> Result<()> {
         self.inner.message_failed(message, claim).await
     }

@@ -5,6 +5,38 @@ use gatehouse_store::{SqliteStore, store_contract};
 
 store_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> }.await);
 
+mod chain {
+    use std::sync::Arc;
+
+    use domain::ports::Store;
+    use gatehouse_store::{SqliteStore, chain_contract};
+
+    chain_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> }.await);
+
+    /// One history row's JSON changed with an UPDATE through a second connection, as someone
+    /// with the database file but not the evidence key could: `verify` names that entry.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_edited_history_row_is_named() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-chain-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("gatehouse.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>;
+        let db = path.clone();
+        gatehouse_store::contract::an_edited_entry_is_named(store, |id, entry| async move {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let changed = conn
+                .execute(
+                    "UPDATE history SET data = json_set(data, '$.note', 'edited by hand')
+                     WHERE request_id = ?1 AND json_extract(data, '$.hash') = ?2",
+                    rusqlite::params![id.as_str(), entry.hash.unwrap()],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+        })
+        .await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_file_store_keeps_its_records_across_reopening() {
     let dir = std::env::temp_dir().join(format!("gatehouse-store-{}", uuid::Uuid::new_v4()));

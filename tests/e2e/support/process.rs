@@ -90,6 +90,9 @@ fn free_port() -> u16 {
 /// The link key the configured serve runs with: tests derive a link's token from it.
 pub const LINK_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
+/// The evidence key the configured serve seals history chains with.
+pub const EVIDENCE_KEY: &str = "3q2+796tvu/erb7v3q2+796tvu/erb7v3q2+796tvu8=";
+
 impl ServeProcess {
     /// Starts serve against `sim`; `settings` override or add GATEHOUSE_* variables.
     pub async fn start(sim: &SimProcess, settings: &[(&str, &str)]) -> Self {
@@ -101,6 +104,7 @@ impl ServeProcess {
         let mut env: Vec<(String, String)> = vec![
             ("GATEHOUSE_API_TOKENS".into(), format!("servicenow:{token}")),
             ("GATEHOUSE_LINK_KEY".into(), LINK_KEY.into()),
+            ("GATEHOUSE_EVIDENCE_KEY".into(), EVIDENCE_KEY.into()),
             ("GATEHOUSE_ALLOW_LINK_ONLY_APPROVAL".into(), "true".into()),
             ("GATEHOUSE_PUBLIC_BASE_URL".into(), format!("http://{listen}")),
             ("GATEHOUSE_CLOUDS_YAML".into(), clouds.display().to_string()),

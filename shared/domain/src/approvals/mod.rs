@@ -3,6 +3,11 @@
 //! stages its rule gave it.
 
 pub mod policy;
+#[cfg(test)]
+mod policy_tests;
+mod policy_when;
+mod policy_yaml;
 pub mod progress;
 
+pub use policy::{ApprovalPolicy, Escalation, RequestFacts, Route, StagePlan};
 pub use progress::{Approval, Stage, StageApproval, StageState};

@@ -52,7 +52,7 @@ impl Default for LeaseSettings {
 }
 
 /// A duration as people write it: `30` or `30s`, `15m`, `2h`, `7d`.
-fn duration(text: &str) -> Option<Duration> {
+pub(crate) fn duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => (&text[..i], c),

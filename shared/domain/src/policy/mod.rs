@@ -53,7 +53,7 @@ mod evaluate;
 mod periods;
 mod verdict;
 mod window;
-mod yaml;
+pub(crate) mod yaml;
 mod zone;
 
 use std::collections::BTreeMap;
@@ -179,7 +179,7 @@ impl ChangePolicy {
     /// cron expressions, blackouts ending before they start, ...
     pub fn parse(yaml: &str) -> Result<ChangePolicy, PolicyError> {
         if yaml.trim().is_empty() {
-            return Err(PolicyError { line: None, column: None, message: "the policy is empty".into() });
+            return Err(PolicyError::unplaced(PolicyError::CHANGE_POLICY, "the policy is empty"));
         }
         let raw: yaml::RawPolicy = serde_yaml::from_str(yaml)?;
         Ok(ChangePolicy { environments: raw.environments.0, default: raw.default })

@@ -82,16 +82,21 @@ impl<'de> Deserialize<'de> for Environments {
 }
 
 /// Reads a mapping as `R`, then checks it with `check`; an error is reported at the mapping.
-fn checked_map<'de, D, R, T>(d: D, expecting: &'static str, check: fn(R) -> Result<T, String>) -> Result<T, D::Error>
+pub(crate) fn checked_map<'de, D, R, T>(
+    d: D,
+    expecting: &'static str,
+    check: impl FnOnce(R) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     R: Deserialize<'de>,
 {
-    struct V<R, T> {
+    struct V<R, T, C> {
         expecting: &'static str,
-        check: fn(R) -> Result<T, String>,
+        check: C,
+        read: PhantomData<fn(R) -> T>,
     }
-    impl<'de, R: Deserialize<'de>, T> Visitor<'de> for V<R, T> {
+    impl<'de, R: Deserialize<'de>, T, C: FnOnce(R) -> Result<T, String>> Visitor<'de> for V<R, T, C> {
         type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(self.expecting)
@@ -101,11 +106,15 @@ where
             (self.check)(raw).map_err(de::Error::custom)
         }
     }
-    d.deserialize_map(V { expecting, check })
+    d.deserialize_map(V { expecting, check, read: PhantomData })
 }
 
 /// Reads a string and converts it with `parse`; an error is reported at the string.
-fn parsed_str<'de, D, T>(d: D, expecting: &'static str, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+pub(crate) fn parsed_str<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -126,7 +135,7 @@ where
 }
 
 /// Reads a non-empty sequence; an empty one is reported at the sequence with `empty`.
-fn non_empty_seq<'de, D, T>(d: D, expecting: &'static str, empty: &'static str) -> Result<Vec<T>, D::Error>
+pub(crate) fn non_empty_seq<'de, D, T>(d: D, expecting: &'static str, empty: &'static str) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

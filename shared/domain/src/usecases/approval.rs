@@ -4,6 +4,8 @@
 use jiff::Timestamp;
 
 use super::Services;
+use super::stages::progress_of;
+use crate::approvals::Approval;
 use crate::config::ApproverProof;
 use crate::error::{Error, Result};
 use crate::identity::same_person;
@@ -11,7 +13,7 @@ use crate::mail::{MailNotice, MailTemplate};
 use crate::model::{OutboxMessage, Request, RequestId, Status};
 use crate::ports::Write;
 use crate::signin::ApproverSession;
-use crate::token::{ApprovalToken, LinkKey, TokenRecord};
+use crate::token::{ApprovalToken, TokenRecord};
 
 /// What the history, the work note and the requester's mail say of a decision made without sign-in.
 pub const LINK_ONLY: &str = "link only: anyone holding the link could decide";
@@ -32,34 +34,6 @@ impl Decision {
     }
 }
 
-/// One fresh approval link per approver: the token records to store and the mails that carry the
-/// links (`mail` picks the first request's or the reminder's template). A link is a random id; its
-/// token is derived from it with the link key, and only the token's hash is stored.
-pub(crate) fn issue_links(
-    request: &Request,
-    approvers: &[String],
-    now: Timestamp,
-    key: &LinkKey,
-    mail: fn(String) -> MailTemplate,
-) -> (Vec<TokenRecord>, Vec<OutboxMessage>) {
-    approvers
-        .iter()
-        .map(|approver| {
-            let link_id = uuid::Uuid::new_v4().simple().to_string();
-            let token = key.token_for(&link_id);
-            let record = TokenRecord {
-                hash: token.hash(),
-                request_id: request.id.clone(),
-                approver: approver.clone(),
-                expires_at: request.expires_at,
-                used_at: None,
-            };
-            let notice = MailNotice { to: approver.clone(), template: mail(link_id) };
-            (record, OutboxMessage::mail(&request.id, now, notice))
-        })
-        .unzip()
-}
-
 /// Where a link stands, for its page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
@@ -72,6 +46,15 @@ pub enum LinkState {
     Cancelled,
     /// The approver is the requester or opened the item: they may look but not decide.
     OwnRequest,
+    /// The link's stage is over (its quorum approved); the request waits for a later stage.
+    StagePassed,
+    /// Its holder (or the approver they decide for) already counted in a stage of this request:
+    /// one person counts once.
+    AlreadyCounted,
+    /// A delegate's link whose delegation is over (or not yet begun).
+    DelegationInactive {
+        member: String,
+    },
     /// Deciding needs a sign-in as the link's approver, and there is no session.
     SignInRequired,
     /// Signed in, but as someone else than the link's approver.
@@ -84,26 +67,65 @@ pub enum LinkState {
 pub struct LinkView {
     pub request: Request,
     pub approver: String,
+    /// For a delegate's link: the approver they decide for.
+    pub on_behalf_of: Option<String>,
+    /// The stage (0-based) the link asks for.
+    pub stage: usize,
     pub state: LinkState,
+}
+
+impl LinkView {
+    fn of(record: &TokenRecord, request: Request, state: LinkState) -> LinkView {
+        LinkView {
+            request,
+            approver: record.approver.clone(),
+            on_behalf_of: record.on_behalf_of.clone(),
+            stage: record.stage as usize,
+            state,
+        }
+    }
+
+    /// The request's approval progress (one stage for a request recorded before stages).
+    pub fn progress(&self) -> Approval {
+        progress_of(&self.request)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum DecideOutcome {
-    /// This POST decided the request.
-    Decided(Request),
+    /// This POST was recorded: it decided the request, or counted in its stage; the sentence
+    /// says which.
+    Decided { request: Request, summary: String },
     /// Someone decided before (409), or the link cannot decide (410 expired or cancelled, 403 own
     /// request): the view says which.
     Refused(LinkView),
 }
 
-fn link_state(record: &TokenRecord, request: &Request, now: Timestamp) -> LinkState {
-    match request.status {
-        Status::PendingApproval if now >= record.expires_at || now >= request.expires_at => LinkState::Expired,
-        Status::PendingApproval if request.is_requested_by(&record.approver) => LinkState::OwnRequest,
-        Status::PendingApproval => LinkState::Open,
-        Status::Expired => LinkState::Expired,
-        Status::Cancelled => LinkState::Cancelled,
-        _ => LinkState::Decided,
+impl Services {
+    fn link_state(&self, record: &TokenRecord, request: &Request, now: Timestamp) -> LinkState {
+        match request.status {
+            Status::PendingApproval if now >= record.expires_at || now >= request.expires_at => LinkState::Expired,
+            Status::PendingApproval => {
+                let approval = progress_of(request);
+                let counted_as = record.on_behalf_of.as_deref().unwrap_or(&record.approver);
+                if request.is_requested_by(&record.approver) || request.is_requested_by(counted_as) {
+                    LinkState::OwnRequest
+                } else if approval.open_stage() != Some(record.stage as usize) {
+                    LinkState::StagePassed
+                } else if approval.counted(&record.approver) || approval.counted(counted_as) {
+                    LinkState::AlreadyCounted
+                } else if let Some(member) = &record.on_behalf_of
+                    && !self.delegation_active(member, &record.approver, now)
+                {
+                    LinkState::DelegationInactive { member: member.clone() }
+                } else {
+                    LinkState::Open
+                }
+            }
+            Status::Expired => LinkState::Expired,
+            Status::Cancelled => LinkState::Cancelled,
+            _ => LinkState::Decided,
+        }
     }
 }
 
@@ -119,8 +141,8 @@ impl Services {
     /// What the link's page shows. Changes nothing.
     pub async fn view_link(&self, token: &str) -> Result<LinkView> {
         let (_, record, request) = self.link(token).await?;
-        let state = link_state(&record, &request, Timestamp::now());
-        Ok(LinkView { request, approver: record.approver, state })
+        let state = self.link_state(&record, &request, Timestamp::now());
+        Ok(LinkView::of(&record, request, state))
     }
 
     /// Records the decision if the link may still decide. Races between clicks, approvers and the
@@ -140,9 +162,9 @@ impl Services {
             return Err(Error::invalid("comment", "must be at most 2000 characters"));
         }
         for _ in 0..8 {
-            let (token, record, mut request) = self.link(token).await?;
+            let (_, record, request) = self.link(token).await?;
             let now = Timestamp::now();
-            let mut state = link_state(&record, &request, now);
+            let mut state = self.link_state(&record, &request, now);
             let proof = match (&self.config.approver_proof, session) {
                 (ApproverProof::LinkOnly, _) => LINK_ONLY.to_string(),
                 (ApproverProof::SignIn(_), None) => {
@@ -158,60 +180,25 @@ impl Services {
                 (ApproverProof::SignIn(_), Some(s)) => s.identity.describe(),
             };
             if state != LinkState::Open {
-                return Ok(DecideOutcome::Refused(LinkView { request, approver: record.approver, state }));
+                return Ok(DecideOutcome::Refused(LinkView::of(&record, request, state)));
             }
             let expected = request.version;
-            let to = match decision {
-                Decision::Approve => Status::Approved,
-                Decision::Deny => Status::Denied,
-            };
-            let mut history = request.transition(to, &record.approver, comment.clone(), now)?;
-            history.proof = Some(proof.clone());
-            request.decided_by = Some(record.approver.clone());
-            request.decision_proof = Some(proof.clone());
-            // Due at once: if the signal to provision is lost, the sweeper starts it.
-            request.due_at = (to == Status::Approved).then_some(now);
-            request.decision_comment = comment.clone();
-            let requester_mail = match decision {
-                Decision::Approve => MailTemplate::Approved,
-                Decision::Deny => MailTemplate::Denied,
-            };
-            let mut messages = vec![OutboxMessage::mail(
-                &request.id,
-                now,
-                MailNotice { to: request.requester.email.clone(), template: requester_mail },
-            )];
-            let said = comment.as_deref().map(|c| format!(" Comment: {c}")).unwrap_or_default();
-            let said = format!(" ({proof}).{said}");
-            messages.extend(match decision {
-                Decision::Approve => {
-                    self.work_note(&request, now, format!("Approved in Gatehouse by {}{said}", record.approver), None)
-                }
-                Decision::Deny => self.work_note(
-                    &request,
-                    now,
-                    format!("Denied in Gatehouse by {}{said}", record.approver),
-                    Some(false),
-                ),
-            });
-            let write = Write {
-                history: vec![history],
-                use_token: Some(token.hash()),
-                messages,
-                ..Write::new(request, expected)
-            };
+            let (write, summary) =
+                self.record_decision(request, expected, &record, decision, comment.clone(), proof, now)?;
             match self.store.apply(write).await {
                 Ok(request) => {
                     tracing::info!(request = %request.id, status = %request.status, "decision recorded");
-                    let decision = if to == Status::Approved { "approved" } else { "denied" };
-                    crate::metrics::count(crate::metrics::Counter::Decisions, decision);
+                    if request.status != Status::PendingApproval {
+                        let decision = if request.status == Status::Approved { "approved" } else { "denied" };
+                        crate::metrics::count(crate::metrics::Counter::Decisions, decision);
+                    }
                     self.signals.messages_owed();
                     if request.status == Status::Approved {
                         // Its servers now count against the cloud's quota at intake: recount.
                         self.catalog.limits().forget(&request.cloud);
                         self.signals.approved(&request.id);
                     }
-                    return Ok(DecideOutcome::Decided(request));
+                    return Ok(DecideOutcome::Decided { request, summary });
                 }
                 Err(Error::Stale) => continue,
                 Err(e) => return Err(e),

@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Services;
-use super::approval::issue_links;
 use super::source::SourcePeople;
+use super::stages::names;
+use crate::approvals::policy::{RequestFacts, unreachable_quorum};
+use crate::approvals::{Approval, Stage};
 use crate::catalog::{CloudOptions, Flavor};
 use crate::compute::{Footprint, Resource};
 use crate::error::{Error, FieldError, Result};
@@ -263,19 +265,48 @@ impl Services {
         let now = Timestamp::now();
         let retirement = self.lease_on(&body.cloud, body.lease_days, body.retire_at.as_deref(), now)?;
         let ttl = SignedDuration::try_from(self.config.approval_ttl).map_err(|e| Error::internal("approval ttl", e))?;
-        let approvers = self.config.approvers.for_cloud(&body.cloud).to_vec();
-        let is_asker = |a: &String| {
+        let boot_volume_gb = (flavor.disk_gb == 0).then_some(self.config.boot_volume_gb.max(image.min_disk_gb));
+        let image = Chosen { id: image.id.clone(), name: image.name.clone() };
+        let chosen_flavor = Chosen { id: flavor.id.clone(), name: flavor.name.clone() };
+        let network = Chosen { id: network.id.clone(), name: network.name.clone() };
+        let route = self.route(&RequestFacts {
+            cloud: &body.cloud,
+            image: &image,
+            flavor: &chosen_flavor,
+            vcpus: flavor.vcpus,
+            ram_mb: flavor.ram_mb,
+            network: &network,
+            count: body.count,
+            metadata: &body.metadata,
+        });
+        let is_asker = |a: &str| {
             same_person(a, &people.requester.email)
                 || people.opened_by.as_ref().is_some_and(|o| same_person(a, &o.email))
         };
-        if approvers.iter().all(is_asker) {
+        if !route.auto_approve
+            && let Some(reason) = unreachable_quorum(&route.stages, is_asker)
+        {
             return Err(Error::invalid(
                 "requester.email",
-                format!("every approver of cloud {} asked for this request, so nobody may approve it", body.cloud),
+                format!(
+                    "approval rule \"{}\" cannot be met without the people who asked for this request: {reason}",
+                    route.rule
+                ),
             ));
         }
         self.check_quota(&body.cloud, &options, flavor, body.count).await?;
-        let request = Request {
+        let mut approvers: Vec<String> = Vec::new();
+        for member in route.stages.iter().flat_map(|s| &s.members) {
+            if !approvers.iter().any(|a| same_person(a, member)) {
+                approvers.push(member.clone());
+            }
+        }
+        let approval = Approval {
+            rule: route.rule.clone(),
+            auto_approved: route.auto_approve,
+            stages: route.stages.iter().map(|s| Stage::waiting(s.group.clone(), s.quorum, s.members.clone())).collect(),
+        };
+        let mut request = Request {
             id: RequestId::generate(),
             status: Status::PendingApproval,
             version: 1,
@@ -283,15 +314,15 @@ impl Services {
             requester: people.requester,
             opened_by: people.opened_by,
             cloud: body.cloud,
-            image: Chosen { id: image.id.clone(), name: image.name.clone() },
-            flavor: Chosen { id: flavor.id.clone(), name: flavor.name.clone() },
-            network: Chosen { id: network.id.clone(), name: network.name.clone() },
-            boot_volume_gb: (flavor.disk_gb == 0).then_some(self.config.boot_volume_gb.max(image.min_disk_gb)),
+            image,
+            flavor: chosen_flavor,
+            network,
+            boot_volume_gb,
             server_name: body.server_name,
             count: body.count,
             justification: body.justification.filter(|j| !j.trim().is_empty()),
             metadata: body.metadata,
-            approvers: approvers.clone(),
+            approvers,
             created_at: now,
             updated_at: now,
             expires_at: now + ttl,
@@ -307,12 +338,23 @@ impl Services {
             decision_proof: None,
             intake_digest: digest.clone(),
             retirement,
-            approval: None,
+            approval: Some(approval),
             chain: Default::default(),
         };
-        let (tokens, links) = issue_links(&request, &approvers, now, &self.config.link_key, |link_id| {
-            MailTemplate::ApprovalRequest { link_id }
-        });
+        if route.auto_approve {
+            return self.auto_approve(request, now, &digest).await;
+        }
+        let mut approval = request.approval.take().unwrap_or_else(|| Approval::single("default", "approvers", vec![]));
+        approval.open(0, now);
+        let invites = self.invites(&request, &approval, &approval.stages[0].members, now);
+        let asked = if !approval.is_staged() {
+            String::new()
+        } else {
+            format!(" for {} of rule {}", approval.describe(0), approval.rule)
+        };
+        request.approval = Some(approval);
+        request.due_at = Some(self.pending_due(&request));
+        let (tokens, links) = self.stage_links(&request, 0, &invites, now, false, false);
         let mut messages = vec![OutboxMessage::mail(
             &request.id,
             now,
@@ -323,22 +365,19 @@ impl Services {
             &request,
             now,
             format!(
-                "Gatehouse received this request as {} and asked {} to approve it by {}.",
+                "Gatehouse received this request as {} and asked {}{asked} to approve it by {}.",
                 request.id,
-                approvers.join(", "),
+                names(&invites),
                 request.expires_at.strftime("%Y-%m-%d %H:%M UTC")
             ),
             None,
         ));
         let history = HistoryEntry {
             at: now,
-            actor: format!(
-                "servicenow ({})",
-                request.requester.user_name.as_deref().unwrap_or(&request.requester.email)
-            ),
+            actor: intake_actor(&request),
             from: None,
             to: Status::PendingApproval,
-            note: Some(format!("received {}; approval asked of {}", request.source.number, approvers.join(", "))),
+            note: Some(format!("received {}; approval asked of {}{asked}", request.source.number, names(&invites))),
             proof: None,
             hash: None,
         };
@@ -349,6 +388,60 @@ impl Services {
                 Ok(IntakeOutcome::Created(request))
             }
             Created::Existing(existing) => replay(existing, &digest),
+        }
+    }
+}
+
+/// Who hands requests over, for the history: ServiceNow, on behalf of the requester.
+fn intake_actor(request: &Request) -> String {
+    format!("servicenow ({})", request.requester.user_name.as_deref().unwrap_or(&request.requester.email))
+}
+
+impl Services {
+    /// A request its rule approves by itself: recorded `approved` in the same write that creates
+    /// it (actor `policy:<rule>`), the requester mailed, the item noted, provisioning started. No
+    /// approver is asked.
+    async fn auto_approve(&self, mut request: Request, now: Timestamp, digest: &str) -> Result<IntakeOutcome> {
+        let rule = request.approval.as_ref().map(|a| a.rule.clone()).unwrap_or_default();
+        let actor = format!("policy:{rule}");
+        request.status = Status::Approved;
+        request.decided_by = Some(actor.clone());
+        request.decision_proof = Some(format!("approval policy rule {rule}"));
+        request.due_at = Some(now);
+        let mut messages = vec![OutboxMessage::mail(
+            &request.id,
+            now,
+            MailNotice { to: request.requester.email.clone(), template: MailTemplate::Approved },
+        )];
+        let text = format!(
+            "Gatehouse received this request as {} and approved it automatically: rule {rule} of the approval policy \
+             needs no approver for it.",
+            request.id
+        );
+        messages.extend(self.work_note(&request, now, text, None));
+        let history = HistoryEntry {
+            at: now,
+            actor,
+            from: None,
+            to: Status::Approved,
+            note: Some(format!(
+                "received {} from {}; approved by rule {rule} of the approval policy",
+                request.source.number,
+                intake_actor(&request)
+            )),
+            proof: None,
+            hash: None,
+        };
+        match self.store.create(request, history, vec![], messages).await? {
+            Created::New(request) => {
+                self.signals.messages_owed();
+                crate::metrics::count(crate::metrics::Counter::Decisions, "approved");
+                self.catalog.limits().forget(&request.cloud);
+                self.signals.approved(&request.id);
+                tracing::info!(request = %request.id, %rule, "request approved by the policy");
+                Ok(IntakeOutcome::Created(request))
+            }
+            Created::Existing(existing) => replay(existing, digest),
         }
     }
 }

@@ -271,6 +271,8 @@ impl Services {
                     approver: request.requester.email.clone(),
                     expires_at: lease.retire_at,
                     used_at: None,
+                    stage: 0,
+                    on_behalf_of: None,
                 });
                 messages.push(OutboxMessage::mail(
                     &request.id,

@@ -1,6 +1,7 @@
 //! The use-cases: what Gatehouse does, written against the ports only.
 
 pub mod approval;
+mod decision;
 pub mod decommission;
 pub mod gate;
 pub mod gate_act;
@@ -14,6 +15,7 @@ pub mod provision;
 mod retire;
 pub mod signin;
 pub mod source;
+mod stages;
 pub mod sweeper;
 
 use std::sync::Arc;

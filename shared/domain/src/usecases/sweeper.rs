@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use super::Services;
-use super::approval::issue_links;
+use super::stages::{progress_of, reminder_at};
 use crate::error::{Error, Result};
 use crate::mail::{MailNotice, MailTemplate};
 use crate::model::{OutboxMessage, RequestId, Status};
@@ -22,6 +22,8 @@ pub struct Sweep {
     pub lease_reminded: usize,
     /// Active requests whose lease ended and whose servers were deleted.
     pub retired: usize,
+    /// Pending requests whose open stage stayed open too long and was escalated.
+    pub escalated: usize,
 }
 
 const BATCH: usize = 200;
@@ -30,6 +32,19 @@ impl Services {
     pub async fn sweep(&self, now: Timestamp) -> Result<Sweep> {
         let mut sweep = Sweep::default();
         for request in self.store.due(Status::PendingApproval, now, BATCH).await? {
+            if now < request.expires_at {
+                match self.escalate(&request.id, now).await {
+                    Ok(true) => {
+                        sweep.escalated += 1;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(request = %request.id, error = %e.chain(), "sweeper could not escalate a stage");
+                        continue;
+                    }
+                }
+            }
             match self.expire_or_remind(request.id.clone(), now).await {
                 Ok(Some(true)) => sweep.expired += 1,
                 Ok(Some(false)) => sweep.reminded += 1,
@@ -53,7 +68,7 @@ impl Services {
         for status in [Status::Approved, Status::Provisioning] {
             sweep.to_provision.extend(self.store.due(status, now, BATCH).await?.into_iter().map(|r| r.id));
         }
-        if sweep.expired + sweep.reminded + sweep.lease_reminded + sweep.retired > 0 {
+        if sweep.expired + sweep.reminded + sweep.escalated + sweep.lease_reminded + sweep.retired > 0 {
             self.signals.messages_owed();
         }
         crate::metrics::record_message_counts(self.store.as_ref()).await;
@@ -61,7 +76,7 @@ impl Services {
     }
 
     /// Expires a request past its expiry (`Some(true)`), or sends the half-time reminder with fresh
-    /// links (`Some(false)`). A concurrent decision wins; then nothing happens (`None`).
+    /// links to whoever its open stage waits on (`Some(false)`). A concurrent decision wins; then nothing happens (`None`).
     async fn expire_or_remind(&self, id: RequestId, now: Timestamp) -> Result<Option<bool>> {
         for _ in 0..4 {
             let Some(mut request) = self.store.get(&id).await? else { return Ok(None) };
@@ -84,13 +99,28 @@ impl Services {
                 let text = "Nobody approved this request in Gatehouse before its approval links expired.";
                 messages.extend(self.work_note(&request, now, text.into(), Some(false)));
                 Write { history: vec![history], messages, ..Write::new(request, expected) }
+            } else if request.reminded || now < reminder_at(&request) {
+                // Due for something else (an escalation another sweep made): only set the next time.
+                let next = self.pending_due(&request);
+                if next <= now || request.due_at == Some(next) {
+                    return Ok(None);
+                }
+                request.due_at = Some(next);
+                request.touch(now);
+                let write = Write::new(request, expected);
+                return match self.store.apply(write).await {
+                    Ok(_) | Err(Error::Stale) => Ok(None),
+                    Err(e) => Err(e),
+                };
             } else {
-                let (tokens, messages) =
-                    issue_links(&request, &request.approvers, now, &self.config.link_key, |link_id| {
-                        MailTemplate::ApprovalReminder { link_id }
-                    });
+                // The reminder goes to whoever the open stage still waits on, with fresh links.
+                let approval = progress_of(&request);
+                let Some(index) = approval.open_stage() else { return Ok(None) };
+                let waiting = approval.stages[index].eligible(|a| approval.counted(a));
+                let invites = self.invites(&request, &approval, &waiting, now);
+                let (tokens, messages) = self.stage_links(&request, index, &invites, now, true, false);
                 request.reminded = true;
-                request.due_at = Some(request.expires_at);
+                request.due_at = Some(self.pending_due(&request));
                 request.touch(now);
                 Write { new_tokens: tokens, messages, ..Write::new(request, expected) }
             };

@@ -1,0 +1,80 @@
+//! The request's history chain end to end (DESIGN.md "Audit evidence"): after a full provisioning
+//! flow with ServiceNow write-backs, `GET /v1/requests/{id}` shows a chain that verifies; after one
+//! history row is edited directly in the SQLite file, the same GET says the chain is broken and
+//! names the entry.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Harness, links, page_of};
+
+const APPROVER: &str = "approver@demo.invalid";
+
+/// The active request once every message it owes (mails, work notes) went out: a delivered
+/// work note's history entry is written with the message's removal, so its history is final.
+async fn settled(h: &Harness, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = h.request(id).await;
+        if r["messages"].as_array().is_some_and(|m| m.is_empty()) {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the write-backs never all went out: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_provisioned_request_shows_a_verified_chain_until_a_row_is_edited() {
+    let h = Harness::start_with_servicenow(|_| {}).await;
+    let (status, answer) = h.intake(&h.order()).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let mails = h.wait_mails_to(APPROVER, 1).await;
+    let page = page_of(&links(mails.iter().find(|m| m.text.contains(&id)).unwrap()).0);
+    let resp = h.http.post(&page).header("accept", "application/json").json(&json!({"decision": "approve"})).send();
+    assert_eq!(resp.await.unwrap().status(), 200);
+    h.wait_status(&id, "active", Duration::from_secs(20)).await;
+
+    let r = settled(&h, &id).await;
+    let history = r["history"].as_array().unwrap();
+    let steps: Vec<&str> = history.iter().filter(|e| e["from"] != e["to"]).map(|e| e["to"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["pending_approval", "approved", "provisioning", "active"], "{r}");
+    let notes = history.iter().filter(|e| e["from"] == e["to"] && e["actor"] == "servicenow").count();
+    assert!(notes >= 3, "the work notes written on the item are in the history too: {r}");
+    let chain = &r["chain"];
+    assert_eq!(chain["ok"], true, "{chain}");
+    assert_eq!(chain["count"], history.len(), "every entry is in the chain: {r}");
+    assert_eq!(chain["unchained"], 0);
+    assert_eq!(chain["broken"], Value::Null);
+    for entry in history {
+        let hash = entry["hash"].as_str().unwrap_or_else(|| panic!("an entry without a hash: {entry}"));
+        assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+    }
+    assert_eq!(chain["hash"], history.last().unwrap()["hash"], "the head is the last entry's hash");
+
+    // Someone with the database but not the evidence key rewrites who approved. Serve keeps the
+    // database open; SQLite takes a second writer (it waits for the lock, up to the timeout).
+    let approval = history.iter().position(|e| e["to"] == "approved").unwrap();
+    let db = rusqlite::Connection::open(h.data_dir.join("gatehouse.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE history SET data = json_set(data, '$.actor', 'mallory@example.com')
+             WHERE request_id = ?1 AND seq = (SELECT seq FROM history WHERE request_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2)",
+            rusqlite::params![id, approval as i64],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+
+    let r = h.request(&id).await;
+    assert_eq!(r["history"][approval]["actor"], "mallory@example.com", "the edit shows: {r}");
+    let chain = &r["chain"];
+    assert_eq!(chain["ok"], false, "{chain}");
+    assert_eq!(chain["broken"]["entry"], approval, "the edited entry is named: {chain}");
+    assert!(chain["broken"]["reason"].as_str().unwrap().contains("edited"), "{chain}");
+    assert_eq!(chain["count"], history.len(), "the head itself is untouched");
+}
