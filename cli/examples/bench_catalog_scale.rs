@@ -166,15 +166,18 @@ async fn bench() {
     // Cold: a fresh serve each time (no token, no cache), as after a restart or a Lambda cold start.
     let mut cold = Vec::new();
     let mut cold_calls = BTreeMap::new();
+    let mut cold_image_queries = Vec::new();
     let mut body_bytes = 0;
     for run in 0..COLD_RUNS {
         let serve = Serve::start(&sim, &root.join(format!("cold-{run}")), &http).await;
         http.get(format!("{}/healthz", serve.base)).send().await.unwrap();
         let before = sim.calls();
+        let queries_before = sim.image_list_queries().len();
         let t = Instant::now();
         body_bytes = serve.options(&http).await;
         cold.push(t.elapsed());
         cold_calls = delta(&sim.calls(), &before);
+        cold_image_queries = sim.image_list_queries().split_off(queries_before);
     }
     report("options cold (fresh serve: no token, no cache)", cold.clone());
     println!("options answer: {:.1} MiB", body_bytes as f64 / (1024.0 * 1024.0));
@@ -186,11 +189,19 @@ async fn bench() {
     let network_pages = cold_calls.get("network.list").copied().unwrap_or(0);
     // Images, flavors and networks are fetched side by side; each list follows its own pages one
     // after another (Glance pages by marker: a page's address is known only from the one before).
-    let rounds = image_pages.max(flavor_pages).max(network_pages);
+    // Images are paged from both ends of one order at once (oldest and newest first, told apart
+    // by `sort_dir`): their sequential rounds are the longer of the two chains, not the page count.
+    let oldest_first =
+        cold_image_queries.iter().filter(|q| q.iter().any(|(k, v)| k == "sort_dir" && v == "asc")).count() as u64;
+    let newest_first = cold_image_queries.len() as u64 - oldest_first;
+    let image_rounds = oldest_first.max(newest_first);
+    let rounds = image_rounds.max(flavor_pages).max(network_pages);
     let floor = Duration::from_millis(PCD_LATENCY_MS * (keystone + rounds));
     println!(
         "cold shape: {keystone} Keystone call(s), then {rounds} sequential round(s) of pages \
-         (images {image_pages} page(s) in sequence, flavors {flavor_pages}, networks {network_pages}, side by side); \
+         (images {image_pages} page(s), {oldest_first} oldest-first and {newest_first} newest-first side by side, \
+         so {image_rounds} in sequence; flavors {flavor_pages}, \
+         networks {network_pages}; side by side); \
          latency floor {} ms",
         floor.as_millis()
     );

@@ -13,6 +13,8 @@ enum Command {
     Serve(gatehouse::serve::ServeArgs),
     /// CI change gate client for GitLab jobs: request | verify | report (see `gatehouse ci --help`).
     Ci(gatehouse::ci::CiArgs),
+    /// The auditor's client: verify every history chain of a period, or export it (see `gatehouse audit --help`).
+    Audit(gatehouse::audit::AuditArgs),
 }
 
 #[tokio::main]
@@ -30,5 +32,6 @@ async fn main() -> std::process::ExitCode {
             }
         }
         Command::Ci(args) => gatehouse::ci::run(args).await,
+        Command::Audit(args) => gatehouse::audit::run(args).await,
     }
 }

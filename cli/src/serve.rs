@@ -431,6 +431,7 @@ pub async fn start_with(
         .merge(http_api::openapi::router())
         .merge(catalog::router(services.catalog.clone(), config.api_tokens.clone()))
         .merge(intake::router(services.clone(), config.api_tokens.clone()))
+        .merge(audit::router(services.clone(), config.api_tokens.clone()))
         .merge(approval::router(services.clone()));
     if let Some(gate) = gate {
         mounted = mounted

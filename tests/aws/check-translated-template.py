@@ -128,6 +128,8 @@ def resource_symbol(res, log_group, resources):
     sub = res.get("Fn::Sub") if isinstance(res, dict) else None
     if sub == "${Table.Arn}/index/gsi1":
         return "gsi1"
+    if sub == "${Table.Arn}/index/gsi2":
+        return "gsi2"
     if sub == "${Table.Arn}/stream/*":
         return "stream"
     if isinstance(sub, str) and re.search(r":ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:identity/\$\{SesIdentity\}$", sub):

@@ -221,6 +221,7 @@ fn functions(running: &Running) -> BTreeMap<&'static str, Vec<RouteSpec>> {
                 .specs,
         ),
         ("intake", intake::router(services.clone(), tokens.clone()).specs),
+        ("audit", audit::router(services.clone(), tokens.clone()).specs),
         ("approval", approval::router(services.clone()).specs),
         ("change-gate", change_gate::router(gate.clone(), tokens.clone(), None).specs),
         ("servicenow-webhook", servicenow_webhook::router(gate, tokens, running.config.webhook_secret.clone()).specs),
@@ -696,6 +697,22 @@ async fn what_the_routes_answer_is_what_the_document_says() {
     check(retry, answer(sn(http.post(retry_url(&owner, RequestId::generate().as_str())))).await, 404);
     let (owner, pending) = seed_owed_message(&running, false).await;
     check(retry, answer(sn(http.post(retry_url(&owner, &pending)))).await, 409);
+
+    // Audit: a request's evidence record (JSON and the HTML page), one unknown; the export of a
+    // period a page at a time, and a period given wrong.
+    let evidence = ("GET", "/v1/requests/{id}/evidence");
+    let audit = |req: RequestBuilder| req.bearer_auth(AUDIT_TOKEN);
+    let evidence_url = url(&format!("/v1/requests/{}/evidence", first.id));
+    check(evidence, answer(audit(http.get(&evidence_url))).await, 200);
+    check(evidence, answer(audit(http.get(&evidence_url)).header("accept", "text/html")).await, 200);
+    check(
+        evidence,
+        answer(audit(http.get(url(&format!("/v1/requests/{}/evidence", RequestId::generate()))))).await,
+        404,
+    );
+    let export = ("GET", "/v1/audit/export");
+    check(export, answer(audit(http.get(url("/v1/audit/export?since=2020-01-01T00%3A00%3A00Z&limit=1")))).await, 200);
+    check(export, answer(audit(http.get(url("/v1/audit/export?until=2020-01-01T00%3A00%3A00Z")))).await, 422);
 
     // Approval: the page and the decision, as JSON and as HTML.
     let (_, link) = seed(&running).await;

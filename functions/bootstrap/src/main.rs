@@ -1,13 +1,13 @@
 //! The one Lambda bootstrap. `sam build` compiles the workspace once into this binary and ships it
 //! as every function's `bootstrap`; Lambda hands a custom runtime its function's `Handler` setting
 //! as `_HANDLER`, and that picks the function's start-up (each in `functions/<name>/src/lambda.rs`).
-//! One build and one link instead of eight (see infra/aws/Makefile).
+//! One build and one link instead of nine (see infra/aws/Makefile).
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every handler name template.yaml may give, with its start-up.
-const HANDLERS: [&str; 8] =
-    ["catalog", "intake", "approval", "change-gate", "servicenow-webhook", "provision", "sender", "sweeper"];
+const HANDLERS: [&str; 9] =
+    ["catalog", "intake", "approval", "audit", "change-gate", "servicenow-webhook", "provision", "sender", "sweeper"];
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -16,6 +16,7 @@ async fn main() -> Result<(), BoxError> {
         "catalog" => catalog::lambda::run().await,
         "intake" => intake::lambda::run().await,
         "approval" => approval::lambda::run().await,
+        "audit" => audit::lambda::run().await,
         "change-gate" => change_gate::lambda::run().await,
         "servicenow-webhook" => servicenow_webhook::lambda::run().await,
         "provision" => provision::lambda::run().await,

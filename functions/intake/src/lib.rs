@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode, header};
 use domain::config::{ApiTokens, Scope};
-use domain::evidence::{EvidenceKey, verify};
+use domain::evidence::{ChainBreak, EvidenceKey, Verified, verify};
 use domain::metrics::{self, Counter};
 use domain::model::{HistoryEntry, Request as GateRequest, RequestId, Status};
 use domain::usecases::Services;
@@ -110,8 +110,13 @@ async fn submit(
 /// as stored verifies against it (`ok`); when not, the first broken entry (0-based) and why.
 /// `unchained` counts the entries written before chaining, which the chain does not cover.
 pub fn chain_view(key: &EvidenceKey, r: &GateRequest, history: &[HistoryEntry]) -> Value {
+    chain_view_of(r, &verify(key, r.id.as_str(), history, &r.chain))
+}
+
+/// `chain_view` from what `verify` already found for `r`'s history.
+pub fn chain_view_of(r: &GateRequest, verified: &std::result::Result<Verified, ChainBreak>) -> Value {
     let hash = Some(&r.chain.hash).filter(|h| !h.is_empty());
-    let (ok, unchained, broken) = match verify(key, r.id.as_str(), history, &r.chain) {
+    let (ok, unchained, broken) = match verified {
         Ok(found) => (true, found.unchained, Value::Null),
         Err(b) => (false, 0, json!({"entry": b.entry, "reason": b.reason})),
     };
@@ -120,26 +125,11 @@ pub fn chain_view(key: &EvidenceKey, r: &GateRequest, history: &[HistoryEntry]) 
 
 /// `request_view` with the request's history chain and its owed and dead messages.
 async fn full_view(services: &Services, request: &GateRequest) -> Result<Value> {
-    let key = &services.config.evidence_key;
-    let mut request = request.clone();
-    let mut history = services.store.history(&request.id).await?;
-    // A write between reading the request and its history makes the two disagree for a moment:
-    // when the chain does not verify and the head has moved since, both are read again.
-    for _ in 0..2 {
-        if verify(key, request.id.as_str(), &history, &request.chain).is_ok() {
-            break;
-        }
-        match services.store.get(&request.id).await? {
-            Some(fresh) if fresh.chain != request.chain => {
-                request = fresh;
-                history = services.store.history(&request.id).await?;
-            }
-            _ => break,
-        }
-    }
-    let request = &request;
-    let mut view = request_view(request, &history);
-    view["chain"] = chain_view(key, request, &history);
+    // The request and its history as one consistent read (a write between the two is read again).
+    let read = services.read_consistent(request.clone()).await?;
+    let request = &read.request;
+    let mut view = request_view(request, &read.history);
+    view["chain"] = chain_view_of(request, &read.chain);
     view["messages"] = json!(services.request_messages(request).await?);
     Ok(view)
 }

@@ -172,6 +172,18 @@ pub trait Store: SignIns + Send + Sync {
     async fn revive_message(&self, message: &OutboxMessage) -> Result<()>;
     /// How many messages are pending and dead. May lag behind the writes like `messages_due`.
     async fn message_counts(&self) -> Result<MessageCounts>;
+    /// Requests whose last write (`updated_at`; a creation sets it too) lies in [`since`, `until`),
+    /// ordered by (`updated_at`, id), after the position `after` when given, at most `limit`: the
+    /// audit export pages through a period with it. The answer may come from an index that lags
+    /// behind the writes (DynamoDB's GSIs are eventually consistent): a request may show an older
+    /// state, so the caller re-reads each by id (`usecases::audit`).
+    async fn touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, RequestId)>,
+        limit: usize,
+    ) -> Result<Vec<Request>>;
 }
 
 /// Delivers one mail. The adapter renders the notice's template for the request and sends it.

@@ -161,31 +161,6 @@ pub fn join(base: &Url, extra: &[&str]) -> Url {
     out
 }
 
-/// A `next` link: relative to the service's root (Glance answers `/v2/images?marker=…`, meaning
-/// below its own root, which may carry a path prefix). An absolute link keeps only its path and
-/// query, on the root's scheme, host and port: the call carries the token, so it never goes to a
-/// host the catalog did not name (nor over plain http when the catalog said https).
-pub fn resolve_next(root: &Url, next: &str) -> Result<Url, url::ParseError> {
-    if next.starts_with("http://") || next.starts_with("https://") {
-        let link = Url::parse(next)?;
-        let mut out = root.clone();
-        out.set_path(link.path());
-        out.set_query(link.query());
-        out.set_fragment(None);
-        return Ok(out);
-    }
-    let (path, query) = match next.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (next, None),
-    };
-    let mut segs = segments(root);
-    segs.extend(path.split('/').filter(|s| !s.is_empty()).map(str::to_string));
-    let mut out = root.clone();
-    out.set_path(&format!("/{}", segs.join("/")));
-    out.set_query(query);
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,25 +221,6 @@ mod tests {
         for v in ["v", "v2.", "version", "2.1", "v2.x", "glance"] {
             assert!(!is_version(v), "{v}");
         }
-    }
-
-    #[test]
-    fn next_links_resolve_against_the_root() {
-        let root = Url::parse("https://pcd.example.com/glance").unwrap();
-        assert_eq!(
-            resolve_next(&root, "/v2/images?marker=abc&limit=100").unwrap().as_str(),
-            "https://pcd.example.com/glance/v2/images?marker=abc&limit=100"
-        );
-        let root = Url::parse("http://127.0.0.1:9292/").unwrap();
-        assert_eq!(
-            resolve_next(&root, "/v2/images?marker=abc").unwrap().as_str(),
-            "http://127.0.0.1:9292/v2/images?marker=abc"
-        );
-        assert_eq!(
-            resolve_next(&root, "https://other:8443/v2/images?marker=z").unwrap().as_str(),
-            "http://127.0.0.1:9292/v2/images?marker=z",
-            "an absolute link never moves the call (and its token) to another host"
-        );
     }
 
     #[test]

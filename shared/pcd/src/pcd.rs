@@ -1,5 +1,6 @@
 //! [`Pcd`]: the clouds of clouds.yaml behind the domain's `Cloud` port.
 
+mod images;
 mod nova;
 
 use std::sync::Arc;
@@ -31,13 +32,8 @@ type Body<'a> = &'a (dyn Fn(Negotiated) -> Value + Send + Sync);
 /// its own maximum (see [`crate::microversion`]).
 pub const NOVA_MICROVERSION: &str = "2.52";
 
-/// Glance's page size Gatehouse asks for: its default `api_limit_max`, the largest page a Glance
-/// gives unless its operator changed it (a larger `limit` is trimmed to it, not refused), so a big
-/// catalog takes as few of the sequential marker-paged round trips as the cloud allows
-/// (https://docs.openstack.org/glance/latest/configuration/glance_api.html#DEFAULT.api_limit_max,
-/// glance/common/config.py).
-const IMAGE_PAGE: &str = "1000";
-/// A bound on pages followed, against a server whose `next` never ends.
+/// A bound on pages followed, against a server whose `next` never ends (for images, the pages
+/// of both ends together).
 const MAX_PAGES: usize = 200;
 /// How much of an upstream error message we keep (quota details, log sources).
 const MAX_MESSAGE: usize = 300;
@@ -393,40 +389,6 @@ impl CloudClient {
         Ok(items)
     }
 
-    async fn images(&self) -> Result<Vec<Image>, Error> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page: GlancePage = match &next {
-                None => {
-                    self.get_json(Service::Image, |e| {
-                        let mut u = endpoint::join(&e.api, &["images"]);
-                        u.query_pairs_mut().append_pair("status", "active").append_pair("limit", IMAGE_PAGE);
-                        u
-                    })
-                    .await?
-                }
-                Some(link) => {
-                    if (link.starts_with("http://") || link.starts_with("https://")) && Url::parse(link).is_err() {
-                        return Err(self.fail(Service::Image, "sent a next link that is not a URL", None));
-                    }
-                    self.get_json(Service::Image, |e| {
-                        endpoint::resolve_next(&e.root, link).unwrap_or_else(|_| e.api.clone())
-                    })
-                    .await?
-                }
-            };
-            out.extend(page.images.into_iter().filter(|i| i.status == "active").map(|i| {
-                Image::new(i.id, i.name.unwrap_or_default(), i.min_disk.unwrap_or(0), i.min_ram.unwrap_or(0))
-            }));
-            match page.next {
-                Some(n) if !n.is_empty() && next.as_deref() != Some(n.as_str()) => next = Some(n),
-                _ => return Ok(out),
-            }
-        }
-        Ok(out)
-    }
-
     async fn networks(&self) -> Result<Vec<Network>, Error> {
         let networks: Vec<NeutronNetwork> =
             self.list(Service::Network, &["networks"], &[], "networks", "networks_links").await?;
@@ -519,27 +481,6 @@ fn upstream_message(body: &[u8]) -> Option<String> {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
     })
-}
-
-#[derive(Deserialize)]
-struct GlancePage {
-    #[serde(default)]
-    images: Vec<GlanceImage>,
-    #[serde(default)]
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct GlanceImage {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    min_disk: Option<u64>,
-    #[serde(default)]
-    min_ram: Option<u64>,
 }
 
 fn yes() -> bool {

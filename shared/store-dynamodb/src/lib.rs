@@ -3,7 +3,7 @@
 //!
 //! | item            | pk                     | sk                        | other attributes                                   |
 //! |-----------------|------------------------|---------------------------|----------------------------------------------------|
-//! | request         | `REQ#{id}`             | `META`                    | `status`, `version` (N), `chain_count` (N, the history chain's entry count), `source_key`, `data` (the `Request` as JSON); while `due_at` is set: `gsi1pk = DUE#{status}`, `gsi1sk = {due_at}#{id}` |
+//! | request         | `REQ#{id}`             | `META`                    | `status`, `version` (N), `chain_count` (N, the history chain's entry count), `source_key`, `data` (the `Request` as JSON); while `due_at` is set: `gsi1pk = DUE#{status}`, `gsi1sk = {due_at}#{id}`; always `gsi2pk = UPD#{yyyy-mm}` (the month of `updated_at`, UTC), `gsi2sk = {updated_at}#{id}` |
 //! | history entry   | `REQ#{id}`             | `EVT#{at}#{uuidv7}`       | `data` (the `HistoryEntry` as JSON); a sealed entry also `chain_seq` (N, its place in the chain, from 1) |
 //! | source key      | `SRC#{system}#{sys_id}`| `META`                    | `request_id`                                       |
 //! | approval token  | `TOK#{sha256 hex}`     | `META`                    | `request_id`, `approver`, `expires_at`, `used_at` (absent until used), `stage` (N), `on_behalf_of` (a delegate's link), `ttl` (N, epoch seconds: expiry + 30 days) |
@@ -15,13 +15,14 @@
 //!
 //! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`, `sign_in`,
 //! `session`, `change`, `change_due`). Times in keys
-//! are RFC 3339 UTC with nine fractional digits, so they sort as text. The one global secondary index,
-//! `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with a due
-//! time, owed messages, changes with a sys_id and change checks with a `check_at` are in it; `due`,
-//! `messages_due`, `message_counts`, `change_by_sys_id` and `changes_due` query it. Its answers may
-//! lag behind the writes, so they only name candidates: every write is conditioned on the item
-//! itself. An item has one place in the index, which is why a change's `check_at` rides on its own
-//! `DUE` item rather than on `META`.
+//! are RFC 3339 UTC with nine fractional digits, so they sort as text. The first global secondary
+//! index, `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with
+//! a due time, owed messages, changes with a sys_id and change checks with a `check_at` are in it;
+//! `due`, `messages_due`, `message_counts`, `change_by_sys_id` and `changes_due` query it. The
+//! second, `gsi2` (alike), holds every request by the month of its last write, for `touched`.
+//! Index answers may lag behind the writes, so they only name candidates: every write is
+//! conditioned on the item itself, and the export re-reads each request. An item has one place in
+//! an index, which is why a change's `check_at` rides on its own `DUE` item rather than on `META`.
 //!
 //! Writes that must be atomic are one `TransactWriteItems` carrying a fresh `ClientRequestToken` per
 //! call, so an SDK retry of a write that already committed is answered as committed, not as a lost
@@ -34,6 +35,7 @@ mod history;
 mod messages;
 mod sign_ins;
 mod table;
+mod touched;
 
 pub use table::create_table;
 
@@ -58,6 +60,8 @@ use jiff::Timestamp;
 
 /// The name of the sparse global secondary index.
 pub const GSI1: &str = "gsi1";
+/// The name of the index of requests by the month and time of their last write (the audit export).
+pub const GSI2: &str = "gsi2";
 /// The attribute DynamoDB's TTL deletes token items by.
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
@@ -259,6 +263,8 @@ fn request_item(r: &Request) -> Result<Item> {
         item.insert("gsi1pk".into(), s(due_partition(r.status)));
         item.insert("gsi1sk".into(), s(format!("{}#{}", sortable(due), r.id)));
     }
+    item.insert("gsi2pk".into(), s(touched::month_partition(r.updated_at)));
+    item.insert("gsi2sk".into(), s(format!("{}#{}", sortable(r.updated_at), r.id)));
     Ok(item)
 }
 
@@ -505,6 +511,16 @@ impl Store for DynamoStore {
 
     async fn message_counts(&self) -> Result<MessageCounts> {
         self.counts().await
+    }
+
+    async fn touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, RequestId)>,
+        limit: usize,
+    ) -> Result<Vec<Request>> {
+        self.touched_between(since, until, after, limit).await
     }
 }
 

@@ -9,11 +9,11 @@ use aws_sdk_dynamodb::types::{
 };
 use domain::{Error, Result};
 
-use crate::{GSI1, TTL_ATTRIBUTE, upstream};
+use crate::{GSI1, GSI2, TTL_ATTRIBUTE, upstream};
 
 /// Creates `table` as the SAM template defines it (for tests and local setups): `pk`/`sk` string
-/// keys, PAY_PER_REQUEST, a NEW_AND_OLD_IMAGES stream, the sparse `gsi1` (projection ALL) and TTL on
-/// `ttl`; waits until it is active.
+/// keys, PAY_PER_REQUEST, a NEW_AND_OLD_IMAGES stream, the sparse `gsi1` and the requests' `gsi2`
+/// (both projection ALL) and TTL on `ttl`; waits until it is active.
 pub async fn create_table(client: &Client, table: &str) -> Result<()> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| Error::internal("DynamoDB store: building CreateTable", e);
     let attribute = |name: &str| {
@@ -24,13 +24,15 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
             .map_err(build)
     };
     let key_part = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name(GSI1)
-        .key_schema(key_part("gsi1pk", KeyType::Hash).map_err(build)?)
-        .key_schema(key_part("gsi1sk", KeyType::Range).map_err(build)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .map_err(build)?;
+    let gsi = |name: &str, hash: &str, range: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key_part(hash, KeyType::Hash).map_err(build)?)
+            .key_schema(key_part(range, KeyType::Range).map_err(build)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .map_err(build)
+    };
     client
         .create_table()
         .table_name(table)
@@ -39,9 +41,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
         .attribute_definitions(attribute("sk")?)
         .attribute_definitions(attribute("gsi1pk")?)
         .attribute_definitions(attribute("gsi1sk")?)
+        .attribute_definitions(attribute("gsi2pk")?)
+        .attribute_definitions(attribute("gsi2sk")?)
         .key_schema(key_part("pk", KeyType::Hash).map_err(build)?)
         .key_schema(key_part("sk", KeyType::Range).map_err(build)?)
-        .global_secondary_indexes(gsi)
+        .global_secondary_indexes(gsi(GSI1, "gsi1pk", "gsi1sk")?)
+        .global_secondary_indexes(gsi(GSI2, "gsi2pk", "gsi2sk")?)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)

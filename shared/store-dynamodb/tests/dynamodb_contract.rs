@@ -45,6 +45,15 @@ async fn fresh_store() -> DynamoStore {
 
 store_contract!(async { Arc::new(fresh_store().await) as Arc<dyn Store> }.await);
 
+mod export {
+    use std::sync::Arc;
+
+    use domain::ports::Store;
+    use store::export_contract;
+
+    export_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn Store> }.await);
+}
+
 mod chain {
     use std::sync::Arc;
 

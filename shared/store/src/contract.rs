@@ -26,6 +26,11 @@ pub use chain::*;
 mod stages;
 pub use stages::*;
 
+/// The cases on the requests touched in a period (the audit export).
+#[path = "contract_export.rs"]
+mod export;
+pub use export::*;
+
 pub fn sample_request(sys_id: &str) -> Request {
     let now = Timestamp::now();
     Request {

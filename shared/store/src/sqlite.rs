@@ -77,6 +77,10 @@ mod messages;
 #[path = "changes.rs"]
 mod changes;
 
+/// The requests touched in a period (the audit export): `updated_ns` and its index.
+#[path = "touched.rs"]
+mod touched;
+
 /// One connection behind a mutex: SQLite serialises writers anyway, and every operation here is a
 /// short transaction run off the async threads.
 #[derive(Clone)]
@@ -156,6 +160,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(db("creating the schema"))?;
         changes::migrate_changes(&mut conn)?;
         messages::migrate_messages(&mut conn)?;
+        touched::migrate_touched(&mut conn)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -279,14 +284,16 @@ impl Store for SqliteStore {
             let key = request.source_key();
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
             let inserted = tx.execute(
-                "INSERT INTO requests (id, status, version, source_key, due_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO requests (id, status, version, source_key, due_at, data, updated_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     request.id.as_str(),
                     request.status.as_str(),
                     request.version as i64,
                     key,
                     request.due_at.map(ms),
-                    json(&request)?
+                    json(&request)?,
+                    touched::ns(request.updated_at)
                 ],
             );
             match inserted {
@@ -351,7 +358,7 @@ impl Store for SqliteStore {
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
             let changed = tx
                 .execute(
-                    "UPDATE requests SET status = ?1, version = ?2, due_at = ?3, data = ?4
+                    "UPDATE requests SET status = ?1, version = ?2, due_at = ?3, data = ?4, updated_ns = ?8
                      WHERE id = ?5 AND version = ?6 AND COALESCE(json_extract(data, '$.chain.count'), 0) = ?7",
                     params![
                         request.status.as_str(),
@@ -360,7 +367,8 @@ impl Store for SqliteStore {
                         json(&request)?,
                         request.id.as_str(),
                         expected_version as i64,
-                        chain_from as i64
+                        chain_from as i64,
+                        touched::ns(request.updated_at)
                     ],
                 )
                 .map_err(db("updating a request"))?;
@@ -456,6 +464,16 @@ impl Store for SqliteStore {
 
     async fn message_counts(&self) -> Result<MessageCounts> {
         self.counts().await
+    }
+
+    async fn touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, RequestId)>,
+        limit: usize,
+    ) -> Result<Vec<Request>> {
+        self.touched_between(since, until, after, limit).await
     }
 }
 

@@ -121,6 +121,15 @@ impl Store for StaleIndex {
     async fn message_counts(&self) -> Result<MessageCounts> {
         self.inner.message_counts().await
     }
+    async fn touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, RequestId)>,
+        limit: usize,
+    ) -> Result<Vec<Request>> {
+        self.inner.touched(since, until, after, limit).await
+    }
 }
 
 #[async_trait]

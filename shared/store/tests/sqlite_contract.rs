@@ -60,6 +60,15 @@ async fn a_file_store_keeps_its_records_across_reopening() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+mod export {
+    use std::sync::Arc;
+
+    use domain::ports::Store;
+    use gatehouse_store::{SqliteStore, export_contract};
+
+    export_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> }.await);
+}
+
 mod changes {
     use std::sync::Arc;
 

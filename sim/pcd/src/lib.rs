@@ -32,7 +32,7 @@ mod samples;
 pub use control::ComputeSettings;
 pub use nova::quota::Quota;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -107,6 +107,8 @@ pub struct SimConfig {
     pub build_delay: Duration,
     /// Glance's largest page: a bigger `limit` is capped to it, so clients must follow `next`.
     pub image_page_size: usize,
+    /// Newest first: each image's `created_at` is a day before the one above it (cycling every
+    /// 28 images), so Glance's default order (`created_at` descending) is this order.
     pub images: Vec<SimImage>,
     pub flavors: Vec<SimFlavor>,
     pub networks: Vec<SimNetwork>,
@@ -231,6 +233,9 @@ pub struct Faults {
     pub build_delay_ms: Option<u64>,
     /// Server create records the server, then waits this long before answering.
     pub create_reply_delay_ms: u64,
+    /// Images deleted as soon as an image list page has shown them: one deleted while a client
+    /// pages through the list (a later `marker` naming it is refused, as Glance refuses it).
+    pub delete_after_listing: Vec<String>,
 }
 
 /// A running simulator. Dropping it aborts the server task; [`PcdSim::stop`] shuts it down
@@ -337,6 +342,12 @@ impl PcdSim {
         lock(&self.state.calls).clone()
     }
 
+    /// The query of every image list call so far (the last 10,000), in arrival order, as (name,
+    /// value) pairs: which end a client paged from (`sort_dir`) and after which image (`marker`).
+    pub fn image_list_queries(&self) -> Vec<Vec<(String, String)>> {
+        lock(&self.state.image_queries).clone()
+    }
+
     /// The compute microversion last requested, normalised to the version alone ("2.79" for
     /// both `OpenStack-API-Version: compute 2.79` and `X-OpenStack-Nova-API-Version: 2.79`;
     /// "latest" as sent).
@@ -369,6 +380,9 @@ pub(crate) struct SimState {
     pub(crate) microversion: Mutex<Option<String>>,
     max_microversion: Mutex<nova::Mv>,
     quota: Mutex<Quota>,
+    /// Ids of images deleted since start (see [`Faults::delete_after_listing`]).
+    pub(crate) deleted_images: Mutex<HashSet<String>>,
+    image_queries: Mutex<Vec<Vec<(String, String)>>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -391,7 +405,17 @@ impl SimState {
             servers: Mutex::new(nova::Servers::default()),
             calls: Mutex::new(BTreeMap::new()),
             microversion: Mutex::new(None),
+            deleted_images: Mutex::new(HashSet::new()),
+            image_queries: Mutex::new(Vec::new()),
         }
+    }
+
+    pub(crate) fn record_image_query(&self, query: &[(String, String)]) {
+        let mut queries = lock(&self.image_queries);
+        if queries.len() >= 10_000 {
+            queries.remove(0);
+        }
+        queries.push(query.to_vec());
     }
 
     pub(crate) fn faults(&self) -> Faults {

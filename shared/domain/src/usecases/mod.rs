@@ -1,6 +1,7 @@
 //! The use-cases: what Gatehouse does, written against the ports only.
 
 pub mod approval;
+pub mod audit;
 mod decision;
 pub mod decommission;
 pub mod gate;

@@ -1,0 +1,102 @@
+//! A provisioning request's evidence record (DESIGN.md "Audit evidence"): the request as
+//! `GET /v1/requests/{id}` shows it, its full history with hashes and whether the chain verifies,
+//! each approval with the approver's proof of identity, the mails the store still holds, the
+//! ServiceNow item, the servers and the outcome. The JSON form is the record; the HTML page
+//! (`page`) shows the same record.
+
+use domain::Result;
+use domain::model::{MessageKind, OutboxMessage, Request};
+use domain::usecases::Services;
+use domain::usecases::outbox::MessageView;
+use serde_json::{Value, json};
+
+/// What the record can say about mails, in its own words: a delivered mail leaves the store.
+pub const MAILS_KEPT: &str = "Gatehouse keeps a mail only while it is owed: once delivered it is removed from the \
+    store, so its recipient, subject and time of sending are not part of this record (the mail system's log holds \
+    them). Listed are the mails still owed or given up on (dead), with recipient, template and the time they were \
+    queued. Work notes written on the ServiceNow item are history entries (actor servicenow).";
+
+/// The evidence record of `request`, read again with its history so that the two agree.
+pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
+    let read = services.read_consistent(request.clone()).await?;
+    let (request, history) = (&read.request, &read.history);
+    let messages = services.store.messages_of(&request.id).await?;
+    let (chain_ok, chain_break) = match &read.chain {
+        Ok(_) => (true, Value::Null),
+        Err(broken) => (false, json!({"entry": broken.entry, "reason": broken.reason})),
+    };
+    // The request as GET /v1/requests/{id} shows it; its history is the record's own `history`.
+    let mut shown = intake::request_view(request, &[]);
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("history");
+    }
+    shown["chain"] = intake::chain_view_of(request, &read.chain);
+    shown["messages"] = json!(messages.iter().map(|m| MessageView::of(m, request)).collect::<Vec<_>>());
+    Ok(json!({
+        "kind": "request",
+        "id": request.id,
+        "status": request.status,
+        "error": request.error,
+        "chain_ok": chain_ok,
+        "chain_break": chain_break,
+        "servicenow": {"number": request.source.number, "sys_id": request.source.sys_id},
+        "approvals": approvals(request),
+        "decision": {
+            "decided_by": request.decided_by,
+            "proof": request.decision_proof,
+            "comment": request.decision_comment,
+            "auto_approved": request.approval.as_ref().is_some_and(|a| a.auto_approved),
+        },
+        "servers": request.servers,
+        "retire_at": request.retirement.as_ref().map(|l| l.retire_at),
+        "mails": {"kept": MAILS_KEPT, "owed": owed_mails(&messages)},
+        "history": history,
+        "request": shown,
+    }))
+}
+
+/// Every approval counted in a stage of the request's rule: who, for whom (a delegate), when, in
+/// which stage, under which rule, and how they proved who they were (the sign-in: issuer,
+/// subject and methods; or "link only").
+fn approvals(request: &Request) -> Vec<Value> {
+    let Some(approval) = &request.approval else { return vec![] };
+    approval
+        .stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, stage)| {
+            stage.approved_by.iter().map(move |a| {
+                json!({
+                    "stage": i,
+                    "group": stage.group,
+                    "rule": approval.rule,
+                    "approver": a.approver,
+                    "delegate": a.delegate,
+                    "at": a.at,
+                    "proof": a.proof,
+                })
+            })
+        })
+        .collect()
+}
+
+/// The mails among `messages` (owed or dead): recipient, template, when queued, where they stand.
+/// Never a link: an approval mail's link id stays out.
+fn owed_mails(messages: &[OutboxMessage]) -> Vec<Value> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let MessageKind::Mail(notice) = &m.kind else { return None };
+            let template = serde_json::to_value(&notice.template).ok()?.get("template").cloned().unwrap_or(Value::Null);
+            Some(json!({
+                "id": m.id,
+                "to": notice.to,
+                "template": template,
+                "queued_at": m.created_at,
+                "status": m.status(),
+                "attempts": m.attempts,
+                "last_error": m.last_error,
+            }))
+        })
+        .collect()
+}

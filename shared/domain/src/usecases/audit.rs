@@ -1,0 +1,226 @@
+//! The audit export's walk over a period (DESIGN.md "Audit evidence"): the period and the cursor a
+//! page hands on, both checked; the requests touched in the period a page at a time, each re-read
+//! by id (an index answer may lag); and a request read together with its history so that the two
+//! agree.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::{StreamExt, TryStreamExt};
+use jiff::Timestamp;
+
+use super::Services;
+use crate::error::{Error, Result};
+use crate::evidence::{ChainBreak, Verified, verify};
+use crate::model::{HistoryEntry, Request, RequestId};
+
+/// How many requests are re-read at once: the DynamoDB store answers each in a round trip, and a
+/// page of them one after the other would take seconds.
+const REREADS_AT_ONCE: usize = 16;
+
+/// The period an export covers: every request whose last write lies in [`since`, `until`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub since: Timestamp,
+    pub until: Timestamp,
+}
+
+impl Period {
+    /// `since` (required) and `until` (default `now`), each RFC 3339 with an offset; `until` must
+    /// come after `since`. Each problem is a 422 naming its field.
+    pub fn parse(since: Option<&str>, until: Option<&str>, now: Timestamp) -> Result<Period> {
+        let Some(since) = since else {
+            return Err(Error::invalid("since", "is required: the period's start, RFC 3339 (2026-01-01T00:00:00Z)"));
+        };
+        let since = parse_time("since", since)?;
+        let until = match until {
+            Some(text) => parse_time("until", text)?,
+            None => now,
+        };
+        if until <= since {
+            return Err(Error::invalid("until", format!("must come after since ({since})")));
+        }
+        Ok(Period { since, until })
+    }
+
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.since <= t && t < self.until
+    }
+}
+
+/// An RFC 3339 time with its offset (`2026-01-01T00:00:00Z`, `2026-01-01T01:00:00+01:00`). A `+`
+/// sent unencoded in a query string arrives as a space; that one case is read as the `+` it was.
+pub fn parse_time(field: &str, text: &str) -> Result<Timestamp> {
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let offset_lost = text.rsplit_once(' ').filter(|(date, offset)| {
+        date.len() >= 19
+            && offset.len() == 5
+            && offset.as_bytes()[2] == b':'
+            && offset.bytes().filter(u8::is_ascii_digit).count() == 4
+    });
+    if let Some((date, offset)) = offset_lost
+        && let Ok(t) = format!("{date}+{offset}").parse::<Timestamp>()
+    {
+        return Ok(t);
+    }
+    Err(Error::invalid(field, "is not an RFC 3339 time with an offset, such as 2026-01-01T00:00:00Z"))
+}
+
+/// A place in the export's order, (`updated_at`, id): where a page ended.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub updated_at: Timestamp,
+    pub id: RequestId,
+}
+
+impl Position {
+    pub fn of(request: &Request) -> Position {
+        Position { updated_at: request.updated_at, id: request.id.clone() }
+    }
+
+    /// The opaque cursor a page hands on: base64url (no padding) of `["<updated_at>","<id>"]`.
+    pub fn to_cursor(&self) -> String {
+        let pair = serde_json::json!([self.updated_at, self.id]);
+        URL_SAFE_NO_PAD.encode(pair.to_string())
+    }
+
+    /// Reads a cursor `to_cursor` made for a page of `period`; anything else is a 422 on `cursor`.
+    pub fn from_cursor(text: &str, period: &Period) -> Result<Position> {
+        let bad = || Error::invalid("cursor", "is not a cursor this export handed out: start again without it");
+        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(|_| bad())?;
+        let (at, id): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        let updated_at = at.parse::<Timestamp>().map_err(|_| bad())?;
+        let id = RequestId::parse(&id).ok_or_else(bad)?;
+        if !period.contains(updated_at) {
+            return Err(Error::invalid(
+                "cursor",
+                "belongs to another period: keep since and until as the page gave them",
+            ));
+        }
+        Ok(Position { updated_at, id })
+    }
+}
+
+/// A request and its history as one consistent read, with what verifying its chain found.
+#[derive(Debug, Clone)]
+pub struct Consistent {
+    pub request: Request,
+    pub history: Vec<HistoryEntry>,
+    pub chain: std::result::Result<Verified, ChainBreak>,
+}
+
+/// A request the store's answer named, at its place in the answer; `request` is what a re-read by
+/// id found, `None` when it has moved on since (written again: it comes at its new place) or out
+/// of the period.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub position: Position,
+    pub request: Option<Request>,
+}
+
+/// One page of the walk over a period.
+#[derive(Debug, Clone)]
+pub struct TouchedPage {
+    pub candidates: Vec<Candidate>,
+    /// More requests follow the last candidate.
+    pub more: bool,
+}
+
+impl Services {
+    /// Up to `limit` requests touched in `period` after `after`, in (`updated_at`, id) order, each
+    /// re-read by id (strongly consistent): one that was written again since the answer is left
+    /// to the page where its new place falls, one written after the period is left out.
+    pub async fn touched_page(&self, period: &Period, after: Option<&Position>, limit: usize) -> Result<TouchedPage> {
+        let after = after.map(|p| (p.updated_at, p.id.clone()));
+        let mut found = self.store.touched(period.since, period.until, after, limit.saturating_add(1)).await?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let candidates = futures::stream::iter(found)
+            .map(|listed| async move {
+                let position = Position::of(&listed);
+                let fresh = self.store.get(&listed.id).await?;
+                let request = fresh.filter(|r| period.contains(r.updated_at) && r.updated_at <= listed.updated_at);
+                Ok::<_, Error>(Candidate { position, request })
+            })
+            .buffered(REREADS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(TouchedPage { candidates, more })
+    }
+
+    /// The request with its history, read so that the two agree, and what the chain check found:
+    /// a write between reading the request and its history makes them disagree for a moment, so
+    /// when the chain does not verify and the head has moved since, both are read again (twice at
+    /// most; what still does not verify then is what is stored).
+    pub async fn read_consistent(&self, request: Request) -> Result<Consistent> {
+        let key = &self.config.evidence_key;
+        let mut request = request;
+        let mut history = self.store.history(&request.id).await?;
+        let mut chain = verify(key, request.id.as_str(), &history, &request.chain);
+        for _ in 0..2 {
+            if chain.is_ok() {
+                break;
+            }
+            match self.store.get(&request.id).await? {
+                Some(fresh) if fresh.chain != request.chain => {
+                    request = fresh;
+                    history = self.store.history(&request.id).await?;
+                    chain = verify(key, request.id.as_str(), &history, &request.chain);
+                }
+                _ => break,
+            }
+        }
+        Ok(Consistent { request, history, chain })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::Invalid(errors) => errors[0].field.clone(),
+            other => panic!("not a 422: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_period_needs_since_and_ends_after_it() {
+        let now = at("2026-06-01T00:00:00Z");
+        let p = Period::parse(Some("2026-01-01T00:00:00Z"), None, now).unwrap();
+        assert_eq!(p, Period { since: at("2026-01-01T00:00:00Z"), until: now });
+        let p = Period::parse(Some("2026-01-01T01:00:00+01:00"), Some("2026-02-01T00:00:00Z"), now).unwrap();
+        assert_eq!(p.since, at("2026-01-01T00:00:00Z"));
+        assert_eq!(field_of(Period::parse(None, None, now).unwrap_err()), "since");
+        assert_eq!(field_of(Period::parse(Some("yesterday"), None, now).unwrap_err()), "since");
+        assert_eq!(field_of(Period::parse(Some("2026-01-01"), None, now).unwrap_err()), "since");
+        assert_eq!(field_of(Period::parse(Some("2026-01-01T00:00:00Z"), Some("x"), now).unwrap_err()), "until");
+        let before = Period::parse(Some("2026-02-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"), now);
+        assert_eq!(field_of(before.unwrap_err()), "until");
+        let empty = Period::parse(Some("2026-02-01T00:00:00Z"), Some("2026-02-01T00:00:00Z"), now);
+        assert_eq!(field_of(empty.unwrap_err()), "until");
+        // A `+` that a query string turned into a space.
+        assert_eq!(parse_time("since", "2026-01-01T01:00:00 01:00").unwrap(), at("2026-01-01T00:00:00Z"));
+        assert!(!p.contains(p.until) && p.contains(p.since));
+    }
+
+    #[test]
+    fn a_cursor_reads_back_and_anything_else_is_refused() {
+        let period = Period { since: at("2026-01-01T00:00:00Z"), until: at("2026-02-01T00:00:00Z") };
+        let position = Position { updated_at: at("2026-01-05T10:00:00.123456789Z"), id: RequestId::generate() };
+        let cursor = position.to_cursor();
+        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
+        assert_eq!(Position::from_cursor(&cursor, &period).unwrap(), position);
+        for bad in ["", "not-a-cursor", "W10", &URL_SAFE_NO_PAD.encode(r#"["2026-01-05T10:00:00Z","../etc"]"#)] {
+            assert_eq!(field_of(Position::from_cursor(bad, &period).unwrap_err()), "cursor", "{bad}");
+        }
+        let other = Period { since: at("2026-03-01T00:00:00Z"), until: at("2026-04-01T00:00:00Z") };
+        assert_eq!(field_of(Position::from_cursor(&cursor, &other).unwrap_err()), "cursor");
+    }
+}
