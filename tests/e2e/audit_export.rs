@@ -351,17 +351,7 @@ async fn the_cli_verifies_names_an_edited_row_and_writes_csv() {
     // Someone with the database but not the evidence key rewrites the approval.
     let history = h.request(&edited).await["history"].as_array().unwrap().clone();
     let entry = history.iter().position(|e| e["to"] == "approved").unwrap();
-    let db = rusqlite::Connection::open(h.data_dir.join("gatehouse.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE history SET data = json_set(data, '$.actor', 'mallory@example.com')
-             WHERE request_id = ?1 AND seq = (SELECT seq FROM history WHERE request_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2)",
-            rusqlite::params![edited, entry as i64],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
+    support::rewrite_history_actor(&h.data_dir, &edited, entry, "mallory@example.com");
     let (code, stdout, stderr) = gatehouse_audit(&["verify", "--url", &base, "--since", &since_arg], AUDIT_TOKEN).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains(&format!("request {edited}")), "{stdout}");

@@ -55,20 +55,9 @@ async fn a_provisioned_request_shows_a_verified_chain_until_a_row_is_edited() {
     }
     assert_eq!(chain["hash"], history.last().unwrap()["hash"], "the head is the last entry's hash");
 
-    // Someone with the database but not the evidence key rewrites who approved. Serve keeps the
-    // database open; SQLite takes a second writer (it waits for the lock, up to the timeout).
+    // Someone with the database but not the evidence key rewrites who approved.
     let approval = history.iter().position(|e| e["to"] == "approved").unwrap();
-    let db = rusqlite::Connection::open(h.data_dir.join("gatehouse.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE history SET data = json_set(data, '$.actor', 'mallory@example.com')
-             WHERE request_id = ?1 AND seq = (SELECT seq FROM history WHERE request_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2)",
-            rusqlite::params![id, approval as i64],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
+    support::rewrite_history_actor(&h.data_dir, &id, approval, "mallory@example.com");
 
     let r = h.request(&id).await;
     assert_eq!(r["history"][approval]["actor"], "mallory@example.com", "the edit shows: {r}");

@@ -73,7 +73,8 @@ pub fn sample_request(sys_id: &str) -> Request {
     }
 }
 
-fn created(r: &Request) -> HistoryEntry {
+/// The first history entry of a request, as intake writes it.
+pub fn created(r: &Request) -> HistoryEntry {
     HistoryEntry {
         at: r.created_at,
         actor: "servicenow".into(),

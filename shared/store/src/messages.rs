@@ -96,12 +96,7 @@ impl SqliteStore {
         let (message, claim) = (message.clone(), claim.clone());
         self.run(move |conn| {
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
-            let removed = tx
-                .execute(
-                    "DELETE FROM messages WHERE id = ?1 AND claimed_by = ?2 AND claimed_until = ?3",
-                    params![message.id, claim.holder, ms(claim.until)],
-                )
-                .map_err(db("removing a sent message"))?;
+            let removed = remove_claimed(&tx, &message, &claim)?;
             if removed == 0 {
                 return Err(Error::Stale);
             }
@@ -124,12 +119,7 @@ impl SqliteStore {
         let (message, claim, from) = (message.clone(), claim.clone(), from.clone());
         self.run(move |conn| {
             let tx = conn.transaction().map_err(db("starting a transaction"))?;
-            let removed = tx
-                .execute(
-                    "DELETE FROM messages WHERE id = ?1 AND claimed_by = ?2 AND claimed_until = ?3",
-                    params![message.id, claim.holder, ms(claim.until)],
-                )
-                .map_err(db("removing a sent message"))?;
+            let removed = remove_claimed(&tx, &message, &claim)?;
             let Some(mut request) = request_by(&tx, "id", message.request_id.as_str())? else {
                 return Err(Error::Stale);
             };
@@ -216,6 +206,15 @@ impl SqliteStore {
     }
 }
 
+/// Deletes a sent message while `claim` still holds it; how many rows went (0: the claim was lost).
+fn remove_claimed(tx: &rusqlite::Transaction<'_>, message: &OutboxMessage, claim: &MessageClaim) -> Result<usize> {
+    tx.execute(
+        "DELETE FROM messages WHERE id = ?1 AND claimed_by = ?2 AND claimed_until = ?3",
+        params![message.id, claim.holder, ms(claim.until)],
+    )
+    .map_err(db("removing a sent message"))
+}
+
 #[cfg(test)]
 mod tests {
     use domain::ports::Store;
@@ -234,15 +233,7 @@ mod tests {
         let m = OutboxMessage::mail(&r.id, r.created_at, notice);
         {
             let store = SqliteStore::open(&path).unwrap();
-            let history = HistoryEntry {
-                at: r.created_at,
-                actor: "t".into(),
-                from: None,
-                to: r.status,
-                note: None,
-                proof: None,
-                hash: None,
-            };
+            let history = crate::contract::created(&r);
             store.create(r.clone(), history, vec![], vec![m.clone()]).await.unwrap();
         }
         {

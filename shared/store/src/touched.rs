@@ -84,7 +84,6 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use domain::model::HistoryEntry;
     use domain::ports::Store;
 
     use super::*;
@@ -98,15 +97,7 @@ mod tests {
         let r = crate::contract::sample_request("0123456789abcdef0123456789abcdef");
         {
             let store = SqliteStore::open(&path).unwrap();
-            let history = HistoryEntry {
-                at: r.created_at,
-                actor: "t".into(),
-                from: None,
-                to: r.status,
-                note: None,
-                proof: None,
-                hash: None,
-            };
+            let history = crate::contract::created(&r);
             store.create(r.clone(), history, vec![], vec![]).await.unwrap();
         }
         {

@@ -44,15 +44,7 @@ async fn a_file_store_keeps_its_records_across_reopening() {
     let r = gatehouse_store::contract::sample_request("0123456789abcdef0123456789abcdef");
     {
         let store = SqliteStore::open(&path).unwrap();
-        let h = domain::model::HistoryEntry {
-            at: r.created_at,
-            actor: "t".into(),
-            from: None,
-            to: r.status,
-            note: None,
-            proof: None,
-            hash: None,
-        };
+        let h = gatehouse_store::contract::created(&r);
         store.create(r.clone(), h, vec![], vec![]).await.unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();

@@ -248,3 +248,19 @@ pub fn links(mail: &OutboxMail) -> (String, String) {
 pub fn page_of(link: &str) -> String {
     link.split('?').next().unwrap().to_string()
 }
+
+/// What someone with the database but not the evidence key can do: rewrite the actor of request
+/// `id`'s history entry `entry` (0-based, in stored order) straight in serve's SQLite file. Serve
+/// keeps the database open; SQLite takes a second writer (it waits for the lock, up to 5 s).
+pub fn rewrite_history_actor(data_dir: &std::path::Path, id: &str, entry: usize, actor: &str) {
+    let db = rusqlite::Connection::open(data_dir.join("gatehouse.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE history SET data = json_set(data, '$.actor', ?3)
+             WHERE request_id = ?1 AND seq = (SELECT seq FROM history WHERE request_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2)",
+            rusqlite::params![id, entry as i64, actor],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "entry {entry} of request {id}");
+}
