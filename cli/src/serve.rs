@@ -171,6 +171,8 @@ pub fn demo_config(sim: &pcd_sim::PcdSim, data_dir: PathBuf, listen: SocketAddr)
         leases: domain::config::LeaseSettings::load(&domain::config::Settings::from_env())?,
         // GATEHOUSE_APPROVAL_POLICY when set; else one stage of the demo approver.
         approval_policy: domain::config::approval_policy(&domain::config::Settings::from_env())?,
+        // GATEHOUSE_AUDITORS when set (they sign in to /audit/ where sign-in is configured).
+        auditors: domain::config::auditors(&domain::config::Settings::from_env())?,
         servicenow: None,
         gitlab: None,
         change_policy: Some(change_policy),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Browser test of the demo portal: headless Chromium (Debian's package) driven by playwright-core.
-# Installs what it needs, builds target/debug/gatehouse (unless GATEHOUSE_BIN names a binary to
-# test), starts it with --demo on a free port and a fresh data dir, runs portal.test.mjs, and
-# always stops the server again.
+# Browser tests of the demo portal and the audit page: headless Chromium (Debian's package) driven
+# by playwright-core. Installs what it needs, builds target/debug/gatehouse (unless GATEHOUSE_BIN
+# names a binary to test), starts it with --demo on a free port and a fresh data dir, runs
+# portal.test.mjs then audit.test.mjs (BROWSER_TESTS="audit" runs only that one), and always stops
+# the server again.
 # Screenshots land in test-output/screenshots/, the server's log in test-output/browser-serve.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -69,12 +70,17 @@ if [[ -z "$url" || -z "$token" ]]; then
 fi
 echo "   $url"
 
-echo "== browser test (portal.test.mjs)"
 status=0
-GATEHOUSE_URL="$url" GATEHOUSE_TOKEN="$token" SCREENSHOT_DIR="$shots" \
-  node "$here/portal.test.mjs" || status=$?
-if [[ $status -ne 0 ]]; then
-  echo "browser test failed; the server's log ($log) ends with:" >&2
-  tail -n 40 "$log" >&2
-fi
+# The demo portal, then the audit page (BROWSER_TESTS="audit" runs one of them).
+for test in ${BROWSER_TESTS:-portal audit}; do
+  echo "== browser test ($test.test.mjs)"
+  one=0
+  GATEHOUSE_URL="$url" GATEHOUSE_TOKEN="$token" SCREENSHOT_DIR="$shots" \
+    node "$here/$test.test.mjs" || one=$?
+  if [[ $one -ne 0 ]]; then
+    status=$one
+    echo "browser test $test failed; the server's log ($log) ends with:" >&2
+    tail -n 40 "$log" >&2
+  fi
+done
 exit $status

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use domain::config::{ApiTokens, Scope};
@@ -254,28 +253,6 @@ async fn the_export_of_a_period_holds_exactly_its_requests_each_once() {
     assert_eq!(resp.status(), 401);
 }
 
-/// `gatehouse audit ARGS` with only GATEHOUSE_TOKEN = `token` in its environment.
-async fn gatehouse_audit(args: &[&str], token: &str) -> (i32, String, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("audit")
-        .args(args)
-        .env_clear()
-        .env("GATEHOUSE_TOKEN", token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start gatehouse");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("gatehouse audit finished within 60 s")
-        .expect("gatehouse audit ran");
-    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
-    assert!(!stdout.contains(token) && !stderr.contains(token), "the token was printed");
-    (output.status.code().expect("exited"), stdout, stderr)
-}
-
 /// RFC 4180 as a reader takes it: quoted fields with doubled quotes, rows ending in CRLF.
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
@@ -320,17 +297,19 @@ async fn the_cli_verifies_names_an_edited_row_and_writes_csv() {
     let base = h.base.clone();
     let since_arg = since.to_string();
 
-    let (code, stdout, stderr) = gatehouse_audit(&["verify", "--url", &base, "--since", &since_arg], AUDIT_TOKEN).await;
+    let (code, stdout, stderr) =
+        support::gatehouse_audit(&["verify", "--url", &base, "--since", &since_arg], AUDIT_TOKEN).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("3 requests touched in") && stdout.contains("every history chain verifies"), "{stdout}");
 
     let out = support::temp_dir("audit-csv").join("period.csv");
     let out_arg = out.to_str().unwrap();
     let args = ["export", "--url", &base, "--since", &since_arg, "--format", "csv", "--output", out_arg];
-    let (code, stdout, stderr) = gatehouse_audit(&args, AUDIT_TOKEN).await;
+    let (code, stdout, stderr) = support::gatehouse_audit(&args, AUDIT_TOKEN).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     let rows = parse_csv(&std::fs::read_to_string(&out).unwrap());
-    let header = "request_id,number,requester,cloud,status,entry,at,actor,from,to,note,proof,hash";
+    let header =
+        "record_id,number,requester,cloud,status,entry,at,actor,from,to,note,proof,hash,kind,environment,event";
     assert_eq!(rows[0].join(","), header);
     let mut entries = 0;
     for id in &ids {
@@ -338,7 +317,7 @@ async fn the_cli_verifies_names_an_edited_row_and_writes_csv() {
         let mine: Vec<&Vec<String>> = rows.iter().filter(|r| &r[0] == id).collect();
         assert_eq!(mine.len(), history.len(), "one row per history entry of {id}");
         for (i, (row, entry)) in mine.iter().zip(&history).enumerate() {
-            assert_eq!(row.len(), 13);
+            assert_eq!(row.len(), 16);
             assert_eq!((row[5].as_str(), row[7].as_str()), (i.to_string().as_str(), entry["actor"].as_str().unwrap()));
             assert_eq!(row[10], entry["note"].as_str().unwrap_or(""), "the note, quotes and line breaks kept");
             assert_eq!(row[12], entry["hash"].as_str().unwrap());
@@ -352,14 +331,15 @@ async fn the_cli_verifies_names_an_edited_row_and_writes_csv() {
     let history = h.request(&edited).await["history"].as_array().unwrap().clone();
     let entry = history.iter().position(|e| e["to"] == "approved").unwrap();
     support::rewrite_history_actor(&h.data_dir, &edited, entry, "mallory@example.com");
-    let (code, stdout, stderr) = gatehouse_audit(&["verify", "--url", &base, "--since", &since_arg], AUDIT_TOKEN).await;
+    let (code, stdout, stderr) =
+        support::gatehouse_audit(&["verify", "--url", &base, "--since", &since_arg], AUDIT_TOKEN).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains(&format!("request {edited}")), "{stdout}");
     assert!(stdout.contains(&format!("history entry {entry} is broken")), "{stdout}");
     assert!(stdout.contains("edited"), "{stdout}");
 
     // A token of another scope: refused (403), exit 3.
-    let (code, _, stderr) = gatehouse_audit(&["verify", "--url", &base], SERVICENOW_TOKEN).await;
+    let (code, _, stderr) = support::gatehouse_audit(&["verify", "--url", &base], SERVICENOW_TOKEN).await;
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("403") && stderr.contains("scope audit"), "{stderr}");
 }

@@ -93,6 +93,9 @@ const OPERATIONS: [&str; 8] = ["get", "put", "post", "delete", "options", "head"
 /// The apiKey scheme of GitLab's webhook secret (`X-Gitlab-Token`).
 const GITLAB_WEBHOOK_SCHEME: &str = "gitlabWebhookToken";
 
+/// The cookie scheme of an auditor's session (the audit page's sign-in).
+const AUDITOR_SESSION_SCHEME: &str = "auditorSession";
+
 /// The bearer scheme of GitLab CI/CD ID tokens.
 const ID_TOKEN_SCHEME: &str = "gitlabIdToken";
 
@@ -108,6 +111,7 @@ fn expected_security(access: Access, signature_scheme: Option<&str>) -> BTreeSet
         ]),
         Access::IdTokenOr(scope) => BTreeSet::from([one(ID_TOKEN_SCHEME), one(scope.as_str())]),
         Access::GitLabWebhookToken => BTreeSet::from([one(GITLAB_WEBHOOK_SCHEME)]),
+        Access::AuditorSessionOr(scope) => BTreeSet::from([one(scope.as_str()), one(AUDITOR_SESSION_SCHEME)]),
     }
 }
 
@@ -458,7 +462,10 @@ async fn every_scoped_route_refuses_a_missing_unknown_or_foreign_credential() {
                 }
                 continue;
             }
-            Access::Scope(scope) | Access::SignedOr(scope) | Access::IdTokenOr(scope) => scope,
+            Access::Scope(scope)
+            | Access::SignedOr(scope)
+            | Access::IdTokenOr(scope)
+            | Access::AuditorSessionOr(scope) => scope,
         };
         scoped += 1;
         for token in [None, Some("openapi-test-token-nobody-knows-0000000000")] {
@@ -713,6 +720,22 @@ async fn what_the_routes_answer_is_what_the_document_says() {
     let export = ("GET", "/v1/audit/export");
     check(export, answer(audit(http.get(url("/v1/audit/export?since=2020-01-01T00%3A00%3A00Z&limit=1")))).await, 200);
     check(export, answer(audit(http.get(url("/v1/audit/export?until=2020-01-01T00%3A00%3A00Z")))).await, 422);
+    // A record by its ServiceNow sys_id: found, none, and a sys_id given wrong.
+    let records = ("GET", "/v1/audit/records");
+    let record_url = |sys_id: &str| url(&format!("/v1/audit/records?servicenow_sys_id={sys_id}"));
+    check(records, answer(audit(http.get(record_url(&first.source.sys_id)))).await, 200);
+    check(records, answer(audit(http.get(record_url(&"0".repeat(32))))).await, 404);
+    check(records, answer(audit(http.get(record_url("RITM0010001")))).await, 422);
+    // The audit page and its API: a search, one with an unknown parameter; who is calling; the
+    // sign-in (none configured here); the page's files.
+    let search = ("GET", "/v1/audit/search");
+    check(search, answer(audit(http.get(url("/v1/audit/search?since=2020-01-01T00%3A00%3A00Z&person=a")))).await, 200);
+    check(search, answer(audit(http.get(url("/v1/audit/search?since=2020-01-01T00%3A00%3A00Z&who=a")))).await, 422);
+    check(("GET", "/v1/audit/me"), answer(audit(http.get(url("/v1/audit/me")))).await, 200);
+    check(("GET", "/v1/audit/sign-in"), answer(http.get(url("/v1/audit/sign-in"))).await, 404);
+    for file in ["/audit/", "/audit/audit.js", "/audit/audit.css"] {
+        check(("GET", file), answer(http.get(url(file))).await, 200);
+    }
 
     // Approval: the page and the decision, as JSON and as HTML.
     let (_, link) = seed(&running).await;
@@ -758,6 +781,14 @@ async fn what_the_routes_answer_is_what_the_document_says() {
         "pipeline_url": "https://gitlab.example.com/acme/shop/-/pipelines/900001"});
     // Not approved yet: recorded on the change, which stays open.
     check(report, answer(ci(http.post(format!("{status_url}/deployments"))).json(&deployment)).await, 409);
+    // The change record's evidence, its lookup by the change's sys_id, and a change not there.
+    let change_evidence = ("GET", "/v1/changes/{project_id}/{sha}/evidence");
+    let evidence_url = format!("{status_url}/evidence");
+    check(change_evidence, answer(audit(http.get(format!("{evidence_url}?environment=production")))).await, 200);
+    check(change_evidence, answer(audit(http.get(format!("{evidence_url}?environment=staging")))).await, 404);
+    check(change_evidence, answer(audit(http.get(&evidence_url))).await, 422);
+    let change_sys_id = change["sys_id"].as_str().unwrap_or_default();
+    check(records, answer(audit(http.get(record_url(change_sys_id)))).await, 200);
     let webhook = ("POST", "/v1/webhooks/servicenow");
     let payload = json!({"sys_id": change["sys_id"], "number": change["number"], "approval": "requested"}).to_string();
     let signed = http

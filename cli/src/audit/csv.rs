@@ -1,12 +1,13 @@
-//! The export as CSV (RFC 4180): one row per history entry, with the request's identity beside
-//! each, so a spreadsheet can filter and sort the whole period. Fields that hold a comma, a quote
+//! The export as CSV (RFC 4180): one row per history entry, with its record's identity beside
+//! each (a request's requester and cloud; a change's environment), so a spreadsheet can filter and
+//! sort the whole period. A request's entries fill `from` and `to`, a change's `event`. Fields that hold a comma, a quote
 //! or a line break are quoted, quotes doubled; rows end with CRLF. Values are written as Gatehouse
 //! recorded them (a spreadsheet should import them as text, not evaluate them).
 
 use serde_json::Value;
 
-pub(super) const HEADER: [&str; 13] = [
-    "request_id",
+pub(super) const HEADER: [&str; 16] = [
+    "record_id",
     "number",
     "requester",
     "cloud",
@@ -19,6 +20,9 @@ pub(super) const HEADER: [&str; 13] = [
     "note",
     "proof",
     "hash",
+    "kind",
+    "environment",
+    "event",
 ];
 
 /// One field, quoted when it must be.
@@ -62,6 +66,7 @@ pub(super) fn rows(record: &Value) -> String {
         for name in ["at", "actor", "from", "to", "note", "proof", "hash"] {
             fields.push(text(&entry[name]));
         }
+        fields.extend([text(&record["kind"]), text(&record["environment"]), text(&entry["event"])]);
         out.push_str(&row(&fields));
     }
     out
@@ -80,7 +85,7 @@ mod tests {
             "a,\"b,c\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
         );
         let record = json!({
-            "id": "r1", "status": "active", "servicenow": {"number": "RITM1"},
+            "kind": "request", "id": "r1", "status": "active", "servicenow": {"number": "RITM1"},
             "request": {"requester": {"email": "ada@example.com"}, "cloud": "demo"},
             "history": [
                 {"at": "2026-01-01T00:00:00Z", "actor": "servicenow", "from": null, "to": "pending_approval", "note": "received, asked", "hash": "ab"},
@@ -89,8 +94,17 @@ mod tests {
         });
         assert_eq!(
             rows(&record),
-            "r1,RITM1,ada@example.com,demo,active,0,2026-01-01T00:00:00Z,servicenow,,pending_approval,\"received, asked\",,ab\r\n\
-             r1,RITM1,ada@example.com,demo,active,1,2026-01-01T00:01:00Z,ops@example.com,pending_approval,approved,,link only,cd\r\n"
+            "r1,RITM1,ada@example.com,demo,active,0,2026-01-01T00:00:00Z,servicenow,,pending_approval,\"received, asked\",,ab,request,,\r\n\
+             r1,RITM1,ada@example.com,demo,active,1,2026-01-01T00:01:00Z,ops@example.com,pending_approval,approved,,link only,cd,request,,\r\n"
+        );
+        let change = json!({
+            "kind": "change", "id": "4242/af5b/production", "status": "reported", "environment": "production",
+            "servicenow": {"number": "CHG1"},
+            "history": [{"at": "2026-01-01T00:00:00Z", "actor": "gatehouse", "event": "closed", "note": "closed", "hash": "ef"}]
+        });
+        assert_eq!(
+            rows(&change),
+            "4242/af5b/production,CHG1,,,reported,0,2026-01-01T00:00:00Z,gatehouse,,,closed,,ef,change,production,closed\r\n"
         );
     }
 }

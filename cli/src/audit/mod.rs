@@ -2,7 +2,8 @@
 //!
 //! - `verify` walks `GET /v1/audit/export` over a period (following `Link: <…>; rel="next"`) and
 //!   exits 1 naming the first request whose history chain is broken (its id and the entry), 0
-//!   with a count when every chain verifies;
+//!   with a count when every chain verifies; with `--anchors` it then checks every anchor the
+//!   systems of record hold (`anchors`), read with the auditor's own credentials;
 //! - `export` writes the period as JSON Lines (the records as Gatehouse sent them) or CSV (one
 //!   row per history entry), to a file or stdout.
 //!
@@ -10,6 +11,7 @@
 //! in process lists and shell history), and is sent only in the `Authorization` header.
 //! Exit codes: 0 done, 1 a broken chain (verify), 2 a usage error, 3 misconfigured or unreachable.
 
+mod anchors;
 mod csv;
 mod walk;
 
@@ -38,8 +40,14 @@ const FOOTER: &str = "\
 The token: GATEHOUSE_TOKEN, a Gatehouse API token of scope audit (never an argument).
 Times: RFC 3339 with an offset, e.g. 2026-01-01T00:00:00Z; the period is [since, until); a request
 is in it when its last write is.
-Exit codes: 0 done; 1 a history chain is broken (verify); 2 a usage error; 3 misconfigured,
-unreachable or refused.";
+Exit codes: 0 done; 1 a history chain is broken, or (--anchors) an anchor ServiceNow or GitLab
+holds does not match its record or names a record Gatehouse no longer has; 2 a usage error;
+3 misconfigured, unreachable or refused.
+With --anchors, ServiceNow is read with the auditor's own user, never Gatehouse's:
+GATEHOUSE_AUDIT_SERVICENOW_USER and GATEHOUSE_AUDIT_SERVICENOW_PASSWORD (HTTP Basic), or
+GATEHOUSE_AUDIT_SERVICENOW_TOKEN (an OAuth access token, sent as a bearer token); it must be
+allowed to read sys_journal_field. GitLab (--gitlab-url) with GATEHOUSE_AUDIT_GITLAB_TOKEN
+(read_api). Never arguments.";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = FOOTER)]
@@ -69,6 +77,16 @@ struct VerifyArgs {
     /// The period's end, not included [default: now].
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
+    /// Also check every anchor (`gatehouse-chain: <count>:<hash>`) that ServiceNow's work notes of
+    /// the period, and the change records' MR notes, hold against the records Gatehouse has now.
+    #[arg(long, requires = "servicenow_url")]
+    anchors: bool,
+    /// ServiceNow's instance URL, read with the auditor's credentials (see below).
+    #[arg(long, value_name = "URL", requires = "anchors")]
+    servicenow_url: Option<String>,
+    /// GitLab's URL: also check the anchors of the change records' MR notes.
+    #[arg(long, value_name = "URL", requires = "anchors")]
+    gitlab_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -148,6 +166,12 @@ async fn verify(args: VerifyArgs, token: Option<String>) -> Result<u8, Fail> {
     let since = args.since.as_deref().unwrap_or(THE_BEGINNING);
     let (query, since_at, until_at) = period_query(since, args.until.as_deref())?;
     let export = Export::new(&args.url, token)?;
+    // The outside systems' credentials are read before anything is walked.
+    let outside = match (args.anchors, &args.servicenow_url) {
+        (true, Some(url)) => Some(anchors::Outside::from_env(url, args.gitlab_url.as_deref())?),
+        _ => None,
+    };
+    let mut records = anchors::Records::default();
     let mut broken = None;
     let mut unchained = 0;
     let walked = export
@@ -155,6 +179,9 @@ async fn verify(args: VerifyArgs, token: Option<String>) -> Result<u8, Fail> {
             if line.record["chain_ok"] != true {
                 broken = Some(broken_line(&line));
                 return Ok(false);
+            }
+            if outside.is_some() {
+                records.add(line.record);
             }
             if line.record["request"]["chain"]["unchained"].as_u64().is_some_and(|n| n > 0) {
                 unchained += 1;
@@ -175,7 +202,22 @@ async fn verify(args: VerifyArgs, token: Option<String>) -> Result<u8, Fail> {
         "gatehouse audit verify: {} requests touched in [{since_at}, {until_at}): every history chain verifies{before}",
         walked.records
     );
-    Ok(EXIT_OK)
+    let Some(outside) = outside else { return Ok(EXIT_OK) };
+    match anchors::check(&outside, &export, &records, since_at, until_at).await? {
+        anchors::Outcome::Broken(line) => {
+            println!("gatehouse audit verify: {}", one_line(&line));
+            Ok(EXIT_BROKEN)
+        }
+        anchors::Outcome::Held { servicenow, gitlab, records } => {
+            let in_gitlab =
+                if args.gitlab_url.is_some() { format!(" and {gitlab} in GitLab's MR notes") } else { String::new() };
+            println!(
+                "gatehouse audit verify: {} anchors checked ({servicenow} in ServiceNow's work notes of [{since_at}, {until_at}){in_gitlab}) on {records} records: each matches its record's history",
+                servicenow + gitlab,
+            );
+            Ok(EXIT_OK)
+        }
+    }
 }
 
 /// Where the export goes: a new private file, or stdout.

@@ -99,17 +99,57 @@ impl Export {
 
     /// One page: its body and its `Link` header, after retries.
     async fn page(&self, query: &str) -> Result<(String, Option<String>), Fail> {
-        let url = self.page_url(query);
+        let found = self.fetch(self.page_url(query), false).await?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// The evidence record of the ServiceNow record `sys_id` (`GET /v1/audit/records?
+    /// servicenow_sys_id=`), or `None` when Gatehouse holds none (404).
+    pub(super) async fn record_of_servicenow(&self, sys_id: &str) -> Result<Option<Value>, Fail> {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["v1", "audit", "records"]);
+        }
+        url.query_pairs_mut().append_pair("servicenow_sys_id", sys_id);
+        let Some((body, _)) = self.fetch(url, true).await? else { return Ok(None) };
+        let record = serde_json::from_str(&body)
+            .map_err(|_| Fail(format!("Gatehouse's record of ServiceNow sys_id {sys_id} is not JSON")))?;
+        Ok(Some(record))
+    }
+
+    /// The evidence of the change record of `project_id`, `sha` and `environment`; `None` when
+    /// Gatehouse has none.
+    pub(super) async fn change_record(
+        &self,
+        project_id: u64,
+        sha: &str,
+        environment: &str,
+    ) -> Result<Option<Value>, Fail> {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["v1", "changes", &project_id.to_string(), sha, "evidence"]);
+        }
+        url.query_pairs_mut().append_pair("environment", environment);
+        let Some((body, _)) = self.fetch(url, true).await? else { return Ok(None) };
+        let record = serde_json::from_str(&body)
+            .map_err(|_| Fail(format!("Gatehouse's change record {project_id}/{sha}/{environment} is not JSON")))?;
+        Ok(Some(record))
+    }
+
+    /// GET `url` with the token: the body and the `Link` header, after retries; `None` for a 404
+    /// when `missing_ok` (a refusal otherwise).
+    async fn fetch(&self, url: Url, missing_ok: bool) -> Result<Option<(String, Option<String>)>, Fail> {
         let mut attempt = 0;
         loop {
             let failure = match self.http.get(url.clone()).header(AUTHORIZATION, self.auth.clone()).send().await {
                 Ok(resp) if resp.status().is_success() => {
                     let link = resp.headers().get(LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
                     match resp.text().await {
-                        Ok(body) => return Ok((body, link)),
+                        Ok(body) => return Ok(Some((body, link))),
                         Err(e) => format!("the answer broke off: {e}"),
                     }
                 }
+                Ok(resp) if missing_ok && resp.status() == StatusCode::NOT_FOUND => return Ok(None),
                 Ok(resp) if !retryable(resp.status()) => {
                     let status = resp.status();
                     let body = resp.text().await.unwrap_or_default();
@@ -129,7 +169,7 @@ impl Export {
     }
 }
 
-fn retryable(status: StatusCode) -> bool {
+pub(super) fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
@@ -159,7 +199,7 @@ fn refusal(status: StatusCode, body: &str) -> Fail {
     ))
 }
 
-fn transport(e: &reqwest::Error) -> String {
+pub(super) fn transport(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {

@@ -6,6 +6,9 @@
 //! loopback: `gatehouse_link` (the link being signed in for, scoped to the callback path, so the
 //! token never travels to the identity provider and is not stored) and `gatehouse_session` (scoped
 //! to the approval pages, 15 minutes).
+//!
+//! The callback also finishes an auditor's sign-in started on the audit page (functions/audit):
+//! it then sets the auditor's own session cookie and returns to `/audit/`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +16,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::Error;
 use domain::signin::ApproverSession;
 use domain::usecases::Services;
-use domain::usecases::signin::SESSION_TTL;
+use domain::usecases::signin::{CallbackCookies, SESSION_TTL, SignedIn};
+use http_api::auth::{AUDIT_SIGN_IN_COOKIE, AUDITOR_SESSION_COOKIE};
 use serde::Deserialize;
 
 use crate::{error_response, secure};
@@ -71,26 +75,42 @@ pub async fn callback(State(services): State<Services>, Query(q): Query<Callback
     let outcome = match (&q.code, &q.state, &q.error) {
         (_, _, Some(error)) => Err(Error::Forbidden(format!("the identity provider refused the sign-in ({error})"))),
         (Some(code), Some(state), None) => {
-            let link = cookie(&headers, LINK_COOKIE).unwrap_or_default();
-            services.finish_sign_in(state, code, link).await
+            let cookies = CallbackCookies {
+                link: cookie(&headers, LINK_COOKIE),
+                audit_browser: cookie(&headers, AUDIT_SIGN_IN_COOKIE),
+            };
+            services.finish_sign_in(state, code, &cookies).await
         }
         _ => Err(Error::Malformed("the callback needs code and state".into())),
     };
-    let resp = match outcome {
-        Ok(signed_in) => {
-            let mut resp =
-                (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/v1/approvals/{}", signed_in.link.expose()))])
-                    .into_response();
+    let mut resp = match outcome {
+        Ok(SignedIn::Approver { session_id, link }) => {
+            let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/v1/approvals/{}", link.expose()))])
+                .into_response();
             let h = resp.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(&services, SESSION_COOKIE, &signed_in.session_id, "/v1/approvals", SESSION_TTL.as_secs()),
+                set_cookie(&services, SESSION_COOKIE, &session_id, "/v1/approvals", SESSION_TTL.as_secs()),
             );
             h.append(header::SET_COOKIE, set_cookie(&services, LINK_COOKIE, "", "/v1/auth/callback", 0));
             resp
         }
+        // The audit page (DESIGN.md "Audit evidence"): its own session cookie, for the whole site
+        // (the page and the audit API).
+        Ok(SignedIn::Auditor { session_id, .. }) => {
+            let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/audit/")]).into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&services, AUDITOR_SESSION_COOKIE, &session_id, "/", SESSION_TTL.as_secs()),
+            );
+            resp
+        }
         Err(e) => error_response(e, false),
     };
+    if cookie(&headers, AUDIT_SIGN_IN_COOKIE).is_some() {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(&services, AUDIT_SIGN_IN_COOKIE, "", "/v1/auth/callback", 0));
+    }
     secure(resp)
 }
 

@@ -76,15 +76,11 @@ fn person(v: &Value) -> String {
     }
 }
 
-/// The whole page for one evidence record.
-pub fn render(record: &Value) -> String {
-    let request = field(record, "request");
-    let number = text(field(field(record, "servicenow"), "number"));
-    let id = text(field(record, "id"));
-    let history = field(record, "history");
-    let entries = history.as_array().map_or(0, Vec::len);
-    let chain = if record["chain_ok"] == true {
-        let head = field(request, "chain");
+/// The banner saying whether the chain verifies, from the record's `chain_ok`, `chain_break` and
+/// the head `head`.
+fn chain_banner(record: &Value, head: &Value) -> String {
+    let entries = field(record, "history").as_array().map_or(0, Vec::len);
+    if record["chain_ok"] == true {
         format!(
             "<p class=\"ok\">History chain verified: {} entries chained, {} recorded before chaining.</p>",
             esc(&text(field(head, "count"))),
@@ -97,7 +93,72 @@ pub fn render(record: &Value) -> String {
             esc(&text(field(broken, "entry"))),
             esc(&text(field(broken, "reason")))
         )
-    };
+    }
+}
+
+fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <meta name=\"referrer\" content=\"no-referrer\"><title>Evidence {}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        esc(title)
+    )
+}
+
+/// The page for a change record's evidence (`change_record::evidence`).
+pub fn render_change(record: &Value) -> String {
+    let number = text(field(field(record, "servicenow"), "number"));
+    let gitlab = field(record, "gitlab");
+    let mut body = format!(
+        "<h1>Evidence: {} — change {}</h1>{}<h2>Change</h2>{}",
+        esc(&number),
+        esc(&text(field(record, "id"))),
+        chain_banner(record, field(record, "chain")),
+        rows(&[
+            ("Status", text(field(record, "status"))),
+            ("ServiceNow change", format!("{number} (sys_id {})", text(field(field(record, "servicenow"), "sys_id")))),
+            ("Project", format!("{} ({})", text(field(gitlab, "project_path")), text(field(gitlab, "project_id")))),
+            ("Commit", text(field(gitlab, "sha"))),
+            ("Environment", text(field(record, "environment"))),
+            ("Title", text(field(record, "title"))),
+            ("Pipeline", text(field(gitlab, "pipeline_url"))),
+            ("Merge request", text(field(gitlab, "merge_request_iid"))),
+            ("Emergency", text(field(record, "emergency_reason"))),
+            ("Planned", format!("{} – {}", text(field(record, "planned_start")), text(field(record, "planned_end")))),
+            ("Verify job played", text(field(gitlab, "played_job"))),
+            ("Deployment", text(field(record, "deployment"))),
+            ("Created", text(field(record, "created_at"))),
+            ("Last written", text(field(record, "updated_at"))),
+        ])
+    );
+    body.push_str("<h2>Requested by</h2>");
+    body.push_str(&table(
+        field(record, "requested_by"),
+        &[("At", "at"), ("Who", "actor"), ("Identity", "proof")],
+        "No request recorded.",
+    ));
+    body.push_str("<h2>History</h2>");
+    body.push_str(&table(
+        field(record, "history"),
+        &[
+            ("At", "at"),
+            ("Actor", "actor"),
+            ("Step", "event"),
+            ("Note", "note"),
+            ("Identity", "proof"),
+            ("Hash", "hash"),
+        ],
+        "No history (recorded before change histories were kept).",
+    ));
+    document(&number, &body)
+}
+
+/// The whole page for one evidence record.
+pub fn render(record: &Value) -> String {
+    let request = field(record, "request");
+    let number = text(field(field(record, "servicenow"), "number"));
+    let id = text(field(record, "id"));
+    let history = field(record, "history");
+    let chain = chain_banner(record, field(request, "chain"));
     let decision = field(record, "decision");
     let mut body = format!(
         "<h1>Evidence: {} — request {}</h1>{chain}<h2>Request</h2>{}",
@@ -177,11 +238,7 @@ pub fn render(record: &Value) -> String {
         ],
         "No mail is owed or dead.",
     ));
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>Evidence {}</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        esc(&number)
-    )
+    document(&number, &body)
 }
 
 #[cfg(test)]
@@ -204,5 +261,14 @@ mod tests {
         assert!(!page.contains("<script>") && !page.contains("<img") && !page.contains("<b>edited"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "{page}");
         assert!(page.contains("BROKEN at entry 1"));
+        let change = json!({
+            "id": "4242/abc/production", "chain_ok": true, "chain": {"count": 2, "unchained": 0},
+            "servicenow": {"number": "CHG<1>"}, "gitlab": {"project_path": "<acme>"},
+            "title": "<script>x</script>", "history": [{"actor": "ci", "event": "requested", "note": "<i>n</i>"}],
+            "requested_by": []
+        });
+        let page = render_change(&change);
+        assert!(!page.contains("<script>") && !page.contains("<i>n") && !page.contains("<acme>"), "{page}");
+        assert!(page.contains("History chain verified: 2 entries chained"), "{page}");
     }
 }

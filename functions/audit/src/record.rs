@@ -39,6 +39,8 @@ pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
         "error": request.error,
         "chain_ok": chain_ok,
         "chain_break": chain_break,
+        // The head as stored, what `gatehouse audit verify --anchors` checks anchors against.
+        "chain": {"count": request.chain.count, "hash": Some(&request.chain.hash).filter(|h| !h.is_empty())},
         "servicenow": {"number": request.source.number, "sys_id": request.source.sys_id},
         "approvals": approvals(request),
         "decision": {

@@ -6,7 +6,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::evidence::ChainHead;
 use crate::policy::{ChangeType, EnvironmentPolicy};
+
+mod history;
+pub use history::{ChangeEntry, ChangeEvent, GATE_ACTOR};
 
 /// What identifies a change: the commit of a project deployed to an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,6 +24,11 @@ impl ChangeKey {
     /// The change request's `correlation_id`, checked exactly on lookup.
     pub fn correlation_id(&self) -> String {
         format!("gitlab:{}:{}:{}", self.project_id, self.sha, self.environment)
+    }
+    /// The record's key in both stores (`CHG#{project}#{sha}#{env}`), which also orders records
+    /// touched at the same instant.
+    pub fn storage_key(&self) -> String {
+        format!("CHG#{}#{}#{}", self.project_id, self.sha, self.environment)
     }
     /// The hidden marker of the one MR note Gatehouse keeps per change.
     pub fn note_marker(&self) -> String {
@@ -170,6 +179,14 @@ pub struct ChangeRecord {
     pub check_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Every step taken for this commit and environment, oldest first, across the ServiceNow
+    /// changes it has had (a cancelled change is followed by a new one). Only ever appended to:
+    /// `evidence::SealingChanges` seals new entries and refuses a write that drops or edits one.
+    #[serde(default)]
+    pub history: Vec<ChangeEntry>,
+    /// The head of the history's chain (entry count and last hash).
+    #[serde(default)]
+    pub chain: ChainHead,
 }
 
 /// Storage of change records (the `CHG#…` items). Writes are conditional: `expected_version`
@@ -181,6 +198,15 @@ pub trait ChangeRecords: Send + Sync {
     async fn put_change(&self, record: &ChangeRecord, expected_version: Option<u64>) -> Result<()>;
     /// Records whose `check_at` is at or before `now`, earliest first (at most `limit`).
     async fn changes_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ChangeRecord>>;
+    /// Records last written in [`since`, `until`), in (`updated_at`, key) order, after `after`
+    /// (at most `limit`): the audit export's walk. An index may lag; the caller re-reads by key.
+    async fn changes_touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, ChangeKey)>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>>;
 }
 
 /// ServiceNow's change requests.
@@ -352,4 +378,6 @@ pub enum CiCaller {
     /// A static token of scope `ci` (only with `GATEHOUSE_CI_ALLOW_STATIC_TOKENS=true`): it proves
     /// the right to call, nothing about the job; what it names is checked in GitLab instead.
     StaticToken,
+    /// A GitLab webhook (its secret checked): it names an object, which is read back from GitLab.
+    GitLabEvent,
 }

@@ -10,10 +10,12 @@ use crate::mail::check_email;
 use crate::token::LinkKey;
 
 mod approval_policy;
+mod auditors;
 mod keys;
 mod lease;
 mod smtp;
 pub use approval_policy::approval_policy;
+pub use auditors::auditors;
 pub use keys::evidence_key;
 use keys::link_key;
 pub(crate) use lease::duration;
@@ -197,6 +199,9 @@ pub struct Config {
     /// Who approves what (`GATEHOUSE_APPROVAL_POLICY`); without it one stage of the cloud's
     /// approvers, quorum 1.
     pub approval_policy: Option<std::sync::Arc<crate::approvals::ApprovalPolicy>>,
+    /// Who may sign in to the audit page (`GATEHOUSE_AUDITORS`, e-mail addresses); empty: nobody
+    /// signs in there, auditors use a token of scope `audit`.
+    pub auditors: Vec<String>,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -441,6 +446,7 @@ impl Config {
             allow_insecure_tls: s.flag("GATEHOUSE_ALLOW_INSECURE_TLS", false)?,
             leases: LeaseSettings::load(s)?,
             approval_policy: approval_policy(s)?,
+            auditors: auditors(s)?,
             link_key,
             evidence_key,
             approver_proof,

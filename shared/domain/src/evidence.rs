@@ -12,8 +12,12 @@ use crate::keys::KeyBytes;
 use crate::model::HistoryEntry;
 use crate::token::hex;
 
+mod anchors;
 mod sealing;
+mod sealing_changes;
+pub use anchors::{ANCHOR_PREFIX, anchor_line, anchored, check_anchor, parse_anchors};
 pub use sealing::SealingStore;
+pub use sealing_changes::SealingChanges;
 
 /// Where a record's history chain ends: how many entries it has and the last entry's hash (hex).
 /// Empty for a record written before chaining.
@@ -45,7 +49,7 @@ impl EvidenceKey {
     }
 
     /// hex HMAC-SHA256(key, previous ‖ canonical JSON of `entry` without its hash).
-    fn link(&self, previous: &str, entry: &HistoryEntry) -> String {
+    fn link<E: Chained>(&self, previous: &str, entry: &E) -> String {
         hex(&self.0.hmac(&[previous.as_bytes(), canonical_entry(entry).as_bytes()]))
     }
 }
@@ -56,24 +60,47 @@ impl std::fmt::Debug for EvidenceKey {
     }
 }
 
+/// An entry of a record's history that the chain covers: a request's `HistoryEntry` or a change's
+/// `ChangeEntry`.
+pub trait Chained: Serialize + Clone {
+    fn hash(&self) -> Option<&str>;
+    fn set_hash(&mut self, hash: Option<String>);
+    /// Whether this entry is the one that creates its record (a record created since chaining
+    /// has no unsealed entries before it).
+    fn opens_record(&self) -> bool;
+}
+
+impl Chained for HistoryEntry {
+    fn hash(&self) -> Option<&str> {
+        self.hash.as_deref()
+    }
+    fn set_hash(&mut self, hash: Option<String>) {
+        self.hash = hash;
+    }
+    fn opens_record(&self) -> bool {
+        self.from.is_none()
+    }
+}
+
 /// What is hashed of an entry: its JSON without `hash`, keys sorted. Fields absent when empty
 /// (`proof`) stay absent, so a field added later the same way leaves earlier hashes valid.
-pub fn canonical_entry(entry: &HistoryEntry) -> String {
-    let unsealed = HistoryEntry { hash: None, ..entry.clone() };
-    // A HistoryEntry is plain data: serialising it cannot fail.
+pub fn canonical_entry<E: Chained>(entry: &E) -> String {
+    let mut unsealed = entry.clone();
+    unsealed.set_hash(None);
+    // An entry is plain data: serialising it cannot fail.
     let value = serde_json::to_value(&unsealed).unwrap_or_default();
     crate::usecases::intake::canonical_json(&value)
 }
 
 /// Seals `entries` onto the chain ending at `head` of the record `record_id`: sets each entry's
 /// `hash` and moves `head` past them. The first entry of a record chains to the record's id.
-pub fn seal(key: &EvidenceKey, record_id: &str, head: &mut ChainHead, entries: &mut [HistoryEntry]) {
+pub fn seal<E: Chained>(key: &EvidenceKey, record_id: &str, head: &mut ChainHead, entries: &mut [E]) {
     for entry in entries {
         let previous = if head.count == 0 { record_id } else { head.hash.as_str() };
         let hash = key.link(previous, entry);
         head.count += 1;
         head.hash.clone_from(&hash);
-        entry.hash = Some(hash);
+        entry.set_hash(Some(hash));
     }
 }
 
@@ -100,22 +127,22 @@ pub struct Verified {
 /// Checks `entries` (as stored, oldest first) against the chain of `record_id` and its `head`.
 ///
 /// Entries without a hash are accepted only as the record's first entries, before its first
-/// sealed one, and only when that sealed entry is not a creation (`from` empty): a record created
+/// sealed one, and only when that sealed entry is not a creation (`opens_record`): a record created
 /// since chaining has no unsealed entries at all. They are counted as `unchained`, not as broken.
-pub fn verify(
+pub fn verify<E: Chained>(
     key: &EvidenceKey,
     record_id: &str,
-    entries: &[HistoryEntry],
+    entries: &[E],
     head: &ChainHead,
 ) -> Result<Verified, ChainBreak> {
     let broken = |entry: usize, reason: String| Err(ChainBreak { entry, reason });
-    let first_sealed = entries.iter().position(|e| e.hash.is_some()).unwrap_or(entries.len());
-    if first_sealed > 0 && entries.get(first_sealed).is_some_and(|e| e.from.is_none()) {
+    let first_sealed = entries.iter().position(|e| e.hash().is_some()).unwrap_or(entries.len());
+    if first_sealed > 0 && entries.get(first_sealed).is_some_and(Chained::opens_record) {
         return broken(0, format!("has no hash, yet comes before the record's sealed creation (entry {first_sealed})"));
     }
     let mut previous = record_id.to_string();
     for (i, entry) in entries.iter().enumerate().skip(first_sealed) {
-        let Some(hash) = &entry.hash else {
+        let Some(hash) = entry.hash() else {
             return broken(i, "has no hash, after the chain began: it was added outside Gatehouse".into());
         };
         let expected = key.link(&previous, entry);
@@ -125,7 +152,7 @@ pub fn verify(
                 "its hash does not match: it was edited, or an entry before it was removed, inserted or moved".into(),
             );
         }
-        previous.clone_from(hash);
+        previous = hash.to_string();
     }
     let chained = (entries.len() - first_sealed) as u64;
     if head.count != chained {
@@ -271,7 +298,10 @@ mod tests {
     fn history_from_before_chaining_is_unchained_not_broken() {
         let entries = history();
         assert_eq!(verify(&key(), ID, &entries, &ChainHead::default()), Ok(Verified { chained: 0, unchained: 4 }));
-        assert_eq!(verify(&key(), ID, &[], &ChainHead::default()), Ok(Verified { chained: 0, unchained: 0 }));
+        assert_eq!(
+            verify::<HistoryEntry>(&key(), ID, &[], &ChainHead::default()),
+            Ok(Verified { chained: 0, unchained: 0 })
+        );
         // A head that claims entries the history lacks is broken.
         assert_eq!(break_at(&entries, &ChainHead { count: 1, hash: "ab".into() }), 4);
         // An old record written on after chaining began: the old entries stay unchained.

@@ -14,16 +14,29 @@ use crate::token::TokenHash;
 pub struct PendingSignIn {
     pub nonce: String,
     pub pkce_verifier: String,
-    /// The approval link the sign-in returns to, as the SHA-256 of its token: the token itself
-    /// never travels to the identity provider and is never stored.
-    pub link: TokenHash,
+    /// What the sign-in is for, and so where it returns and which session it opens.
+    pub purpose: SignInPurpose,
     pub expires_at: Timestamp,
 }
 
 impl std::fmt::Debug for PendingSignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingSignIn").field("link", &self.link).field("expires_at", &self.expires_at).finish()
+        f.debug_struct("PendingSignIn").field("purpose", &self.purpose).field("expires_at", &self.expires_at).finish()
     }
+}
+
+/// What a sign-in is for. Each purpose opens its own kind of session: an approver's session never
+/// opens the audit page, and an auditor's never decides an approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "for", rename_all = "snake_case")]
+pub enum SignInPurpose {
+    /// Deciding through an approval link, kept as the SHA-256 of its token: the token itself
+    /// never travels to the identity provider and is never stored. The browser returns with the
+    /// link in a cookie, which must hash to this.
+    Approval { link: TokenHash },
+    /// Opening the audit page (DESIGN.md "Audit evidence"): `browser` is the SHA-256 of the
+    /// random value the starting browser got as a cookie, so that only that browser can finish it.
+    AuditPage { browser: String },
 }
 
 /// Who signed in, as the identity provider vouched for it: a verified e-mail address, the issuer,

@@ -8,8 +8,9 @@ use axum::http::Method;
 use axum::middleware;
 use axum::routing::{MethodFilter, on};
 use domain::config::{ApiTokens, Scope};
+use domain::usecases::Services;
 
-use crate::auth::require_scope;
+use crate::auth::{require_scope, require_scope_or_auditor};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,10 @@ pub enum Access {
     IdTokenOr(Scope),
     /// GitLab's webhook secret in `X-Gitlab-Token` (checked by the handler).
     GitLabWebhookToken,
+    /// An auditor's session (the `gatehouse_audit_session` cookie of a sign-in on the audit
+    /// page, by someone listed in `GATEHOUSE_AUDITORS`), or a bearer token of this scope; checked
+    /// before the handler runs. A bearer token, when one is sent, decides alone.
+    AuditorSessionOr(Scope),
 }
 
 /// One route as the table records it.
@@ -43,6 +48,8 @@ pub struct Routes<S = ()> {
     router: Router<S>,
     specs: Vec<RouteSpec>,
     tokens: ApiTokens,
+    /// Where auditors' sessions are looked up (`AuditorSessionOr` routes).
+    sessions: Option<Services>,
 }
 
 /// A function's finished routes.
@@ -61,10 +68,17 @@ impl Mounted {
 
 impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn new(tokens: ApiTokens) -> Self {
-        Routes { router: Router::new(), specs: Vec::new(), tokens }
+        Routes { router: Router::new(), specs: Vec::new(), tokens, sessions: None }
     }
 
-    /// Adds `method path` answered by `handler`; a `Scope` route gets the bearer check first. GET
+    /// Lets `AuditorSessionOr` routes look auditors' sessions up in `services`.
+    pub fn with_auditor_sessions(mut self, services: Services) -> Self {
+        self.sessions = Some(services);
+        self
+    }
+
+    /// Adds `method path` answered by `handler`; a `Scope` route gets the bearer check first, an
+    /// `AuditorSessionOr` route the bearer or session check. GET
     /// routes answer HEAD too, as axum does.
     pub fn add<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
@@ -73,8 +87,19 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
         let mut route = on(filter, handler);
-        if let Access::Scope(scope) = access {
-            route = route.route_layer(middleware::from_fn_with_state((self.tokens.clone(), scope), require_scope));
+        match access {
+            Access::Scope(scope) => {
+                route = route.route_layer(middleware::from_fn_with_state((self.tokens.clone(), scope), require_scope));
+            }
+            Access::AuditorSessionOr(scope) => {
+                // A wiring mistake, found when the function starts: never a route left open.
+                let services = self.sessions.clone().expect("Routes::with_auditor_sessions before an auditor route");
+                route = route.route_layer(middleware::from_fn_with_state(
+                    (self.tokens.clone(), scope, services),
+                    require_scope_or_auditor,
+                ));
+            }
+            Access::Public | Access::SignedOr(_) | Access::IdTokenOr(_) | Access::GitLabWebhookToken => {}
         }
         self.router = self.router.route(path, route);
         self.specs.push(RouteSpec { method, path, access });

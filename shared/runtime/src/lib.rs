@@ -6,7 +6,7 @@ use std::sync::Arc;
 use domain::catalog::Catalog;
 use domain::changes::ChangeRecords;
 use domain::config::{ApproverProof, Config, LeaseSettings, ServiceNowAuth};
-use domain::evidence::SealingStore;
+use domain::evidence::{SealingChanges, SealingStore};
 use domain::policy::ChangePolicy;
 use domain::ports::{Itsm, SourceItems};
 use domain::signin::IdentityProvider;
@@ -101,7 +101,8 @@ pub fn change_gate(config: &Config, records: Arc<dyn ChangeRecords>) -> Result<O
     Ok(Some(Arc::new(ChangeGate {
         recheck: config.sweep_interval,
         pipeline_check_after: gl.pipeline_check_after,
-        records,
+        // The one place change histories are sealed, whatever the store.
+        records: SealingChanges::wrap(records, config.evidence_key.clone()),
         changes,
         code,
         policy: Arc::new(change_policy(config)?),
@@ -117,13 +118,14 @@ pub fn services(config: &Config, signals: Arc<dyn Signals>) -> Result<Services> 
 /// The services on `store`, which every use-case writes through a `SealingStore`: the one place
 /// history entries are sealed onto their request's chain (audit evidence), whatever the store.
 /// Pass the bare store: sealed twice, a chain would not verify.
-pub fn services_with(
+pub fn services_with<S: domain::ports::Store + ChangeRecords + 'static>(
     config: &Config,
-    store: Arc<dyn domain::ports::Store>,
+    store: Arc<S>,
     signals: Arc<dyn Signals>,
 ) -> Result<Services> {
     let (catalog, leases) = clouds(config)?;
     Ok(Services {
+        changes: SealingChanges::wrap(store.clone(), config.evidence_key.clone()),
         store: SealingStore::wrap(store, config.evidence_key.clone()),
         catalog,
         config: Arc::new(Config { leases, ..config.clone() }),

@@ -12,7 +12,7 @@ use crate::{
 };
 
 fn change_pk(key: &ChangeKey) -> String {
-    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
+    key.storage_key()
 }
 
 /// The partition of `gsi1` that holds the changes with a `check_at`.
@@ -27,6 +27,9 @@ fn change_item(record: &ChangeRecord) -> Result<Item> {
     item.insert("type".into(), s("change"));
     item.insert("version".into(), AttributeValue::N(record.version.to_string()));
     item.insert("data".into(), s(json(record)?));
+    // The audit export's walk (`changes_touched`).
+    item.insert("gsi2pk".into(), s(crate::touched::change_month_partition(record.updated_at)));
+    item.insert("gsi2sk".into(), s(format!("{}#{pk}", sortable(record.updated_at))));
     if !record.sys_id.is_empty() {
         item.insert("gsi1pk".into(), s(format!("CHGSYS#{}", record.sys_id)));
         item.insert("gsi1sk".into(), s(pk));
@@ -131,5 +134,15 @@ impl ChangeRecords for DynamoStore {
         // The index orders by the time it was written with; the table's may differ if it moved.
         due.sort_by_cached_key(|r| (r.check_at, change_pk(&r.key)));
         Ok(due)
+    }
+
+    async fn changes_touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, ChangeKey)>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        self.changes_touched_between(since, until, after, limit).await
     }
 }

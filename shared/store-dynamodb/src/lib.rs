@@ -10,7 +10,7 @@
 //! | owed message    | `REQ#{id}`             | `MSG#{message id}`        | `data` (the `OutboxMessage` as JSON), `next_attempt_at`; while a sender holds it `claimed_by`, `claimed_until`; `gsi1pk = MSG`, `gsi1sk = {next_attempt_at or claimed_until}#{id}`; once dead: `dead`, `gsi1pk = MSGDEAD`, `gsi1sk = {dead}#{id}` (see `messages`) |
 //! | sign-in         | `AUTH#{sha256 of state}` | `META`                  | `data` (nonce, PKCE verifier, the link's token hash), `expires_at`, `ttl` (expiry + 1 day); taken once by the callback |
 //! | session         | `SES#{sha256 of cookie}` | `META`                  | `data` (issuer, subject, verified e-mail, amr), `expires_at`, `ttl` (expiry + 1 day) |
-//! | change          | `CHG#{project}#{sha}#{env}` | `META`               | `version` (N), `data` (the `ChangeRecord` as JSON); once it has a sys_id: `gsi1pk = CHGSYS#{sys_id}`, `gsi1sk = {pk}` |
+//! | change          | `CHG#{project}#{sha}#{env}` | `META`               | `version` (N), `data` (the `ChangeRecord` as JSON, its sealed history included); once it has a sys_id: `gsi1pk = CHGSYS#{sys_id}`, `gsi1sk = {pk}`; always `gsi2pk = CHGUPD#{yyyy-mm}`, `gsi2sk = {updated_at}#{pk}` |
 //! | change check    | `CHG#{project}#{sha}#{env}` | `DUE`                | written in the same transaction as the change (not at all for a new one without `check_at`); while `check_at` is set: `check_at`, `gsi1pk = CHGDUE`, `gsi1sk = {check_at}#{pk}`; without, no index attributes |
 //!
 //! Every item also carries `type` (`request`, `history`, `source`, `token`, `message`, `sign_in`,
@@ -19,7 +19,8 @@
 //! index, `gsi1` (`gsi1pk` hash, `gsi1sk` range, projection ALL), is sparse: only open requests with
 //! a due time, owed messages, changes with a sys_id and change checks with a `check_at` are in it;
 //! `due`, `messages_due`, `message_counts`, `change_by_sys_id` and `changes_due` query it. The
-//! second, `gsi2` (alike), holds every request by the month of its last write, for `touched`.
+//! second, `gsi2` (alike), holds every request and change record by the month of its last write,
+//! for `touched` and `changes_touched`.
 //! Index answers may lag behind the writes, so they only name candidates: every write is
 //! conditioned on the item itself, and the export re-reads each request. An item has one place in
 //! an index, which is why a change's `check_at` rides on its own `DUE` item rather than on `META`.

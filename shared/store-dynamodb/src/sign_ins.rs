@@ -115,7 +115,7 @@ mod tests {
         let pending = PendingSignIn {
             nonce: "n".into(),
             pkce_verifier: "v".into(),
-            link: TokenHash::from_stored("ab".repeat(32)),
+            purpose: domain::signin::SignInPurpose::Approval { link: TokenHash::from_stored("ab".repeat(32)) },
             expires_at,
         };
         let it = item(sign_in_pk("cd"), "sign_in", &pending, expires_at).unwrap();

@@ -1,7 +1,9 @@
-//! The requests touched in a period (`Store::touched`, for the audit export) through `gsi2`: every
-//! request item carries `gsi2pk = UPD#{yyyy-mm}`, the month (UTC) of its `updated_at`, and
-//! `gsi2sk = {updated_at}#{id}`, rewritten with each write of the request. A period is read month
-//! by month, each month one range query on the sort key.
+//! The requests and change records touched in a period (`Store::touched`,
+//! `ChangeRecords::changes_touched`, for the audit export) through `gsi2`: every request item
+//! carries `gsi2pk = UPD#{yyyy-mm}`, the month (UTC) of its `updated_at`, and
+//! `gsi2sk = {updated_at}#{id}`, rewritten with each write of the request; a change record's item
+//! likewise `CHGUPD#{yyyy-mm}` and `{updated_at}#{pk}`. A period is read month by month, each
+//! month one range query on the sort key.
 //!
 //! A month rather than a day: whatever the bucket's length, the bucket of the current time takes
 //! every write of the moment, so a longer one costs nothing when writing, and a year's export is
@@ -9,6 +11,7 @@
 //! "Best practices for designing and using partition keys effectively",
 //! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
 
+use domain::changes::{ChangeKey, ChangeRecord};
 use domain::model::{Request, RequestId};
 use domain::{Error, Result};
 use jiff::civil::Date;
@@ -22,13 +25,22 @@ fn month_of(t: Timestamp) -> Date {
     t.to_zoned(TimeZone::UTC).date().first_of_month()
 }
 
-fn partition(month: Date) -> String {
-    format!("UPD#{}", month.strftime("%Y-%m"))
+/// The `gsi2` partitions of requests and of change records.
+const REQUESTS: &str = "UPD";
+const CHANGES: &str = "CHGUPD";
+
+fn partition(prefix: &str, month: Date) -> String {
+    format!("{prefix}#{}", month.strftime("%Y-%m"))
 }
 
 /// The `gsi2pk` of a request last written at `updated_at`.
 pub(crate) fn month_partition(updated_at: Timestamp) -> String {
-    partition(month_of(updated_at))
+    partition(REQUESTS, month_of(updated_at))
+}
+
+/// The `gsi2pk` of a change record last written at `updated_at`.
+pub(crate) fn change_month_partition(updated_at: Timestamp) -> String {
+    partition(CHANGES, month_of(updated_at))
 }
 
 impl DynamoStore {
@@ -39,6 +51,32 @@ impl DynamoStore {
         after: Option<(Timestamp, RequestId)>,
         limit: usize,
     ) -> Result<Vec<Request>> {
+        let after = after.map(|(at, id)| (at, id.as_str().to_string()));
+        self.walk_touched(REQUESTS, "request", since, until, after, limit).await
+    }
+
+    pub(crate) async fn changes_touched_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, ChangeKey)>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let after = after.map(|(at, key)| (at, key.storage_key()));
+        self.walk_touched(CHANGES, "change", since, until, after, limit).await
+    }
+
+    /// The items of `prefix`'s partitions written in [`since`, `until`) after (`at`, `id`), in
+    /// (`updated_at`, id) order, decoded as `what`.
+    async fn walk_touched<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        what: &str,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: usize,
+    ) -> Result<Vec<T>> {
         let start = match &after {
             Some((at, _)) if *at >= since => *at,
             _ => since,
@@ -48,7 +86,8 @@ impl DynamoStore {
         }
         // BETWEEN is inclusive at both ends. No key equals `sortable(until)` (every key goes on
         // with `#{id}`), so it admits exactly the times before `until`. A `~` after the last id
-        // seen sorts after that key and before every later one (ids are lower-case hex and `-`).
+        // seen sorts after that key and before every later one (request ids are lower-case hex
+        // and `-`; change keys letters, digits and `#-_./`, all below `~`).
         let lower = match &after {
             Some((at, id)) if *at >= since => format!("{}#{id}~", sortable(*at)),
             _ => sortable(since),
@@ -62,12 +101,12 @@ impl DynamoStore {
                 .query_all(
                     Some(GSI2),
                     "gsi2pk = :pk AND gsi2sk BETWEEN :lower AND :upper",
-                    vec![(":pk", partition(month)), (":lower", lower.clone()), (":upper", upper.clone())],
+                    vec![(":pk", partition(prefix, month)), (":lower", lower.clone()), (":upper", upper.clone())],
                     limit - found.len(),
                 )
                 .await?;
             for item in &items {
-                found.push(decode_data::<Request>(item, "request")?);
+                found.push(decode_data::<T>(item, what)?);
             }
             month = month
                 .checked_add(1.month())

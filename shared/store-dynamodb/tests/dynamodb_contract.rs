@@ -54,6 +54,54 @@ mod export {
     export_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn Store> }.await);
 }
 
+mod history {
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use domain::model::HistoryEntry;
+    use domain::ports::Store;
+    use store::history_contract;
+
+    history_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn Store> }.await);
+
+    /// One history item's `data` overwritten with PutItem: the next write through the watch
+    /// names it.
+    #[tokio::test]
+    async fn the_watch_names_an_item_edited_between_writes() {
+        let store = super::fresh_store().await;
+        let raw = store.clone();
+        store::contract::the_watch_names_an_entry_edited_between_writes(
+            Arc::new(store) as Arc<dyn Store>,
+            |id, entry| async move {
+                let items = raw
+                    .client()
+                    .query()
+                    .table_name(raw.table())
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+                    .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
+                    .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .unwrap()
+                    .items
+                    .unwrap_or_default();
+                let mut item = items
+                    .into_iter()
+                    .find(|item| {
+                        let data = item.get("data").and_then(|d| d.as_s().ok()).unwrap();
+                        serde_json::from_str::<HistoryEntry>(data).unwrap().hash == entry.hash
+                    })
+                    .expect("the entry's item");
+                let edited = HistoryEntry { note: Some("edited by hand".into()), ..entry };
+                item.insert("data".into(), AttributeValue::S(serde_json::to_string(&edited).unwrap()));
+                raw.client().put_item().table_name(raw.table()).set_item(Some(item)).send().await.unwrap();
+            },
+        )
+        .await;
+    }
+}
+
 mod chain {
     use std::sync::Arc;
 
@@ -330,7 +378,7 @@ async fn sign_ins_and_sessions_are_items_with_a_ttl_a_day_past_expiry() {
     let pending = PendingSignIn {
         nonce: "nonce".into(),
         pkce_verifier: "verifier".into(),
-        link: ApprovalToken::generate().hash(),
+        purpose: domain::signin::SignInPurpose::Approval { link: ApprovalToken::generate().hash() },
         expires_at,
     };
     store.begin_sign_in(&state, &pending).await.unwrap();

@@ -1,6 +1,7 @@
 //! The CI gate's change records in the SQLite store: one row per (project, sha, environment) in
 //! `changes`, the `ChangeRecord` as JSON in `data`, its `sys_id` and `version` beside it for the
-//! lookups and conditions, and `check_at` (fixed-width RFC 3339) for the sweeper's due list.
+//! lookups and conditions, `check_at` (fixed-width RFC 3339) for the sweeper's due list, and
+//! `updated_ns` (`updated_at` in nanoseconds, indexed with the key) for the audit export's walk.
 //!
 //! A declared child of `sqlite` (it uses the store's connection and helpers).
 
@@ -10,10 +11,11 @@ use domain::{Error, Result};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::touched::ns;
 use super::{SqliteStore, db, json, parse};
 
 fn change_key(key: &ChangeKey) -> String {
-    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
+    key.storage_key()
 }
 
 /// `check_at` as the `changes.check_at` column holds it: RFC 3339 in UTC with nine fractional
@@ -52,7 +54,34 @@ pub(super) fn migrate_changes(conn: &mut Connection) -> Result<()> {
     }
     tx.execute("CREATE INDEX IF NOT EXISTS changes_due ON changes (check_at, key) WHERE check_at IS NOT NULL", [])
         .map_err(db("migrating the schema"))?;
+    migrate_touched_changes(&tx)?;
     tx.commit().map_err(db("migrating the schema"))
+}
+
+/// Adds `updated_ns` to a `changes` table from before the audit export, fills it from the records,
+/// and makes its index (within the caller's transaction).
+fn migrate_touched_changes(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let what = "migrating the schema";
+    let exists: bool = tx
+        .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('changes') WHERE name = 'updated_ns'", [], |row| {
+            row.get(0)
+        })
+        .map_err(db(what))?;
+    if !exists {
+        tx.execute("ALTER TABLE changes ADD COLUMN updated_ns INTEGER", []).map_err(db(what))?;
+    }
+    let unfilled: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT key, data FROM changes WHERE updated_ns IS NULL").map_err(db(what))?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(db(what))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db(what))?
+    };
+    for (key, data) in unfilled {
+        let record: ChangeRecord = parse(&data)?;
+        tx.execute("UPDATE changes SET updated_ns = ?1 WHERE key = ?2", params![ns(record.updated_at), key])
+            .map_err(db(what))?;
+    }
+    tx.execute("CREATE INDEX IF NOT EXISTS changes_updated ON changes (updated_ns, key)", []).map_err(db(what))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -87,18 +116,20 @@ impl ChangeRecords for SqliteStore {
             let key = change_key(&record.key);
             let data = json(&record)?;
             let check_at = record.check_at.map(sortable);
+            let updated = ns(record.updated_at);
             let changed = match expected_version {
                 None => conn
                     .execute(
-                        "INSERT INTO changes (key, sys_id, version, data, check_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                        "INSERT INTO changes (key, sys_id, version, data, check_at, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          ON CONFLICT (key) DO NOTHING",
-                        params![key, record.sys_id, record.version as i64, data, check_at],
+                        params![key, record.sys_id, record.version as i64, data, check_at, updated],
                     )
                     .map_err(db("writing a change"))?,
                 Some(v) => conn
                     .execute(
-                        "UPDATE changes SET sys_id = ?2, version = ?3, data = ?4, check_at = ?5 WHERE key = ?1 AND version = ?6",
-                        params![key, record.sys_id, record.version as i64, data, check_at, v as i64],
+                        "UPDATE changes SET sys_id = ?2, version = ?3, data = ?4, check_at = ?5, updated_ns = ?6
+                         WHERE key = ?1 AND version = ?7",
+                        params![key, record.sys_id, record.version as i64, data, check_at, updated, v as i64],
                     )
                     .map_err(db("writing a change"))?,
             };
@@ -120,6 +151,36 @@ impl ChangeRecords for SqliteStore {
                 })
                 .map_err(db("querying due changes"))?;
             rows.map(|r| r.map_err(db("querying due changes")).and_then(|d| parse(&d))).collect()
+        })
+        .await
+    }
+
+    async fn changes_touched(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        after: Option<(Timestamp, ChangeKey)>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Without `after`, the page starts at `since` itself: every key sorts after the empty one.
+        let (from_ns, from_key) = match &after {
+            Some((at, key)) => (ns(*at), change_key(key)),
+            None => (ns(since), String::new()),
+        };
+        self.run(move |conn| {
+            let what = "listing the changes of a period";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT data FROM changes
+                     WHERE updated_ns >= ?1 AND updated_ns < ?2 AND (updated_ns, key) > (?3, ?4)
+                     ORDER BY updated_ns, key LIMIT ?5",
+                )
+                .map_err(db(what))?;
+            let rows = stmt
+                .query_map(params![ns(since), ns(until), from_ns, from_key, limit], |row| row.get::<_, String>(0))
+                .map_err(db(what))?;
+            rows.map(|r| r.map_err(db(what)).and_then(|d| parse(&d))).collect()
         })
         .await
     }

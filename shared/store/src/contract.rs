@@ -31,6 +31,16 @@ pub use stages::*;
 mod export;
 pub use export::*;
 
+/// The cases on change records' history and their walk over a period (audit evidence).
+#[path = "contract_changes.rs"]
+mod changes;
+pub use changes::*;
+
+/// The case on history only ever appended to, through every write (audit evidence).
+#[path = "contract_history.rs"]
+mod history;
+pub use history::*;
+
 pub fn sample_request(sys_id: &str) -> Request {
     let now = Timestamp::now();
     Request {
@@ -275,7 +285,12 @@ fn key() -> String {
 }
 
 fn pending_sign_in(expires_at: Timestamp) -> PendingSignIn {
-    PendingSignIn { nonce: sys_id(), pkce_verifier: key(), link: ApprovalToken::generate().hash(), expires_at }
+    PendingSignIn {
+        nonce: sys_id(),
+        pkce_verifier: key(),
+        purpose: domain::signin::SignInPurpose::Approval { link: ApprovalToken::generate().hash() },
+        expires_at,
+    }
 }
 
 fn approver_session(email: &str, expires_at: Timestamp) -> ApproverSession {
@@ -419,6 +434,8 @@ pub fn change_record(sha_seed: &str) -> domain::changes::ChangeRecord {
         check_at: None,
         created_at: now,
         updated_at: now,
+        history: vec![],
+        chain: Default::default(),
     }
 }
 
@@ -586,7 +603,8 @@ macro_rules! change_records_contract {
     ($make:expr) => {
         $crate::change_records_contract!(@cases $make;
             change_records_are_conditional, changes_come_due_at_their_check_at,
-            a_change_leaves_the_due_list_when_check_at_moves, racing_check_at_writes_leave_the_winners_time);
+            a_change_leaves_the_due_list_when_check_at_moves, racing_check_at_writes_leave_the_winners_time,
+            change_history_is_sealed_and_only_appended, changes_touched_in_a_period_come_in_order);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

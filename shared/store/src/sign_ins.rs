@@ -121,7 +121,7 @@ mod tests {
         PendingSignIn {
             nonce: "n".into(),
             pkce_verifier: "v".into(),
-            link: TokenHash::from_stored("ab".repeat(32)),
+            purpose: domain::signin::SignInPurpose::Approval { link: TokenHash::from_stored("ab".repeat(32)) },
             expires_at,
         }
     }

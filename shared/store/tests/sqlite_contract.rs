@@ -52,6 +52,38 @@ async fn a_file_store_keeps_its_records_across_reopening() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+mod history {
+    use std::sync::Arc;
+
+    use domain::ports::Store;
+    use gatehouse_store::{SqliteStore, history_contract};
+
+    history_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> }.await);
+
+    /// One history row's note changed with an UPDATE through a second connection: the next write
+    /// through the watch names it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_watch_names_a_row_edited_between_writes() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-history-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("gatehouse.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>;
+        let db = path.clone();
+        gatehouse_store::contract::the_watch_names_an_entry_edited_between_writes(store, |id, entry| async move {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let changed = conn
+                .execute(
+                    "UPDATE history SET data = json_set(data, '$.note', 'edited by hand')
+                     WHERE request_id = ?1 AND json_extract(data, '$.hash') = ?2",
+                    rusqlite::params![id.as_str(), entry.hash.unwrap()],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+        })
+        .await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
 mod export {
     use std::sync::Arc;
 

@@ -115,6 +115,8 @@ async fn list_notes(
     .await
 }
 
+/// "Get single merge request note" (https://docs.gitlab.com/ee/api/notes.html): 404 when the
+/// merge request holds no note of that id.
 async fn get_note(
     State(st): Shared,
     headers: HeaderMap,

@@ -131,6 +131,24 @@ async fn unknown_things_and_unplayable_jobs() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// One MR note by id, as an auditor reads it (`gatehouse audit verify --anchors`): "Get single
+/// merge request note", https://docs.gitlab.com/ee/api/notes.html; 404 for an id the merge request
+/// does not hold (another merge request's note included).
+#[tokio::test]
+async fn one_note_is_read_by_id_and_an_absent_one_is_404() {
+    let sim = start().await;
+    let id = sim.add_note(demo::PROJECT_ID, demo::MERGE_REQUEST_IID, "Deployed.\n\ngatehouse-chain: 3:ab").unwrap();
+    let (status, note) = get(&sim, &format!("/projects/4242/merge_requests/7/notes/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((note["id"].as_u64(), note["body"].as_str()), (Some(id), Some("Deployed.\n\ngatehouse-chain: 3:ab")));
+    for path in [
+        format!("/projects/4242/merge_requests/7/notes/{}", id + 1000),
+        format!("/projects/4242/merge_requests/8/notes/{id}"),
+    ] {
+        assert_eq!(get(&sim, &path).await, (StatusCode::NOT_FOUND, json!({"message": "404 Not found"})), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn projects_are_found_by_path_and_parameters_by_form() {
     let sim = start().await;

@@ -679,7 +679,11 @@ mod tests {
         assert_eq!(n("correlation_id!=a"), 1);
         assert_eq!(n("correlation_idINa,b"), 3);
         assert_eq!(n("no_such_field=x"), 3, "unknown field: dropped");
-        assert_eq!(n("correlation_idLIKEa"), 3, "unknown operator: dropped");
+        assert_eq!(n("correlation_idENDSWITHa"), 3, "unknown operator: dropped");
+        assert_eq!(n("short_descriptionLIKEO"), 2, "LIKE: contains, ignoring case");
+        assert_eq!(n("short_description>three"), 1, "compared as text");
+        assert_eq!(n("short_description>=three^short_description<two"), 1);
+        assert_eq!(n("short_description<=one"), 1);
         assert_eq!(n("correlation_id=b^ORcorrelation_id=a"), 1, "^OR: dropped");
         assert_eq!(n("active=true^state=-5"), 3);
         let order: Vec<String> =

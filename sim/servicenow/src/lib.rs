@@ -6,7 +6,8 @@
 //!   the shape of ServiceNow's published token sample with `expires_in`;
 //! - `GET|POST /api/now/table/{table}` and `GET|PATCH|PUT|DELETE /api/now/table/{table}/{sys_id}`,
 //!   answering `{"result": ...}` with string values as the Table API does. Supported:
-//!   `sysparm_query` (`=`, `!=`, `IN`, `ORDERBY`/`ORDERBYDESC`, joined with `^`, on fields or
+//!   `sysparm_query` (`=`, `!=`, `IN`, `LIKE`, `>`, `>=`, `<`, `<=`,
+//!   `ORDERBY`/`ORDERBYDESC`, joined with `^`, on fields or
 //!   dot-walked fields; any other condition, and a condition on a field the table lacks, is
 //!   silently ignored, as ServiceNow does; `=` ignores case, as ServiceNow's database does),
 //!   `sysparm_fields` (unknown fields are left out; dot-walked fields such as
@@ -16,7 +17,9 @@
 //!   `rel="first"`, `"prev"`, `"next"` and `"last"`), `sysparm_display_value=false|true|all`
 //!   and `sysparm_exclude_reference_link`;
 //! - `GET /api/now/table/sys_journal_field` over the journal (`element_id`, `element`, `name`,
-//!   `value`, `sys_created_on`, `sys_created_by`);
+//!   `value`, `sys_created_on`, `sys_created_by`), queried and paged like any table (an auditor
+//!   reads the anchors of Gatehouse's work notes so: `element=work_notes^valueLIKEgatehouse-chain:
+//!   ^sys_created_on>=…^ORDERBYsys_created_on`); writing it is refused (403, an ACL exception);
 //! - the Change Management API's standard changes: `GET /api/sn_chg_rest/change/standard/template`
 //!   and `POST /api/sn_chg_rest/change/standard/{standard_change_template_id}` (fields as
 //!   `{"display_value","value"}` with typed values; see `change_api.rs`). A change created from

@@ -14,6 +14,11 @@ pub(crate) enum Cond {
     Eq(String, String),
     Ne(String, String),
     In(String, Vec<String>),
+    /// `LIKE`: contains.
+    Like(String, String),
+    /// `>`, `>=`, `<`, `<=`: by [`compare`] (numbers as numbers; dates as ServiceNow stores them,
+    /// `YYYY-MM-DD HH:MM:SS`, compare as text).
+    Cmp(String, Ordering, bool, String),
 }
 
 impl Cond {
@@ -28,6 +33,11 @@ impl Cond {
                 let value = get(f);
                 vs.iter().any(|v| same(&value, v))
             }
+            Cond::Like(f, v) => get(f).to_lowercase().contains(&v.to_lowercase()),
+            Cond::Cmp(f, wanted, or_equal, v) => {
+                let o = compare(&get(f), v);
+                o == *wanted || (*or_equal && o == Ordering::Equal)
+            }
         }
     }
 }
@@ -37,10 +47,15 @@ pub(crate) struct ParsedQuery {
     pub(crate) order: Vec<(String, bool)>,
 }
 
-/// Reads the subset of encoded-query syntax Gatehouse uses: `field=value`, `field!=value`,
-/// `fieldINa,b`, `ORDERBYfield`, `ORDERBYDESCfield`, joined with `^`. Like ServiceNow, a
-/// condition it does not understand (another operator, `^OR`, `^NQ`, an unknown field) is
-/// silently dropped.
+/// Reads the subset of encoded-query syntax Gatehouse and its auditors use: `field=value`,
+/// `field!=value`, `fieldINa,b`, `fieldLIKEtext` (contains), `field>value`,
+/// `field>=value`, `field<value`, `field<=value`, `ORDERBYfield`, `ORDERBYDESCfield`, joined with
+/// `^` (operators as listed in "Operators available for filters and queries",
+/// https://docs.servicenow.com/bundle/istanbul-platform-user-interface/page/use/common-ui-elements/reference/r_OpAvailableFiltersQueries.html;
+/// text matching ignores case). Like ServiceNow, a condition it does not understand (another
+/// operator, `^OR`, `^NQ`, an unknown field) is silently dropped: "the invalid part of the query
+/// condition is dropped, and the results are based on the valid part of the query"
+/// (https://docs.servicenow.com/bundle/helsinki-application-development/page/app-store/dev_portal/API_reference/GlideRecord/concept/c_GlideRecordAPI.html).
 pub(crate) fn parse_query(query: &str, knows: impl Fn(&str) -> bool) -> ParsedQuery {
     let mut q = ParsedQuery { conds: Vec::new(), order: Vec::new() };
     for part in query.split('^') {
@@ -63,12 +78,23 @@ pub(crate) fn parse_query(query: &str, knows: impl Fn(&str) -> bool) -> ParsedQu
         if field.is_empty() || !knows(field) {
             continue;
         }
+        let f = || field.to_string();
         if let Some(v) = rest.strip_prefix("!=") {
-            q.conds.push(Cond::Ne(field.into(), v.into()));
+            q.conds.push(Cond::Ne(f(), v.into()));
         } else if let Some(v) = rest.strip_prefix('=') {
-            q.conds.push(Cond::Eq(field.into(), v.into()));
+            q.conds.push(Cond::Eq(f(), v.into()));
         } else if let Some(v) = rest.strip_prefix("IN") {
-            q.conds.push(Cond::In(field.into(), v.split(',').map(str::to_string).collect()));
+            q.conds.push(Cond::In(f(), v.split(',').map(str::to_string).collect()));
+        } else if let Some(v) = rest.strip_prefix("LIKE") {
+            q.conds.push(Cond::Like(f(), v.into()));
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            q.conds.push(Cond::Cmp(f(), Ordering::Greater, true, v.into()));
+        } else if let Some(v) = rest.strip_prefix("<=") {
+            q.conds.push(Cond::Cmp(f(), Ordering::Less, true, v.into()));
+        } else if let Some(v) = rest.strip_prefix('>') {
+            q.conds.push(Cond::Cmp(f(), Ordering::Greater, false, v.into()));
+        } else if let Some(v) = rest.strip_prefix('<') {
+            q.conds.push(Cond::Cmp(f(), Ordering::Less, false, v.into()));
         }
     }
     q

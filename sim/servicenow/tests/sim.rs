@@ -288,6 +288,69 @@ async fn journal_fields_are_appended_not_stored() {
     assert_eq!(control[1]["text"], "second note");
 }
 
+/// What `gatehouse audit verify --anchors` asks of the journal: the work notes carrying an anchor,
+/// in a period, oldest first, a page at a time (`sysparm_limit`/`sysparm_offset`, with
+/// `X-Total-Count`), with only the fields it reads.
+#[tokio::test]
+async fn the_journal_is_read_by_text_period_and_page() {
+    let sim = sim().await;
+    let mut items = Vec::new();
+    for i in 0..3 {
+        let id = sim.insert("sc_req_item", serde_json::from_value(json!({"short_description": "VM"})).unwrap());
+        let path = format!("/api/now/table/sc_req_item/{id}");
+        send(
+            &sim,
+            reqwest::Method::PATCH,
+            &path,
+            json!({"work_notes": format!("step {i}\n\ngatehouse-chain: {i}:ab")}),
+        )
+        .await;
+        send(
+            &sim,
+            reqwest::Method::PATCH,
+            &path,
+            json!({"work_notes": "no anchor here", "comments": "gatehouse-chain: 9:x"}),
+        )
+        .await;
+        items.push(id);
+    }
+    let read = |query: String, extra: &'static str| {
+        let sim = &sim;
+        async move {
+            let mut u = url::form_urlencoded::Serializer::new(String::new());
+            u.append_pair("sysparm_query", &query);
+            u.append_pair("sysparm_fields", "element_id,name,value,sys_created_on");
+            let resp = get(sim, &format!("/api/now/table/sys_journal_field?{}{extra}", u.finish())).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let total = resp.headers()["x-total-count"].to_str().unwrap().to_string();
+            (total, body(resp).await["result"].as_array().unwrap().clone())
+        }
+    };
+    let period = "^sys_created_on>=2000-01-01 00:00:00^sys_created_on<2999-01-01 00:00:00^ORDERBYsys_created_on";
+    let anchored = format!("element=work_notes^valueLIKEGATEHOUSE-CHAIN:{period}");
+    let (total, first) = read(anchored.clone(), "&sysparm_limit=2&sysparm_offset=0").await;
+    assert_eq!(total, "3", "only the work notes with an anchor (LIKE ignores case), not the comment");
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0]["element_id"], items[0].as_str());
+    assert_eq!(first[0]["name"], "sc_req_item");
+    assert_eq!(first[0]["value"], "step 0\n\ngatehouse-chain: 0:ab");
+    assert_eq!(first[0].as_object().unwrap().len(), 4, "only the fields asked for: {}", first[0]);
+    let (_, rest) = read(anchored, "&sysparm_limit=2&sysparm_offset=2").await;
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["element_id"], items[2].as_str(), "oldest first, across pages");
+    let (total, none) = read("element=work_notes^sys_created_on<2000-01-01 00:00:00".into(), "").await;
+    assert_eq!((total.as_str(), none.len()), ("0", 0), "nothing written before the period");
+
+    // The journal is written through its record's journal fields, never directly: an ACL refuses.
+    let resp = send(&sim, reqwest::Method::POST, "/api/now/table/sys_journal_field", json!({"value": "forged"})).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(resp).await["error"]["detail"], "ACL Exception Insert Failed due to security constraints");
+    // A table name ServiceNow could not have: 400 naming it.
+    let resp = get(&sim, "/api/now/table/sys-journal-field").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body(resp).await["error"]["message"], "Invalid table sys-journal-field");
+}
+
 /// A new normal change through the Table API; answers its sys_id.
 async fn new_change(sim: &SnSim, extra: Value) -> String {
     let mut fields = json!({"short_description": "Deploy"});

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use domain::config::Config;
@@ -263,4 +264,36 @@ pub fn rewrite_history_actor(data_dir: &std::path::Path, id: &str, entry: usize,
         )
         .unwrap();
     assert_eq!(changed, 1, "entry {entry} of request {id}");
+}
+
+/// `gatehouse audit ARGS` with only GATEHOUSE_TOKEN = `token` in its environment.
+pub async fn gatehouse_audit(args: &[&str], token: &str) -> (i32, String, String) {
+    gatehouse_audit_env(args, token, &[]).await
+}
+
+/// `gatehouse audit ARGS` with only GATEHOUSE_TOKEN = `token` and `env` (an auditor's own
+/// credentials for ServiceNow or GitLab) in its environment; no token or password is printed.
+pub async fn gatehouse_audit_env(args: &[&str], token: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("audit")
+        .args(args)
+        .env_clear()
+        .env("GATEHOUSE_TOKEN", token)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start gatehouse");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("gatehouse audit finished within 60 s")
+        .expect("gatehouse audit ran");
+    let (stdout, stderr) = (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap());
+    let secrets = env.iter().filter(|(name, _)| name.ends_with("_PASSWORD") || name.ends_with("_TOKEN"));
+    for secret in std::iter::once(token).chain(secrets.map(|(_, value)| *value)) {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret was printed: {stdout}{stderr}");
+    }
+    (output.status.code().expect("exited"), stdout, stderr)
 }

@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 
 use super::Services;
+use crate::changes::{ChangeKey, ChangeRecord};
 use crate::error::{Error, Result};
 use crate::evidence::{ChainBreak, Verified, verify};
 use crate::model::{HistoryEntry, Request, RequestId};
@@ -102,6 +103,83 @@ impl Position {
     }
 }
 
+/// A place in the export's walk over change records, (`updated_at`, key): where a page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePosition {
+    pub updated_at: Timestamp,
+    pub key: ChangeKey,
+}
+
+impl ChangePosition {
+    pub fn of(record: &ChangeRecord) -> ChangePosition {
+        ChangePosition { updated_at: record.updated_at, key: record.key.clone() }
+    }
+}
+
+/// Where the export goes on: the requests come first, then the change records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportCursor {
+    /// After this request.
+    Request(Position),
+    /// Among the change records: from their start, or after this one.
+    Change(Option<ChangePosition>),
+}
+
+impl ExportCursor {
+    /// Opaque, base64url (no padding): a request's as `Position::to_cursor`; a change record's of
+    /// `["change"]` or `["change","<updated_at>",project_id,"<sha>","<environment>"]`.
+    pub fn to_cursor(&self) -> String {
+        match self {
+            ExportCursor::Request(p) => p.to_cursor(),
+            ExportCursor::Change(None) => URL_SAFE_NO_PAD.encode(r#"["change"]"#),
+            ExportCursor::Change(Some(p)) => {
+                let k = &p.key;
+                URL_SAFE_NO_PAD
+                    .encode(serde_json::json!(["change", p.updated_at, k.project_id, k.sha, k.environment]).to_string())
+            }
+        }
+    }
+
+    /// Reads a cursor `to_cursor` made for a page of `period`; anything else is a 422 on `cursor`.
+    pub fn from_cursor(text: &str, period: &Period) -> Result<ExportCursor> {
+        let bad = || Error::invalid("cursor", "is not a cursor this export handed out: start again without it");
+        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(|_| bad())?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if value.get(0).and_then(|v| v.as_str()) != Some("change") {
+            return Position::from_cursor(text, period).map(ExportCursor::Request);
+        }
+        if value.as_array().is_some_and(|a| a.len() == 1) {
+            return Ok(ExportCursor::Change(None));
+        }
+        let (_, at, project_id, sha, environment): (String, String, u64, String, String) =
+            serde_json::from_value(value).map_err(|_| bad())?;
+        let updated_at = at.parse::<Timestamp>().map_err(|_| bad())?;
+        let key = super::gate::key(project_id, &sha, &environment).map_err(|_| bad())?;
+        if !period.contains(updated_at) {
+            return Err(Error::invalid(
+                "cursor",
+                "belongs to another period: keep since and until as the page gave them",
+            ));
+        }
+        Ok(ExportCursor::Change(Some(ChangePosition { updated_at, key })))
+    }
+}
+
+/// A change record the store's answer named, at its place; `record` as a re-read by key found it
+/// (`None` when it has moved on since, or out of the period), as for requests.
+#[derive(Debug, Clone)]
+pub struct ChangeCandidate {
+    pub position: ChangePosition,
+    pub record: Option<ChangeRecord>,
+}
+
+/// One page of the walk over the change records of a period.
+#[derive(Debug, Clone)]
+pub struct ChangesPage {
+    pub candidates: Vec<ChangeCandidate>,
+    pub more: bool,
+}
+
 /// A request and its history as one consistent read, with what verifying its chain found.
 #[derive(Debug, Clone)]
 pub struct Consistent {
@@ -147,6 +225,32 @@ impl Services {
             .try_collect()
             .await?;
         Ok(TouchedPage { candidates, more })
+    }
+
+    /// Up to `limit` change records touched in `period` after `after`, in (`updated_at`, key)
+    /// order, each re-read by key, as `touched_page` does for requests.
+    pub async fn changes_page(
+        &self,
+        period: &Period,
+        after: Option<&ChangePosition>,
+        limit: usize,
+    ) -> Result<ChangesPage> {
+        let after = after.map(|p| (p.updated_at, p.key.clone()));
+        let mut found =
+            self.changes.changes_touched(period.since, period.until, after, limit.saturating_add(1)).await?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let candidates = futures::stream::iter(found)
+            .map(|listed| async move {
+                let position = ChangePosition::of(&listed);
+                let fresh = self.changes.get_change(&listed.key).await?;
+                let record = fresh.filter(|r| period.contains(r.updated_at) && r.updated_at <= listed.updated_at);
+                Ok::<_, Error>(ChangeCandidate { position, record })
+            })
+            .buffered(REREADS_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(ChangesPage { candidates, more })
     }
 
     /// The request with its history, read so that the two agree, and what the chain check found:
@@ -222,5 +326,16 @@ mod tests {
         }
         let other = Period { since: at("2026-03-01T00:00:00Z"), until: at("2026-04-01T00:00:00Z") };
         assert_eq!(field_of(Position::from_cursor(&cursor, &other).unwrap_err()), "cursor");
+        // The export's cursors: a request's reads as before, a change record's and the changes' start.
+        let request = ExportCursor::Request(position);
+        assert_eq!(ExportCursor::from_cursor(&request.to_cursor(), &period).unwrap(), request);
+        let start = ExportCursor::Change(None);
+        assert_eq!(ExportCursor::from_cursor(&start.to_cursor(), &period).unwrap(), start);
+        let key = ChangeKey { project_id: 4242, sha: "a".repeat(40), environment: "prod/eu".into() };
+        let change = ExportCursor::Change(Some(ChangePosition { updated_at: at("2026-01-09T00:00:00Z"), key }));
+        assert_eq!(ExportCursor::from_cursor(&change.to_cursor(), &period).unwrap(), change);
+        assert_eq!(field_of(ExportCursor::from_cursor(&change.to_cursor(), &other).unwrap_err()), "cursor");
+        let forged = URL_SAFE_NO_PAD.encode(r#"["change","2026-01-09T00:00:00Z",1,"../x","prod"]"#);
+        assert_eq!(field_of(ExportCursor::from_cursor(&forged, &period).unwrap_err()), "cursor");
     }
 }

@@ -8,9 +8,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::gate_caller::check_key;
+use super::gate_history::{record_answer, work_note};
 use crate::changes::{
-    ChangeDraft, ChangeKey, ChangeManagement, ChangeRecord, ChangeRecords, ChangeState, CiCaller, CiIdentity, CodeHost,
-    state,
+    ChangeDraft, ChangeEntry, ChangeEvent, ChangeKey, ChangeManagement, ChangeRecord, ChangeRecords, ChangeState,
+    CiCaller, CiIdentity, CodeHost, state,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::policy::{ChangePolicy, WindowVerdict};
@@ -256,34 +257,16 @@ pub fn key(project_id: u64, sha: &str, environment: &str) -> Result<ChangeKey> {
     Ok(ChangeKey { project_id, sha: sha.to_ascii_lowercase(), environment: environment.to_string() })
 }
 
-fn note_body(rec: &ChangeRecord, answer: &ChangeAnswer) -> String {
-    let short = &rec.key.sha[..rec.key.sha.len().min(8)];
-    // Once the deploy was reported, the gate's "blocked: already closed" would mislead a reader.
-    let gate = match (&rec.reported, answer.decision) {
-        (Some(result), _) => format!("🏁 done: the deployment was reported ({result})"),
-        (None, GateDecision::Proceed) => format!("✅ proceed: {}", answer.reason),
-        (None, GateDecision::Wait) => format!("⏳ wait: {}", answer.reason),
-        (None, GateDecision::Blocked) => format!("⛔ blocked: {}", answer.reason),
-    };
-    let mut body = format!(
-        "{}\n**Change [{}]({})** gates the deploy of `{short}` to `{}`.\n\n| | |\n|---|---|\n| Approval | {} |\n| State | {} |\n| Gate | {gate} |\n| Pipeline | [#{}]({}) |\n",
-        rec.key.note_marker(),
-        answer.number,
-        answer.url,
-        rec.key.environment,
-        answer.approval,
-        answer.state.display,
-        rec.pipeline_id,
-        rec.pipeline_url,
+/// The first entry of a request for a change: what the pipeline asked for.
+fn requested_note(body: &ChangeRequest) -> String {
+    let mut note = format!(
+        "pipeline {} of {} asks to deploy commit {} (ref {}) to {}: {}",
+        body.pipeline_id, body.project_path, body.sha, body.ref_name, body.environment, body.title
     );
-    if let Some(reason) = &rec.emergency_reason {
-        body.push_str(&format!("| Type | 🚨 **emergency**: {reason} |\n"));
+    if let Some(reason) = &body.emergency_reason {
+        note.push_str(&format!(" (emergency: {reason})"));
     }
-    if let Some(result) = &rec.reported {
-        body.push_str(&format!("| Deployment | {result} |\n"));
-    }
-    body.push_str("\n_Kept up to date by Gatehouse._");
-    body
+    note
 }
 
 impl ChangeGate {
@@ -310,31 +293,6 @@ impl ChangeGate {
             decision,
             reason,
             window,
-        }
-    }
-
-    /// Edits (or first posts) the MR note when what it shows changed. Best effort: the gate's
-    /// answer never waits on GitLab being up.
-    pub(crate) async fn refresh_note(&self, rec: &mut ChangeRecord, answer: &ChangeAnswer) -> bool {
-        let Some(iid) = rec.merge_request_iid else { return false };
-        let body = note_body(rec, answer);
-        let summary = format!(
-            "{}|{}|{:?}|{}|{:?}",
-            answer.approval, answer.state.value, answer.decision, answer.reason, rec.reported
-        );
-        if rec.note_summary.as_deref() == Some(summary.as_str()) {
-            return false;
-        }
-        match self.code.upsert_note(rec.key.project_id, iid, &rec.key.note_marker(), &body).await {
-            Ok(id) => {
-                rec.mr_note_id = Some(id);
-                rec.note_summary = Some(summary);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(change = %rec.number, error = %e.chain(), "could not update the MR note");
-                false
-            }
         }
     }
 
@@ -375,6 +333,12 @@ impl ChangeGate {
                         rec.updated_at = now;
                         rec.check_at = Some(now + since(self.recheck));
                         let answer = self.answer(&rec, &change, now);
+                        let again = format!(
+                            "pipeline {} (ref {}) asks again for change {}, which is open",
+                            body.pipeline_id, body.ref_name, rec.number
+                        );
+                        rec.history.push(ChangeEntry::by(caller, now, ChangeEvent::Requested, again));
+                        record_answer(&mut rec, &answer, now);
                         rec.note_summary = None; // a new pipeline: show it in the note
                         self.refresh_note(&mut rec, &answer).await;
                         rec.version += 1;
@@ -387,7 +351,10 @@ impl ChangeGate {
                 }
                 _ => {}
             }
-            // Claim the key, then create (or adopt a change an earlier attempt created).
+            // Claim the key, then create (or adopt a change an earlier attempt created). The
+            // history of the key's earlier changes (cancelled, closed) is kept and goes on.
+            let mut history = existing.as_ref().map(|r| r.history.clone()).unwrap_or_default();
+            history.push(ChangeEntry::by(caller, now, ChangeEvent::Requested, requested_note(&body)));
             let claim = ChangeRecord {
                 key: key.clone(),
                 version: existing.as_ref().map_or(1, |r| r.version + 1),
@@ -412,14 +379,16 @@ impl ChangeGate {
                 emergency_reason: body.emergency_reason.clone(),
                 created_at: now,
                 updated_at: now,
+                history,
+                chain: existing.as_ref().map(|r| r.chain.clone()).unwrap_or_default(),
             };
             match self.records.put_change(&claim, existing.as_ref().map(|r| r.version)).await {
                 Ok(()) => {}
                 Err(Error::Stale) => continue,
                 Err(e) => return Err(e),
             }
-            let change = match self.changes.find_open(&key.correlation_id()).await? {
-                Some(found) => found,
+            let (change, created) = match self.changes.find_open(&key.correlation_id()).await? {
+                Some(found) => (found, None),
                 None => {
                     let summary = super::gate_summary::release_summary(
                         self.code.as_ref(),
@@ -428,10 +397,16 @@ impl ChangeGate {
                         body.pipeline_id,
                     )
                     .await;
-                    self.changes.create(&self.draft(&key, &body, &summary)).await?
+                    let draft = self.draft(&key, &body, &summary);
+                    (self.changes.create(&draft).await?, Some(draft.kind.type_name()))
                 }
             };
             let mut rec = claim;
+            let made = match created {
+                Some(kind) => format!("{kind} change {} created in ServiceNow", change.number),
+                None => format!("open change {} with this commit and environment adopted", change.number),
+            };
+            rec.history.push(ChangeEntry::gate(now, ChangeEvent::Created, made));
             rec.sys_id = change.sys_id.clone();
             rec.number = change.number.clone();
             rec.url = change.url.clone();
@@ -443,6 +418,7 @@ impl ChangeGate {
                     });
             }
             let answer = self.answer(&rec, &change, now);
+            record_answer(&mut rec, &answer, now);
             self.refresh_note(&mut rec, &answer).await;
             rec.version += 1;
             self.records.put_change(&rec, Some(rec.version - 1)).await?;
@@ -494,10 +470,12 @@ impl ChangeGate {
         let change = self.current(&rec).await?;
         let now = Timestamp::now();
         let answer = self.answer(&rec, &change, now);
-        if self.refresh_note(&mut rec, &answer).await {
+        let recorded = record_answer(&mut rec, &answer, now);
+        if self.refresh_note(&mut rec, &answer).await || recorded {
             rec.version += 1;
             rec.updated_at = now;
-            // Only the note's bookkeeping: losing this write to a concurrent one is harmless.
+            // The note's bookkeeping and the answer, which the next look records again should this
+            // write lose to a concurrent one (that one's answer is then recorded first).
             let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
         }
         Ok(counted(answer))
@@ -509,7 +487,7 @@ impl ChangeGate {
         if body.environment != key.environment {
             return Err(Error::invalid("environment", "must match the change's environment"));
         }
-        let mut rec = self.record(key).await?;
+        let rec = self.record(key).await?;
         let result = match body.status {
             DeployStatus::Success => "success",
             DeployStatus::Failed => "failed",
@@ -528,26 +506,64 @@ impl ChangeGate {
         if current.is_open() && current.approval != "approved" {
             // A deploy ran without an approved change: record it for the audit, close nothing.
             let warning = format!("{text}\nWARNING: the change was not approved (approval {}).", current.approval);
-            self.changes.add_note(&rec.sys_id, &marker, &warning).await?;
+            self.changes.add_note(&rec.sys_id, &marker, &work_note(&warning, &marker, &rec.chain)).await?;
+            let now = Timestamp::now();
+            let entry = ChangeEntry::by(
+                caller,
+                now,
+                ChangeEvent::Reported,
+                format!(
+                    "{text}; the change {} was not approved (approval {}): it stays open",
+                    rec.number, current.approval
+                ),
+            );
+            self.amend(key, |r| {
+                r.history.push(entry.clone());
+                r.updated_at = now;
+            })
+            .await?;
             return Err(Error::Conflict(format!(
                 "change {} is not approved (approval {}); the deployment was recorded on it, the change stays open",
                 current.number, current.approval
             )));
         }
-        self.changes.add_note(&rec.sys_id, &marker, &text).await?;
+        self.changes.add_note(&rec.sys_id, &marker, &work_note(&text, &marker, &rec.chain)).await?;
+        let was_open = current.is_open();
         let change = match current {
             c if c.is_open() => self.changes.close(&rec.sys_id, body.status == DeployStatus::Success, &text).await?,
             closed => closed,
         };
         let now = Timestamp::now();
-        rec.reported = Some(result.to_string());
-        rec.updated_at = now;
-        // Reported and closed: nothing left to act on.
-        rec.check_at = None;
+        let mut steps = vec![ChangeEntry::by(caller, now, ChangeEvent::Reported, text.clone())];
+        steps.push(if was_open {
+            let how = if result == "success" { "successful" } else { "unsuccessful" };
+            ChangeEntry::gate(
+                now,
+                ChangeEvent::Closed,
+                format!("change {} closed in ServiceNow ({how})", change.number),
+            )
+        } else {
+            ChangeEntry::gate(
+                now,
+                ChangeEvent::Closed,
+                format!("change {} was already {}: recorded, nothing changed", change.number, change.state_display),
+            )
+        });
+        let mut rec = self
+            .amend(key, |r| {
+                r.reported = Some(result.to_string());
+                r.updated_at = now;
+                // Reported and closed: nothing left to act on.
+                r.check_at = None;
+                r.history.extend(steps.iter().cloned());
+            })
+            .await?;
         let answer = self.answer(&rec, &change, now);
-        self.refresh_note(&mut rec, &answer).await;
-        rec.version += 1;
-        let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
+        if self.refresh_note(&mut rec, &answer).await {
+            rec.version += 1;
+            // Only the note's bookkeeping: losing this write to a concurrent one is harmless.
+            let _ = self.records.put_change(&rec, Some(rec.version - 1)).await;
+        }
         Ok(answer)
     }
 

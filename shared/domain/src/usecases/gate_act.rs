@@ -8,7 +8,8 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::gate::{ChangeGate, GateDecision, VERIFY_JOB_NAME};
-use crate::changes::{ChangeRecord, ChangeState};
+use super::gate_history::{record_answer, work_note};
+use crate::changes::{ChangeEntry, ChangeEvent, ChangeRecord, ChangeState};
 use crate::error::{Error, Result};
 
 const SWEEP_BATCH: usize = 100;
@@ -51,6 +52,7 @@ impl ChangeGate {
                 }
                 GateDecision::Blocked => next.check_at = None,
             }
+            record_answer(&mut next, &answer, now);
             next.version += 1;
             // Claim first, so two callbacks or sweeps cannot both play the job.
             match self.records.put_change(&next, Some(expected)).await {
@@ -61,9 +63,16 @@ impl ChangeGate {
                 }
                 Err(e) => return Err(e),
             }
+            // What was done, for the history: a step that failed half way still records its part.
+            let mut done: Vec<ChangeEntry> = Vec::new();
             let acted = async {
                 if let Some(job) = play {
                     self.code.play_job(rec.key.project_id, job).await?;
+                    done.push(ChangeEntry::gate(
+                        now,
+                        ChangeEvent::Acted,
+                        format!("verify job {job} of pipeline {} played in GitLab", rec.pipeline_id),
+                    ));
                 }
                 match answer.decision {
                     GateDecision::Proceed => {
@@ -74,13 +83,26 @@ impl ChangeGate {
                             .await?;
                         if !approved.is_empty() {
                             tracing::info!(change = %rec.number, ?approved, "waiting deployments approved");
+                            done.push(ChangeEntry::gate(
+                                now,
+                                ChangeEvent::Acted,
+                                format!("GitLab deployments {approved:?} to {} approved", rec.key.environment),
+                            ));
                         }
                     }
                     GateDecision::Blocked if change.approval == "rejected" => {
                         let reason = format!("{} was rejected in ServiceNow: {}", change.number, answer.reason);
-                        self.code
+                        let rejected = self
+                            .code
                             .reject_deployments(rec.key.project_id, &rec.key.environment, &rec.key.sha, &reason)
                             .await?;
+                        if !rejected.is_empty() {
+                            done.push(ChangeEntry::gate(
+                                now,
+                                ChangeEvent::Acted,
+                                format!("GitLab deployments {rejected:?} to {} rejected", rec.key.environment),
+                            ));
+                        }
                         // Cancelled, so the commit's next pipeline gets a new change.
                         if change.is_open() {
                             let marker = format!("gatehouse:cancel:{}", rec.key.correlation_id());
@@ -88,7 +110,8 @@ impl ChangeGate {
                                 "{reason}. Gatehouse cancelled this change, so the next pipeline of commit {} gets a new one.",
                                 rec.key.sha
                             );
-                            self.changes.cancel(&rec.sys_id, &marker, &note).await?;
+                            self.changes.cancel(&rec.sys_id, &marker, &work_note(&note, &marker, &next.chain)).await?;
+                            done.push(ChangeEntry::gate(now, ChangeEvent::Cancelled, note));
                         }
                     }
                     _ => {}
@@ -96,6 +119,10 @@ impl ChangeGate {
                 Ok::<_, Error>(())
             }
             .await;
+            if !done.is_empty() {
+                // Must not be lost: written onto whatever the record is by now.
+                next = self.amend(&rec.key, |r| r.history.extend(done.iter().cloned())).await?;
+            }
             if let Err(e) = acted {
                 // Undo the claim of the job, so the next look can still play it.
                 if play.is_some() {
@@ -153,8 +180,10 @@ impl ChangeGate {
                 Ok(Some(change)) => self.act(rec.clone(), &change, now).await.map(|_| ()),
                 Ok(None) => {
                     // Gone from ServiceNow: nothing left to act on.
+                    let gone = format!("change {} is no longer in ServiceNow: nothing left to act on", rec.number);
                     let mut done = rec.clone();
                     done.check_at = None;
+                    done.history.push(ChangeEntry::gate(now, ChangeEvent::Cancelled, gone));
                     done.version += 1;
                     self.records.put_change(&done, Some(rec.version)).await
                 }

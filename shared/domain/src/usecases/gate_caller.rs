@@ -74,7 +74,7 @@ impl ChangeGate {
                     emergency_reason: body.emergency_reason,
                 }
             }
-            CiCaller::StaticToken => ChangeRequest {
+            CiCaller::StaticToken | CiCaller::GitLabEvent => ChangeRequest {
                 project_id: required("project_id", body.project_id)?,
                 project_path: required("project_path", body.project_path)?,
                 sha: required("sha", body.sha)?.to_ascii_lowercase(),
@@ -92,7 +92,7 @@ impl ChangeGate {
             },
         };
         self.may_deploy(caller, &request)?;
-        if let CiCaller::StaticToken = caller {
+        if !matches!(caller, CiCaller::Job(_)) {
             self.check_in_gitlab(&request).await?;
         }
         Ok(request)

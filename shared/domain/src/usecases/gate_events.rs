@@ -8,7 +8,8 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::gate::{ChangeGate, DeployStatus, DeploymentBody};
-use crate::changes::{ChangeKey, ChangeRecord, CiCaller};
+use super::gate_history::work_note;
+use crate::changes::{ChangeEntry, ChangeEvent, ChangeKey, ChangeRecord, CiCaller};
 use crate::error::{Error, Result};
 
 /// What a GitLab webhook says happened: only which object to look at.
@@ -52,7 +53,7 @@ impl ChangeGate {
                     pipeline_url: format!("GitLab deployment {deployment_id}"),
                     job_url: None,
                 };
-                match self.report(&CiCaller::StaticToken, &key, body).await {
+                match self.report(&CiCaller::GitLabEvent, &key, body).await {
                     // Recorded on an unapproved change: the report says so; the event is handled.
                     Ok(_) | Err(Error::Conflict(_)) => Ok(()),
                     Err(e) => Err(e),
@@ -81,8 +82,10 @@ impl ChangeGate {
     }
 
     /// Cancels `rec`'s change because its pipeline ended `status` without deploying.
-    pub(crate) async fn cancel_for_pipeline(&self, mut rec: ChangeRecord, status: &str) -> Result<()> {
+    pub(crate) async fn cancel_for_pipeline(&self, rec: ChangeRecord, status: &str) -> Result<()> {
         let Some(change) = self.changes.get(&rec.sys_id).await? else { return Ok(()) };
+        let now = Timestamp::now();
+        let mut step = None;
         if change.is_open() {
             let marker = format!("gatehouse:pipeline-ended:{}:{}", rec.key.correlation_id(), rec.pipeline_id);
             let note = format!(
@@ -90,16 +93,20 @@ impl ChangeGate {
                  pipeline of commit {} gets a new one.",
                 rec.pipeline_id, rec.key.sha
             );
-            self.changes.cancel(&rec.sys_id, &marker, &note).await?;
+            self.changes.cancel(&rec.sys_id, &marker, &work_note(&note, &marker, &rec.chain)).await?;
+            step = Some(ChangeEntry::gate(now, ChangeEvent::Cancelled, format!("change {}: {note}", rec.number)));
         }
-        let expected = rec.version;
-        rec.check_at = None;
-        rec.version += 1;
-        rec.updated_at = Timestamp::now();
-        match self.records.put_change(&rec, Some(expected)).await {
-            Ok(()) | Err(Error::Stale) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let pipeline = rec.pipeline_id;
+        self.amend(&rec.key, |r| {
+            // A later pipeline may have taken the record over meanwhile: its watch stays.
+            if r.pipeline_id == pipeline {
+                r.check_at = None;
+            }
+            r.updated_at = now;
+            r.history.extend(step.iter().cloned());
+        })
+        .await?;
+        Ok(())
     }
 
     /// For the sweeper: whether `rec`'s pipeline, older than `pipeline_check_after`, ended

@@ -2,12 +2,15 @@
 
 pub mod approval;
 pub mod audit;
+pub mod audit_search;
 mod decision;
 pub mod decommission;
 pub mod gate;
 pub mod gate_act;
 pub mod gate_caller;
 pub mod gate_events;
+mod gate_note;
+mod gate_history;
 mod gate_summary;
 pub mod intake;
 pub mod lease;
@@ -65,6 +68,8 @@ impl Services {
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn Store>,
+    /// The CI gate's change records (sealed like the store), which audit evidence reads.
+    pub changes: Arc<dyn crate::changes::ChangeRecords>,
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
     pub signals: Arc<dyn Signals>,

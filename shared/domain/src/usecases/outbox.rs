@@ -13,7 +13,10 @@ use serde::Serialize;
 
 use super::Services;
 use crate::error::{Error, Result};
-use crate::model::{HistoryEntry, MessageClaim, MessageKind, MessageStatus, OutboxMessage, Request, RequestId};
+use crate::evidence::{ChainHead, anchored};
+use crate::model::{
+    HistoryEntry, MessageClaim, MessageKind, MessageStatus, OutboxMessage, Request, RequestId, WorkNote,
+};
 use crate::ports::{Itsm, Mailer, Store};
 
 /// How long a claim holds. Far longer than one delivery may take (the mail and ServiceNow clients
@@ -234,7 +237,8 @@ impl OutboxSender {
             (MessageKind::Mail(notice), _) => mailer.send(notice, &request).await,
             // The marker is unique per message: a retried write-back finds its note already there.
             (MessageKind::WorkNote(note), Some(itsm)) => {
-                itsm.write_back(&format!("gatehouse:{}", message.id), note, &request).await
+                let marker = format!("gatehouse:{}", message.id);
+                itsm.write_back(&marker, &anchored_note(note, &marker, &request.chain), &request).await
             }
             // Without a configured ITSM the note has nowhere to go: recorded as delivered.
             (MessageKind::WorkNote(_), None) => Ok(()),
@@ -315,6 +319,16 @@ impl Services {
     }
 }
 
+/// The work note as written on the item: its text, then its marker on a line of its own (where the
+/// ITSM adapter would put it, so a retried write still finds the note by its marker whatever head
+/// it carried), then the request's head as it stands now, just before the write, as the last line
+/// (DESIGN.md "Audit evidence": anchored outside Gatehouse). A request not chained yet gets no
+/// anchor.
+fn anchored_note(note: &WorkNote, marker: &str, head: &ChainHead) -> WorkNote {
+    let text = format!("{}\n{marker}", note.text.trim_end());
+    WorkNote { text: anchored(&text, head), close: note.close }
+}
+
 /// Write-backs show in the request's history; mails are seen in the outbox.
 fn written_note(message: &OutboxMessage, request: &Request) -> Option<HistoryEntry> {
     let MessageKind::WorkNote(note) = &message.kind else { return None };
@@ -355,6 +369,22 @@ mod tests {
     fn backoff_doubles_up_to_about_a_minute() {
         let secs: Vec<i64> = (0..9).map(|a| backoff(a).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+    }
+
+    #[test]
+    fn a_work_note_carries_its_marker_then_the_requests_head_last() {
+        use crate::evidence::parse_anchors;
+        let head = ChainHead { count: 5, hash: "ab".repeat(32) };
+        let note = WorkNote { text: "Approved by ops@example.com.\n".into(), close: Some(true) };
+        let written = anchored_note(&note, "gatehouse:m-1", &head);
+        assert_eq!(
+            written.text,
+            format!("Approved by ops@example.com.\ngatehouse:m-1\n\ngatehouse-chain: 5:{}", head.hash)
+        );
+        assert_eq!(written.close, Some(true));
+        assert_eq!(parse_anchors(&written.text), vec![head]);
+        let unchained = anchored_note(&note, "gatehouse:m-1", &ChainHead::default());
+        assert_eq!(unchained.text, "Approved by ops@example.com.\ngatehouse:m-1");
     }
 
     #[test]
