@@ -21,7 +21,7 @@ async fn submit(h: &Harness) -> (String, String) {
 
 /// History entries that decided the request.
 fn decisions(request: &Value) -> usize {
-    request["history"].as_array().unwrap().iter().filter(|h| h["from"] == "pending_approval").count()
+    support::steps(request).iter().filter(|h| h["from"] == "pending_approval").count()
 }
 
 async fn post_decision(h: &Harness, link: &str, form: &[(&str, &str)]) -> (u16, String) {
@@ -61,7 +61,7 @@ async fn intake_mails_the_approver_links_only_show_and_the_button_approves() {
     assert!(page.contains("class=\"approve pre\""), "?decision=approve preselects Approve");
     let r = h.request(&id).await;
     assert_eq!(r["status"], "pending_approval");
-    assert_eq!(r["history"].as_array().unwrap().len(), 1);
+    assert_eq!(support::steps(&r).len(), 1);
 
     let (status, page) = post_decision(&h, &approve, &[("decision", "approve"), ("comment", "")]).await;
     assert_eq!(status, 200, "{page}");
@@ -96,7 +96,7 @@ async fn deny_carries_the_comment_to_the_requester_and_kills_the_links() {
     assert_eq!(body["status"], "denied");
     let r = h.request(&id).await;
     assert_eq!(r["status"], "denied");
-    assert_eq!(r["history"][1]["note"], "Use the shared <pool> instead");
+    assert_eq!(support::steps(&r)[1]["note"], "Use the shared <pool> instead");
     let mails = h.wait_mails_to(REQUESTER, 2).await;
     let denied = mails.iter().find(|m| m.subject.starts_with("Denied")).expect("denied mail");
     assert!(denied.text.contains("Comment: Use the shared <pool> instead"));
@@ -412,7 +412,7 @@ async fn approvers_are_reminded_once_at_half_time_with_a_working_link_then_the_r
     let fresh = links(reminders[0]).0;
     assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 200, "the reminder's link works");
     let r = h.wait_status(&id, "expired", Duration::from_secs(20)).await;
-    assert_eq!(r["history"].as_array().unwrap().last().unwrap()["actor"], "sweeper");
+    assert_eq!(support::steps(&r).last().unwrap()["actor"], "sweeper");
     assert_eq!(h.http.get(&fresh).send().await.unwrap().status(), 410);
     let expired = h.wait_mails_to(REQUESTER, 2).await;
     assert!(expired.iter().any(|m| m.subject.starts_with("Expired: RITM0010001")));

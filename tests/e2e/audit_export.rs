@@ -117,7 +117,14 @@ async fn a_provisioned_requests_evidence_verifies_and_its_page_shows_it_escaped(
     assert_eq!(servers.len(), 1);
     assert!(servers[0]["id"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(servers[0]["addresses"].as_array().is_some_and(|a| !a.is_empty()), "{record}");
-    assert!(record["mails"]["kept"].as_str().unwrap().contains("once delivered it is removed"));
+    assert!(record["mails"]["kept"].as_str().unwrap().contains("entry of the request's history"));
+    // Every mail sent, from the chained history: to whom, which, the subject, when.
+    let sent = record["mails"]["sent"].as_array().unwrap();
+    let asked = sent.iter().find(|m| m["template"] == "approval_request").expect("the approver's mail");
+    assert_eq!(asked["to"], APPROVER);
+    assert!(asked["subject"].as_str().unwrap().starts_with("Approval needed:"), "{asked}");
+    assert!(asked["sent_at"].is_string());
+    assert!(sent.iter().any(|m| m["template"] == "active"), "the requester heard the VM is up: {sent:?}");
     assert_eq!(record["mails"]["owed"], json!([]));
 
     let (status, headers, page) = audit_get(&h, &format!("/v1/requests/{id}/evidence"), "text/html").await;

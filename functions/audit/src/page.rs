@@ -226,6 +226,13 @@ pub fn render(record: &Value) -> String {
     let mails = field(record, "mails");
     body.push_str("<h2>Mails</h2>");
     body.push_str(&format!("<p class=\"note\">{}</p>", esc(&text(field(mails, "kept")))));
+    body.push_str("<h3>Sent</h3>");
+    body.push_str(&table(
+        field(mails, "sent"),
+        &[("To", "to"), ("Template", "template"), ("Subject", "subject"), ("Sent", "sent_at")],
+        "No mail was sent.",
+    ));
+    body.push_str("<h3>Owed</h3>");
     body.push_str(&table(
         field(mails, "owed"),
         &[

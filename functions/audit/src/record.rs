@@ -5,16 +5,16 @@
 //! (`page`) shows the same record.
 
 use domain::Result;
-use domain::model::{MessageKind, OutboxMessage, Request};
+use domain::model::{HistoryEntry, MessageKind, OutboxMessage, Request};
 use domain::usecases::Services;
 use domain::usecases::outbox::MessageView;
 use serde_json::{Value, json};
 
 /// What the record can say about mails, in its own words: a delivered mail leaves the store.
-pub const MAILS_KEPT: &str = "Gatehouse keeps a mail only while it is owed: once delivered it is removed from the \
-    store, so its recipient, subject and time of sending are not part of this record (the mail system's log holds \
-    them). Listed are the mails still owed or given up on (dead), with recipient, template and the time they were \
-    queued. Work notes written on the ServiceNow item are history entries (actor servicenow).";
+pub const MAILS_KEPT: &str = "Every mail Gatehouse sent is an entry of the request's history (actor mail), chained \
+    like the rest: recipient, template, subject and the time it went out, listed under sent. Under owed are the mails \
+    not delivered yet or given up on (dead), with the time they were queued. Work notes written on the ServiceNow item \
+    are history entries too (actor servicenow).";
 
 /// The evidence record of `request`, read again with its history so that the two agree.
 pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
@@ -51,7 +51,7 @@ pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
         },
         "servers": request.servers,
         "retire_at": request.retirement.as_ref().map(|l| l.retire_at),
-        "mails": {"kept": MAILS_KEPT, "owed": owed_mails(&messages)},
+        "mails": {"kept": MAILS_KEPT, "sent": sent_mails(history), "owed": owed_mails(&messages)},
         "history": history,
         "request": shown,
     }))
@@ -78,6 +78,20 @@ fn approvals(request: &Request) -> Vec<Value> {
                     "proof": a.proof,
                 })
             })
+        })
+        .collect()
+}
+
+/// The mails sent, from the history entries that record them (`HistoryEntry::mail_sent`):
+/// recipient, template, subject, when.
+fn sent_mails(history: &[HistoryEntry]) -> Vec<Value> {
+    history
+        .iter()
+        .filter(|e| e.is_mail())
+        .filter_map(|e| {
+            let (template, rest) = e.note.as_deref()?.strip_prefix("mail ")?.split_once(" to ")?;
+            let (to, subject) = rest.split_once(": ")?;
+            Some(json!({"to": to, "template": template, "subject": subject, "sent_at": e.at}))
         })
         .collect()
 }

@@ -38,6 +38,26 @@ pub enum MailTemplate {
     Retired,
 }
 
+impl MailTemplate {
+    /// The template's name, as its JSON `template` tag says it (`approval_request`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MailTemplate::ApprovalRequest { .. } => "approval_request",
+            MailTemplate::ApprovalReminder { .. } => "approval_reminder",
+            MailTemplate::Received => "received",
+            MailTemplate::Approved => "approved",
+            MailTemplate::Denied => "denied",
+            MailTemplate::Cancelled => "cancelled",
+            MailTemplate::Expired => "expired",
+            MailTemplate::Active => "active",
+            MailTemplate::Failed => "failed",
+            MailTemplate::FailedApprover => "failed_approver",
+            MailTemplate::LeaseReminder { .. } => "lease_reminder",
+            MailTemplate::Retired => "retired",
+        }
+    }
+}
+
 /// What an approval link asks of its holder: the stage (0-based) they approve for, the approver
 /// a delegate decides for, and whether they were asked because the stage was escalated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +118,27 @@ pub fn check_header_text(field: &str, value: &str, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_templates_name_is_its_json_tag() {
+        let link = || "abc".to_string();
+        for template in [
+            MailTemplate::ApprovalRequest { link_id: link(), ask: LinkAsk::default() },
+            MailTemplate::ApprovalReminder { link_id: link(), ask: LinkAsk::default() },
+            MailTemplate::Received,
+            MailTemplate::Approved,
+            MailTemplate::Denied,
+            MailTemplate::Cancelled,
+            MailTemplate::Expired,
+            MailTemplate::Active,
+            MailTemplate::Failed,
+            MailTemplate::FailedApprover,
+            MailTemplate::LeaseReminder { link_id: link() },
+            MailTemplate::Retired,
+        ] {
+            assert_eq!(serde_json::to_value(&template).unwrap()["template"], template.name());
+        }
+    }
 
     #[test]
     fn approval_mails_stored_before_stages_still_read() {

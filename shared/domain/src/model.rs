@@ -273,7 +273,21 @@ pub struct HistoryEntry {
     pub hash: Option<String>,
 }
 
+/// The actor of the history entries that record a mail sent (audit evidence: to whom, which
+/// template, the subject, when).
+pub const MAIL_ACTOR: &str = "mail";
+
 impl HistoryEntry {
+    /// A mail that went out about a request in `status`: `mail <template> to <to>: <subject>`.
+    pub fn mail_sent(at: Timestamp, status: Status, to: &str, template: &str, subject: &str) -> HistoryEntry {
+        HistoryEntry::unchanged(at, MAIL_ACTOR, status, format!("mail {template} to {to}: {subject}"))
+    }
+
+    /// Whether the entry records a mail sent (not a step of the request itself).
+    pub fn is_mail(&self) -> bool {
+        self.actor == MAIL_ACTOR && self.from == Some(self.to)
+    }
+
     /// An entry for a step that leaves the request in `status` (an approval counted in a stage, a
     /// stage passed or escalated).
     pub fn unchanged(at: Timestamp, actor: &str, status: Status, note: String) -> HistoryEntry {

@@ -189,7 +189,14 @@ pub trait Store: SignIns + Send + Sync {
 /// Delivers one mail. The adapter renders the notice's template for the request and sends it.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, notice: &MailNotice, request: &Request) -> Result<()>;
+    /// Sends the mail; answers what it said, for the request's history.
+    async fn send(&self, notice: &MailNotice, request: &Request) -> Result<SentMail>;
+}
+
+/// A mail that went out, as the request's history records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMail {
+    pub subject: String,
 }
 
 /// The IT service management system (ServiceNow): write-backs onto the request item. `marker` is

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use domain::config::MailTransport;
 use domain::mail::MailNotice;
 use domain::model::Request;
-use domain::ports::Mailer;
+use domain::ports::{Mailer, SentMail};
 use domain::token::LinkKey;
 use domain::{Error, Result};
 use lettre::Message;
@@ -52,6 +52,11 @@ impl TemplateMailer {
     }
 
     pub fn build(&self, notice: &MailNotice, request: &Request) -> Result<Message> {
+        self.build_with_subject(notice, request).map(|(message, _)| message)
+    }
+
+    /// The message and its subject.
+    fn build_with_subject(&self, notice: &MailNotice, request: &Request) -> Result<(Message, String)> {
         let to: Mailbox = notice
             .to
             .parse()
@@ -60,20 +65,22 @@ impl TemplateMailer {
         // RFC 5322 section 3.6.4: every message should carry a Message-ID; lettre adds none and
         // not every relay does. Its right-hand side is the sender's domain, not this host's name.
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.from.email.domain());
-        Message::builder()
+        let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .message_id(Some(message_id))
-            .subject(mail.subject)
+            .subject(mail.subject.clone())
             .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
-            .map_err(|e| Error::internal("building a mail failed", e))
+            .map_err(|e| Error::internal("building a mail failed", e))?;
+        Ok((message, mail.subject))
     }
 }
 
 #[async_trait]
 impl Mailer for TemplateMailer {
-    async fn send(&self, notice: &MailNotice, request: &Request) -> Result<()> {
-        let message = self.build(notice, request)?;
-        self.transport.deliver(message).await
+    async fn send(&self, notice: &MailNotice, request: &Request) -> Result<SentMail> {
+        let (message, subject) = self.build_with_subject(notice, request)?;
+        self.transport.deliver(message).await?;
+        Ok(SentMail { subject })
     }
 }

@@ -12,7 +12,7 @@ use domain::Error;
 use domain::config::MAX_APPROVERS;
 use domain::mail::MailNotice;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, Status};
-use domain::ports::{Mailer, MessageCounts, Store};
+use domain::ports::{Mailer, MessageCounts, SentMail, Store};
 use domain::usecases::outbox::{CLAIM_LEASE, MessageKey, OutboxSender};
 use jiff::{SignedDuration, Timestamp};
 
@@ -177,11 +177,11 @@ impl CountingMailer {
 
 #[async_trait]
 impl Mailer for CountingMailer {
-    async fn send(&self, notice: &MailNotice, _request: &Request) -> domain::Result<()> {
+    async fn send(&self, notice: &MailNotice, _request: &Request) -> domain::Result<SentMail> {
         *self.sent.lock().unwrap().entry(notice.to.clone()).or_default() += 1;
         // Let the other sender run between a claim and its removal.
         tokio::task::yield_now().await;
-        Ok(())
+        Ok(SentMail { subject: format!("a mail to {}", notice.to) })
     }
 }
 
@@ -279,7 +279,7 @@ pub async fn a_sender_gives_up_after_the_last_attempt_allowed(store: Arc<dyn Sto
     struct Refusing;
     #[async_trait]
     impl Mailer for Refusing {
-        async fn send(&self, _: &MailNotice, _: &Request) -> domain::Result<()> {
+        async fn send(&self, _: &MailNotice, _: &Request) -> domain::Result<SentMail> {
             Err(Error::upstream("mail relay", "refused the recipient"))
         }
     }

@@ -297,3 +297,9 @@ pub async fn gatehouse_audit_env(args: &[&str], token: &str, env: &[(&str, &str)
     }
     (output.status.code().expect("exited"), stdout, stderr)
 }
+
+/// A request's history (as `GET /v1/requests/{id}` shows it) without the entries that record a
+/// mail sent (actor `mail`): its steps and write-backs.
+pub fn steps(request: &Value) -> Vec<&Value> {
+    request["history"].as_array().unwrap().iter().filter(|e| e["actor"] != "mail").collect()
+}

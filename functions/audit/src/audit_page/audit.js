@@ -284,6 +284,7 @@ function renderEvidence(record) {
   fillTable('history', history, ['at', 'actor', 'from', 'to', 'note', 'proof', 'hash'], 'No history.');
   const mails = record.mails || {};
   $('mails-kept').textContent = text(mails.kept);
+  fillTable('mails-sent', mails.sent, ['to', 'template', 'subject', 'sent_at'], 'No mail was sent.');
   fillTable(
     'mails',
     mails.owed,

@@ -234,18 +234,27 @@ impl OutboxSender {
             return Ok(true);
         };
         let result = match (&message.kind, itsm) {
-            (MessageKind::Mail(notice), _) => mailer.send(notice, &request).await,
+            (MessageKind::Mail(notice), _) => mailer.send(notice, &request).await.map(Some),
             // The marker is unique per message: a retried write-back finds its note already there.
             (MessageKind::WorkNote(note), Some(itsm)) => {
                 let marker = format!("gatehouse:{}", message.id);
-                itsm.write_back(&marker, &anchored_note(note, &marker, &request.chain), &request).await
+                itsm.write_back(&marker, &anchored_note(note, &marker, &request.chain), &request).await.map(|()| None)
             }
             // Without a configured ITSM the note has nowhere to go: recorded as delivered.
-            (MessageKind::WorkNote(_), None) => Ok(()),
+            (MessageKind::WorkNote(_), None) => Ok(None),
         };
         match result {
-            Ok(()) => {
-                let note = written_note(&message, &request);
+            Ok(sent) => {
+                let note = match (&message.kind, sent) {
+                    (MessageKind::Mail(notice), Some(sent)) => Some(HistoryEntry::mail_sent(
+                        Timestamp::now(),
+                        request.status,
+                        &notice.to,
+                        notice.template.name(),
+                        &sent.subject,
+                    )),
+                    _ => written_note(&message, &request),
+                };
                 settled(&message, "its delivery", self.store.message_sent(&message, &claim, note).await)?;
                 outcome.sent += 1;
             }
