@@ -10,12 +10,12 @@ mod support;
 #[path = "../oidc/signin.rs"]
 mod signin;
 
-use domain::config::{ApiTokens, ApproverProof, OidcSettings, Scope, Secret};
+use domain::config::{ApiTokens, ApproverProof, Scope};
 use jiff::Timestamp;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
-use signin::sign_in_at_real_provider;
-use support::{Harness, intake_body, links, page_of, sys_id};
+use signin::{no_redirects, set_cookie, sign_in_at_real_provider};
+use support::{Harness, intake_body, links, page_of, real_provider, sys_id};
 
 const SERVICENOW_TOKEN: &str = "audit-page-test-token-of-scope-servicenow-0001";
 const AUDIT_TOKEN: &str = "audit-page-test-token-of-scope-audit-000000001";
@@ -139,32 +139,6 @@ async fn the_search_finds_a_request_by_its_requester_or_number_in_its_period_onl
     assert!(answer["detail"].as_str().unwrap().contains("audit"), "{answer}");
     let (status, _) = search_with(&h, &[("since", since)], |r| r).await;
     assert_eq!(status, 401);
-}
-
-fn real_provider() -> OidcSettings {
-    let env = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!("{k} is not set: run tests/run.sh, or eval \"$(tests/oidc/start-provider.sh)\" first")
-        })
-    };
-    OidcSettings {
-        issuer: env("OIDC_ISSUER"),
-        client_id: env("OIDC_CLIENT_ID"),
-        client_secret: Secret::new(env("OIDC_CLIENT_SECRET")),
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// The value and attributes of the `Set-Cookie` named `name`.
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    resp.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-        let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| (v.to_string(), attrs.to_string()))
-    })
 }
 
 /// Starts the audit page's sign-in, signs in at the provider as `email`, and answers the

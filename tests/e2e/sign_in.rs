@@ -9,40 +9,14 @@ mod support;
 mod signin;
 
 use domain::config::{ApproverProof, OidcSettings, Secret};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
-use signin::sign_in_at_real_provider;
-use support::{Harness, intake_body, links, page_of, sys_id};
+use signin::{no_redirects, set_cookie, sign_in_at_real_provider};
+use support::{Harness, intake_body, links, page_of, real_provider, sys_id};
 
 const APPROVER: &str = "approver@demo.invalid";
 const SECOND: &str = "second@demo.invalid";
 const PASSWORD: &str = "demo";
-
-fn real_provider() -> OidcSettings {
-    let env = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!("{k} is not set: run tests/run.sh, or eval \"$(tests/oidc/start-provider.sh)\" first")
-        })
-    };
-    OidcSettings {
-        issuer: env("OIDC_ISSUER"),
-        client_id: env("OIDC_CLIENT_ID"),
-        client_secret: Secret::new(env("OIDC_CLIENT_SECRET")),
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// `name=value` of a `Set-Cookie` named `name`, with its attributes.
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    resp.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-        let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| (v.to_string(), attrs.to_string()))
-    })
-}
 
 async fn decide(h: &Harness, page: &str, session: Option<&str>) -> (u16, Value) {
     let mut req = h.http.post(page).header("accept", "application/json").json(&json!({"decision": "approve"}));

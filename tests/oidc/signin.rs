@@ -15,6 +15,20 @@
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode, Url};
 
+/// A client that follows no redirect, as a sign-in needs (see above).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The value and attributes of the `Set-Cookie` named `name` in `resp`.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| (v.to_string(), attrs.to_string()))
+    })
+}
+
 /// As [`try_sign_in_at_real_provider`], panicking with the reason when the sign-in fails.
 pub async fn sign_in_at_real_provider(
     http: &reqwest::Client,

@@ -18,9 +18,11 @@ pub const MAILS_KEPT: &str = "Every mail Gatehouse sent is an entry of the reque
 
 /// The evidence record of `request`, read again with its history so that the two agree.
 pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
+    // The messages first: a mail delivered leaves them in the write that adds its history entry,
+    // so the history read after lists every mail the owed ones no longer hold.
+    let messages = services.store.messages_of(&request.id).await?;
     let read = services.read_consistent(request.clone()).await?;
     let (request, history) = (&read.request, &read.history);
-    let messages = services.store.messages_of(&request.id).await?;
     let (chain_ok, chain_break) = match &read.chain {
         Ok(_) => (true, Value::Null),
         Err(broken) => (false, json!({"entry": broken.entry, "reason": broken.reason})),

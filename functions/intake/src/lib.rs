@@ -125,12 +125,15 @@ pub fn chain_view_of(r: &GateRequest, verified: &std::result::Result<Verified, C
 
 /// `request_view` with the request's history chain and its owed and dead messages.
 async fn full_view(services: &Services, request: &GateRequest) -> Result<Value> {
+    // The messages first: a message delivered leaves the list in the write that adds its history
+    // entry, so the history read after holds the entry of every message the list no longer has.
+    let messages = services.request_messages(request).await?;
     // The request and its history as one consistent read (a write between the two is read again).
     let read = services.read_consistent(request.clone()).await?;
     let request = &read.request;
     let mut view = request_view(request, &read.history);
     view["chain"] = chain_view_of(request, &read.chain);
-    view["messages"] = json!(services.request_messages(request).await?);
+    view["messages"] = json!(messages);
     Ok(view)
 }
 

@@ -57,8 +57,6 @@ mod export {
 mod history {
     use std::sync::Arc;
 
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use domain::model::HistoryEntry;
     use domain::ports::Store;
     use store::history_contract;
 
@@ -72,41 +70,46 @@ mod history {
         let raw = store.clone();
         store::contract::the_watch_names_an_entry_edited_between_writes(
             Arc::new(store) as Arc<dyn Store>,
-            |id, entry| async move {
-                let items = raw
-                    .client()
-                    .query()
-                    .table_name(raw.table())
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-                    .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
-                    .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .unwrap()
-                    .items
-                    .unwrap_or_default();
-                let mut item = items
-                    .into_iter()
-                    .find(|item| {
-                        let data = item.get("data").and_then(|d| d.as_s().ok()).unwrap();
-                        serde_json::from_str::<HistoryEntry>(data).unwrap().hash == entry.hash
-                    })
-                    .expect("the entry's item");
-                let edited = HistoryEntry { note: Some("edited by hand".into()), ..entry };
-                item.insert("data".into(), AttributeValue::S(serde_json::to_string(&edited).unwrap()));
-                raw.client().put_item().table_name(raw.table()).set_item(Some(item)).send().await.unwrap();
-            },
+            |id, entry| async move { super::edit_by_hand(&raw, &id, entry).await },
         )
         .await;
     }
 }
 
+/// Overwrites the `data` of request `id`'s history item holding `entry` with PutItem (its note
+/// changed), as someone with write access to the table but not the evidence key could.
+async fn edit_by_hand(raw: &DynamoStore, id: &domain::model::RequestId, entry: domain::model::HistoryEntry) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use domain::model::HistoryEntry;
+
+    let items = raw
+        .client()
+        .query()
+        .table_name(raw.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
+        .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut item = items
+        .into_iter()
+        .find(|item| {
+            let data = item.get("data").and_then(|d| d.as_s().ok()).unwrap();
+            serde_json::from_str::<HistoryEntry>(data).unwrap().hash == entry.hash
+        })
+        .expect("the entry's item");
+    let edited = HistoryEntry { note: Some("edited by hand".into()), ..entry };
+    item.insert("data".into(), AttributeValue::S(serde_json::to_string(&edited).unwrap()));
+    raw.client().put_item().table_name(raw.table()).set_item(Some(item)).send().await.unwrap();
+}
+
 mod chain {
     use std::sync::Arc;
 
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use domain::model::HistoryEntry;
     use domain::ports::Store;
     use store::chain_contract;
 
@@ -119,29 +122,7 @@ mod chain {
         let store = super::fresh_store().await;
         let raw = store.clone();
         store::contract::an_edited_entry_is_named(Arc::new(store) as Arc<dyn Store>, |id, entry| async move {
-            let items = raw
-                .client()
-                .query()
-                .table_name(raw.table())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
-                .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .items
-                .unwrap_or_default();
-            let mut item = items
-                .into_iter()
-                .find(|item| {
-                    let data = item.get("data").and_then(|d| d.as_s().ok()).unwrap();
-                    serde_json::from_str::<HistoryEntry>(data).unwrap().hash == entry.hash
-                })
-                .expect("the entry's item");
-            let edited = HistoryEntry { note: Some("edited by hand".into()), ..entry };
-            item.insert("data".into(), AttributeValue::S(serde_json::to_string(&edited).unwrap()));
-            raw.client().put_item().table_name(raw.table()).set_item(Some(item)).send().await.unwrap();
+            super::edit_by_hand(&raw, &id, entry).await
         })
         .await;
     }

@@ -5,6 +5,27 @@ use gatehouse_store::{SqliteStore, store_contract};
 
 store_contract!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> }.await);
 
+/// A store in a file of its own (in a fresh folder, which the caller removes).
+fn file_store(what: &str) -> (std::path::PathBuf, Arc<dyn Store>) {
+    let dir = std::env::temp_dir().join(format!("gatehouse-{what}-{}", uuid::Uuid::new_v4()));
+    let store = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).unwrap()) as Arc<dyn Store>;
+    (dir, store)
+}
+
+/// Changes the note of request `id`'s history row holding `entry` with an UPDATE through a second
+/// connection, as someone with the database file but not the evidence key could.
+fn edit_by_hand(db: &std::path::Path, id: &domain::model::RequestId, entry: domain::model::HistoryEntry) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE history SET data = json_set(data, '$.note', 'edited by hand')
+             WHERE request_id = ?1 AND json_extract(data, '$.hash') = ?2",
+            rusqlite::params![id.as_str(), entry.hash.unwrap()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
 mod chain {
     use std::sync::Arc;
 
@@ -17,20 +38,10 @@ mod chain {
     /// with the database file but not the evidence key could: `verify` names that entry.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_edited_history_row_is_named() {
-        let dir = std::env::temp_dir().join(format!("gatehouse-chain-{}", uuid::Uuid::new_v4()));
-        let path = dir.join("gatehouse.db");
-        let store = Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>;
-        let db = path.clone();
+        let (dir, store) = super::file_store("chain");
+        let db = dir.join("gatehouse.db");
         gatehouse_store::contract::an_edited_entry_is_named(store, |id, entry| async move {
-            let conn = rusqlite::Connection::open(&db).unwrap();
-            let changed = conn
-                .execute(
-                    "UPDATE history SET data = json_set(data, '$.note', 'edited by hand')
-                     WHERE request_id = ?1 AND json_extract(data, '$.hash') = ?2",
-                    rusqlite::params![id.as_str(), entry.hash.unwrap()],
-                )
-                .unwrap();
-            assert_eq!(changed, 1);
+            super::edit_by_hand(&db, &id, entry)
         })
         .await;
         std::fs::remove_dir_all(dir).unwrap();
@@ -64,20 +75,10 @@ mod history {
     /// through the watch names it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_watch_names_a_row_edited_between_writes() {
-        let dir = std::env::temp_dir().join(format!("gatehouse-history-{}", uuid::Uuid::new_v4()));
-        let path = dir.join("gatehouse.db");
-        let store = Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>;
-        let db = path.clone();
+        let (dir, store) = super::file_store("history");
+        let db = dir.join("gatehouse.db");
         gatehouse_store::contract::the_watch_names_an_entry_edited_between_writes(store, |id, entry| async move {
-            let conn = rusqlite::Connection::open(&db).unwrap();
-            let changed = conn
-                .execute(
-                    "UPDATE history SET data = json_set(data, '$.note', 'edited by hand')
-                     WHERE request_id = ?1 AND json_extract(data, '$.hash') = ?2",
-                    rusqlite::params![id.as_str(), entry.hash.unwrap()],
-                )
-                .unwrap();
-            assert_eq!(changed, 1);
+            super::edit_by_hand(&db, &id, entry)
         })
         .await;
         std::fs::remove_dir_all(dir).unwrap();

@@ -303,3 +303,17 @@ pub async fn gatehouse_audit_env(args: &[&str], token: &str, env: &[(&str, &str)
 pub fn steps(request: &Value) -> Vec<&Value> {
     request["history"].as_array().unwrap().iter().filter(|e| e["actor"] != "mail").collect()
 }
+
+/// The real OpenID provider `tests/oidc/start-provider.sh` started, from its environment.
+pub fn real_provider() -> domain::config::OidcSettings {
+    let env = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set: run tests/run.sh, or eval \"$(tests/oidc/start-provider.sh)\" first")
+        })
+    };
+    domain::config::OidcSettings {
+        issuer: env("OIDC_ISSUER"),
+        client_id: env("OIDC_CLIENT_ID"),
+        client_secret: domain::config::Secret::new(env("OIDC_CLIENT_SECRET")),
+    }
+}
