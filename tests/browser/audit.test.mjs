@@ -121,12 +121,47 @@ try {
   assert.equal(await page.locator('#evidence b').count(), 0, 'no markup from the record got into the page');
   await evidence.screenshot({ path: join(shots, 'audit-evidence.png') });
 
+  step('a pipeline asks for a change: search by its environment and open the change\'s evidence');
+  const environment = `audit-${unique}`;
+  const started = await fetch(`${base}/dev/gate/pipelines`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ environment, title: 'Audit page change' }),
+  });
+  assert.equal(started.status, 201, `the demo pipeline starts: ${await started.clone().text()}`);
+  const pipeline = (await started.json()).id;
+  const requested = await fetch(`${base}/dev/gate/pipelines/${pipeline}/request`, { method: 'POST' });
+  assert.equal(requested.status, 200, `gatehouse:request got a change: ${await requested.clone().text()}`);
+  await page.fill('#person', '');
+  await page.fill('#environment', environment);
+  const changeSearch = page.waitForResponse((r) => r.url().includes('/v1/audit/search?'));
+  await page.click('#search-button');
+  assert.equal((await changeSearch).status(), 200);
+  const changeRow = page.locator('#results tbody tr[data-kind="change"]');
+  await changeRow.first().waitFor();
+  assert.equal(await page.locator('#results tbody tr').count(), 1, 'only the change to that environment');
+  await changeRow.locator('button[data-role="open-evidence"]').click();
+  await page.locator(`#evidence[data-id$="/${environment}"]`).waitFor();
+  await page.locator('#chain[data-ok="true"]').waitFor();
+  assert.equal(await page.locator('#change-parts').isVisible(), true, 'the change\'s own parts are shown');
+  assert.equal(await page.locator('#request-parts').isVisible(), false, 'a request\'s parts are not');
+  const steps = (await page.locator('#change-history tbody tr').allTextContents()).join('\n');
+  assert.match(steps, /requested/, `the change's history shows the pipeline asking:\n${steps}`);
+  assert.match(steps, /created/, `and the change created in ServiceNow:\n${steps}`);
+  const askers = (await page.locator('#requested-by tbody tr').allTextContents()).join('\n');
+  assert.match(askers, /GitLab ID token/, `who asked, and how the job proved it:\n${askers}`);
+  await page.locator('#evidence').screenshot({ path: join(shots, 'audit-change-evidence.png') });
+
   step('download the export of the period as a .jsonl file');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
   assert.match(download.suggestedFilename(), /^gatehouse-audit-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.jsonl$/);
   const lines = readFileSync(await download.path(), 'utf8').split('\n').filter((l) => l.trim());
   const records = lines.map((l) => JSON.parse(l));
   assert.ok(records.some((r) => r.id === id && r.chain_ok === true), `the export holds ${number}`);
+  assert.ok(
+    records.some((r) => r.kind === 'change' && r.environment === environment && r.chain_ok === true),
+    'the export holds the change',
+  );
   await page.locator('#search-status', { hasText: 'Exported' }).waitFor();
 
   const csp_violations = await page.evaluate(() => window.__csp);
