@@ -247,8 +247,10 @@ describe('request item cancelled', () => {
     });
     const { body } = await api('GET', `/v1/requests/${id}`);
     assert.equal(body.status, 'cancelled');
+    // The last step (the entries that record each mail sent, actor mail, aside).
+    const last = body.history.filter((e) => e.actor !== 'mail').at(-1);
     assert.deepEqual(
-      { actor: body.history.at(-1).actor, from: body.history.at(-1).from, to: body.history.at(-1).to, note: body.history.at(-1).note },
+      { actor: last.actor, from: last.from, to: last.to, note: last.note },
       { actor: 'servicenow:carl.fulfiller', from: 'pending_approval', to: 'cancelled', note: `${ritm.number} was closed in ServiceNow (Closed Skipped) by carl.fulfiller` },
     );
     assert.equal(workNotes(inst, 'sc_req_item', ritm.sysId).at(-1), `Gatehouse request ${id} cancelled; its approval links no longer work.`);
