@@ -122,19 +122,7 @@ async fn provisioned(services: &Services, config: &domain::config::Config) -> Re
 
 /// Rewrites the actor of the history item holding `hash` straight in the table.
 async fn rewrite_actor(store: &DynamoStore, id: &RequestId, hash: &str, actor: &str) {
-    let items = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
-        .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let items = store.history_items_of(id).await.unwrap();
     let data = |item: &HashMap<String, AttributeValue>| -> serde_json::Value {
         serde_json::from_str(item.get("data").and_then(|d| d.as_s().ok()).expect("a data attribute")).unwrap()
     };

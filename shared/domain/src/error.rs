@@ -90,6 +90,14 @@ impl Error {
         Error::Internal { context: context.into(), source: None }
     }
 
+    /// The field the first complaint of a 422 names; `None` for any other error.
+    pub fn invalid_field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid(errors) => errors.first().map(|e| e.field.as_str()),
+            _ => None,
+        }
+    }
+
     /// The message and every cause below it, for logs.
     pub fn chain(&self) -> String {
         let mut out = self.to_string();

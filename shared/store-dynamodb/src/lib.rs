@@ -111,6 +111,21 @@ impl DynamoStore {
         &self.client
     }
 
+    /// A request's history items as the table holds them, in chain order: what `history` decodes,
+    /// for tools and tests that look beneath the store.
+    pub async fn history_items_of(&self, id: &RequestId) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = self
+            .query_all(
+                None,
+                "pk = :pk AND begins_with(sk, :evt)",
+                vec![(":pk", format!("REQ#{id}")), (":evt", "EVT#".into())],
+                usize::MAX,
+            )
+            .await?;
+        items.sort_by_key(chain_order);
+        Ok(items)
+    }
+
     fn upstream(&self, operation: &str, source: impl Into<BoxError>) -> Error {
         upstream(&self.table, operation, source)
     }
@@ -391,17 +406,7 @@ impl Store for DynamoStore {
     }
 
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
-        let items = self
-            .query_all(
-                None,
-                "pk = :pk AND begins_with(sk, :evt)",
-                vec![(":pk", format!("REQ#{id}")), (":evt", "EVT#".into())],
-                usize::MAX,
-            )
-            .await?;
-        let mut items: Vec<&Item> = items.iter().collect();
-        items.sort_by_key(|item| chain_order(item));
-        items.into_iter().map(|item| decode_data(item, "history")).collect()
+        self.history_items_of(id).await?.iter().map(|item| decode_data(item, "history")).collect()
     }
 
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {

@@ -82,19 +82,7 @@ async fn edit_by_hand(raw: &DynamoStore, id: &domain::model::RequestId, entry: d
     use aws_sdk_dynamodb::types::AttributeValue;
     use domain::model::HistoryEntry;
 
-    let items = raw
-        .client()
-        .query()
-        .table_name(raw.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :evt)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("REQ#{id}")))
-        .expression_attribute_values(":evt", AttributeValue::S("EVT#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let items = raw.history_items_of(id).await.unwrap();
     let mut item = items
         .into_iter()
         .find(|item| {

@@ -11,7 +11,7 @@ use domain::{Error, Result};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::touched::ns;
+use super::touched::{TouchedTable, ns};
 use super::{SqliteStore, db, json, parse};
 
 fn change_key(key: &ChangeKey) -> String {
@@ -162,29 +162,12 @@ impl ChangeRecords for SqliteStore {
         after: Option<(Timestamp, ChangeKey)>,
         limit: usize,
     ) -> Result<Vec<ChangeRecord>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Without `after`, the page starts at `since` itself: every key sorts after the empty one.
-        let (from_ns, from_key) = match &after {
-            Some((at, key)) => (ns(*at), change_key(key)),
-            None => (ns(since), String::new()),
-        };
-        self.run(move |conn| {
-            let what = "listing the changes of a period";
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT data FROM changes
-                     WHERE updated_ns >= ?1 AND updated_ns < ?2 AND (updated_ns, key) > (?3, ?4)
-                     ORDER BY updated_ns, key LIMIT ?5",
-                )
-                .map_err(db(what))?;
-            let rows = stmt
-                .query_map(params![ns(since), ns(until), from_ns, from_key, limit], |row| row.get::<_, String>(0))
-                .map_err(db(what))?;
-            rows.map(|r| r.map_err(db(what)).and_then(|d| parse(&d))).collect()
-        })
-        .await
+        let after = after.map(|(at, key)| (at, change_key(&key)));
+        self.touched_rows(CHANGES, since, until, after, limit).await
     }
 }
+
+const CHANGES: TouchedTable = TouchedTable { table: "changes", key: "key", what: "listing the changes of a period" };
 
 #[cfg(all(test, unix))]
 mod tests {

@@ -473,7 +473,8 @@ impl Store for SqliteStore {
         after: Option<(Timestamp, RequestId)>,
         limit: usize,
     ) -> Result<Vec<Request>> {
-        self.touched_between(since, until, after, limit).await
+        let after = after.map(|(at, id)| (at, id.as_str().to_string()));
+        self.touched_rows(touched::REQUESTS, since, until, after, limit).await
     }
 }
 

@@ -7,7 +7,7 @@
 //! A declared child of `sqlite` (it uses the store's connection and helpers).
 
 use domain::Result;
-use domain::model::{Request, RequestId};
+use domain::model::Request;
 use jiff::Timestamp;
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -50,31 +50,45 @@ pub(super) fn migrate_touched(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(db("migrating the schema"))
 }
 
+/// A table whose rows carry `updated_ns` and are paged by (`updated_ns`, key): `requests` by `id`,
+/// `changes` by `key`.
+pub(super) struct TouchedTable {
+    pub table: &'static str,
+    pub key: &'static str,
+    /// What the error says was being done.
+    pub what: &'static str,
+}
+
+pub(super) const REQUESTS: TouchedTable =
+    TouchedTable { table: "requests", key: "id", what: "listing the requests of a period" };
+
 impl SqliteStore {
-    pub(super) async fn touched_between(
+    /// One page of `table`'s rows last written in [`since`, `until`), after `after` (a row's
+    /// `updated_at` and key), in (`updated_ns`, key) order.
+    pub(super) async fn touched_rows<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
+        table: TouchedTable,
         since: Timestamp,
         until: Timestamp,
-        after: Option<(Timestamp, RequestId)>,
+        after: Option<(Timestamp, String)>,
         limit: usize,
-    ) -> Result<Vec<Request>> {
+    ) -> Result<Vec<T>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Without `after`, the page starts at `since` itself: every id sorts after the empty one.
-        let (from_ns, from_id) = match &after {
-            Some((at, id)) => (ns(*at), id.as_str().to_string()),
+        // Without `after`, the page starts at `since` itself: every key sorts after the empty one.
+        let (from_ns, from_key) = match after {
+            Some((at, key)) => (ns(at), key),
             None => (ns(since), String::new()),
         };
+        let TouchedTable { table, key, what } = table;
+        let sql = format!(
+            "SELECT data FROM {table}
+             WHERE updated_ns >= ?1 AND updated_ns < ?2 AND (updated_ns, {key}) > (?3, ?4)
+             ORDER BY updated_ns, {key} LIMIT ?5"
+        );
         self.run(move |conn| {
-            let what = "listing the requests of a period";
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT data FROM requests
-                     WHERE updated_ns >= ?1 AND updated_ns < ?2 AND (updated_ns, id) > (?3, ?4)
-                     ORDER BY updated_ns, id LIMIT ?5",
-                )
-                .map_err(db(what))?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(db(what))?;
             let rows = stmt
-                .query_map(params![ns(since), ns(until), from_ns, from_id, limit], |row| row.get::<_, String>(0))
+                .query_map(params![ns(since), ns(until), from_ns, from_key, limit], |row| row.get::<_, String>(0))
                 .map_err(db(what))?;
             rows.map(|r| r.map_err(db(what)).and_then(|d| parse(&d))).collect()
         })

@@ -287,13 +287,6 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn field_of(e: Error) -> String {
-        match e {
-            Error::Invalid(errors) => errors[0].field.clone(),
-            other => panic!("not a 422: {other}"),
-        }
-    }
-
     #[test]
     fn a_period_needs_since_and_ends_after_it() {
         let now = at("2026-06-01T00:00:00Z");
@@ -301,14 +294,17 @@ mod tests {
         assert_eq!(p, Period { since: at("2026-01-01T00:00:00Z"), until: now });
         let p = Period::parse(Some("2026-01-01T01:00:00+01:00"), Some("2026-02-01T00:00:00Z"), now).unwrap();
         assert_eq!(p.since, at("2026-01-01T00:00:00Z"));
-        assert_eq!(field_of(Period::parse(None, None, now).unwrap_err()), "since");
-        assert_eq!(field_of(Period::parse(Some("yesterday"), None, now).unwrap_err()), "since");
-        assert_eq!(field_of(Period::parse(Some("2026-01-01"), None, now).unwrap_err()), "since");
-        assert_eq!(field_of(Period::parse(Some("2026-01-01T00:00:00Z"), Some("x"), now).unwrap_err()), "until");
+        assert_eq!(Period::parse(None, None, now).unwrap_err().invalid_field(), Some("since"));
+        assert_eq!(Period::parse(Some("yesterday"), None, now).unwrap_err().invalid_field(), Some("since"));
+        assert_eq!(Period::parse(Some("2026-01-01"), None, now).unwrap_err().invalid_field(), Some("since"));
+        assert_eq!(
+            Period::parse(Some("2026-01-01T00:00:00Z"), Some("x"), now).unwrap_err().invalid_field(),
+            Some("until")
+        );
         let before = Period::parse(Some("2026-02-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"), now);
-        assert_eq!(field_of(before.unwrap_err()), "until");
+        assert_eq!(before.unwrap_err().invalid_field(), Some("until"));
         let empty = Period::parse(Some("2026-02-01T00:00:00Z"), Some("2026-02-01T00:00:00Z"), now);
-        assert_eq!(field_of(empty.unwrap_err()), "until");
+        assert_eq!(empty.unwrap_err().invalid_field(), Some("until"));
         // A `+` that a query string turned into a space.
         assert_eq!(parse_time("since", "2026-01-01T01:00:00 01:00").unwrap(), at("2026-01-01T00:00:00Z"));
         assert!(!p.contains(p.until) && p.contains(p.since));
@@ -322,10 +318,10 @@ mod tests {
         assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
         assert_eq!(Position::from_cursor(&cursor, &period).unwrap(), position);
         for bad in ["", "not-a-cursor", "W10", &URL_SAFE_NO_PAD.encode(r#"["2026-01-05T10:00:00Z","../etc"]"#)] {
-            assert_eq!(field_of(Position::from_cursor(bad, &period).unwrap_err()), "cursor", "{bad}");
+            assert_eq!(Position::from_cursor(bad, &period).unwrap_err().invalid_field(), Some("cursor"), "{bad}");
         }
         let other = Period { since: at("2026-03-01T00:00:00Z"), until: at("2026-04-01T00:00:00Z") };
-        assert_eq!(field_of(Position::from_cursor(&cursor, &other).unwrap_err()), "cursor");
+        assert_eq!(Position::from_cursor(&cursor, &other).unwrap_err().invalid_field(), Some("cursor"));
         // The export's cursors: a request's reads as before, a change record's and the changes' start.
         let request = ExportCursor::Request(position);
         assert_eq!(ExportCursor::from_cursor(&request.to_cursor(), &period).unwrap(), request);
@@ -334,8 +330,8 @@ mod tests {
         let key = ChangeKey { project_id: 4242, sha: "a".repeat(40), environment: "prod/eu".into() };
         let change = ExportCursor::Change(Some(ChangePosition { updated_at: at("2026-01-09T00:00:00Z"), key }));
         assert_eq!(ExportCursor::from_cursor(&change.to_cursor(), &period).unwrap(), change);
-        assert_eq!(field_of(ExportCursor::from_cursor(&change.to_cursor(), &other).unwrap_err()), "cursor");
+        assert_eq!(ExportCursor::from_cursor(&change.to_cursor(), &other).unwrap_err().invalid_field(), Some("cursor"));
         let forged = URL_SAFE_NO_PAD.encode(r#"["change","2026-01-09T00:00:00Z",1,"../x","prod"]"#);
-        assert_eq!(field_of(ExportCursor::from_cursor(&forged, &period).unwrap_err()), "cursor");
+        assert_eq!(ExportCursor::from_cursor(&forged, &period).unwrap_err().invalid_field(), Some("cursor"));
     }
 }

@@ -312,23 +312,25 @@ mod tests {
         }
     }
 
-    fn field_of(e: Error) -> String {
-        match e {
-            Error::Invalid(errors) => errors[0].field.clone(),
-            other => panic!("expected 422, got {other:?}"),
-        }
-    }
-
     #[test]
     fn out_of_range_leases_are_refused_naming_the_field() {
         let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
         let s = settings();
-        assert_eq!(field_of(lease_at_intake(&s, Some(0), None, now).unwrap_err()), "lease_days");
-        assert_eq!(field_of(lease_at_intake(&s, Some(31), None, now).unwrap_err()), "lease_days");
-        assert_eq!(field_of(lease_at_intake(&s, None, Some("tomorrow"), now).unwrap_err()), "retire_at");
-        assert_eq!(field_of(lease_at_intake(&s, None, Some("2026-06-01T12:00:30Z"), now).unwrap_err()), "retire_at");
-        assert_eq!(field_of(lease_at_intake(&s, None, Some("2026-08-01T12:00:00Z"), now).unwrap_err()), "retire_at");
-        assert_eq!(field_of(lease_at_intake(&s, Some(2), Some("2026-06-05T12:00:00Z"), now).unwrap_err()), "retire_at");
+        assert_eq!(lease_at_intake(&s, Some(0), None, now).unwrap_err().invalid_field(), Some("lease_days"));
+        assert_eq!(lease_at_intake(&s, Some(31), None, now).unwrap_err().invalid_field(), Some("lease_days"));
+        assert_eq!(lease_at_intake(&s, None, Some("tomorrow"), now).unwrap_err().invalid_field(), Some("retire_at"));
+        assert_eq!(
+            lease_at_intake(&s, None, Some("2026-06-01T12:00:30Z"), now).unwrap_err().invalid_field(),
+            Some("retire_at")
+        );
+        assert_eq!(
+            lease_at_intake(&s, None, Some("2026-08-01T12:00:00Z"), now).unwrap_err().invalid_field(),
+            Some("retire_at")
+        );
+        assert_eq!(
+            lease_at_intake(&s, Some(2), Some("2026-06-05T12:00:00Z"), now).unwrap_err().invalid_field(),
+            Some("retire_at")
+        );
         assert_eq!(lease_at_intake(&s, None, None, now).unwrap(), None, "no default, no lease");
     }
 
