@@ -150,6 +150,7 @@ try {
   assert.match(steps, /created/, `and the change created in ServiceNow:\n${steps}`);
   const askers = (await page.locator('#requested-by tbody tr').allTextContents()).join('\n');
   assert.match(askers, /GitLab ID token/, `who asked, and how the job proved it:\n${askers}`);
+  assert.match(askers, /root <admin@example\.com>/, `the user the job ran as, from its ID token:\n${askers}`);
   await page.locator('#evidence').screenshot({ path: join(shots, 'audit-change-evidence.png') });
 
   step('download the export of the period as a .jsonl file');

@@ -81,6 +81,11 @@ async fn a_full_gate_flow_leaves_a_change_record_that_verifies_and_is_anchored_o
     let first = &history[0];
     assert_eq!(first["actor"], "gitlab:acme/shop pipeline 900001 job ".to_string() + &job_of(first));
     assert!(first["proof"].as_str().unwrap().starts_with("GitLab ID token: project acme/shop (4242)"), "{first}");
+    // The user the job ran as: the pipeline's, as the token's user_login and user_email name it.
+    let pipeline_user = format!("{} <{}>", gitlab_sim::PIPELINE_USERNAME, gitlab_sim::PIPELINE_USER_EMAIL);
+    assert_eq!(first["user"], pipeline_user.as_str(), "{first}");
+    assert_eq!(record["requested_by"][0]["user"], pipeline_user.as_str());
+    assert!(history.iter().filter(|e| e["actor"] == "gatehouse").all(|e| e.get("user").is_none()), "{record}");
     assert!(history[1]["note"].as_str().unwrap().contains(answer["number"].as_str().unwrap()));
     let answers: Vec<&str> =
         history.iter().filter(|e| e["event"] == "gate").map(|e| e["note"].as_str().unwrap()).collect();
@@ -106,11 +111,13 @@ async fn a_full_gate_flow_leaves_a_change_record_that_verifies_and_is_anchored_o
     let page = resp.text().await.unwrap();
     assert!(page.contains("History chain verified") && page.contains(answer["number"].as_str().unwrap()));
 
-    // The audit page's search finds it by environment, number and the project that asked.
+    // The audit page's search finds it by environment, number, the project that asked and the
+    // user its job ran as.
     for (field, value, found) in [
         ("environment", "production", true),
         ("number", answer["number"].as_str().unwrap(), true),
         ("person", "ACME/shop pipeline 900001", true),
+        ("person", gitlab_sim::PIPELINE_USER_EMAIL, true),
         ("person", "nobody@example.com", false),
         ("environment", "staging", false),
     ] {

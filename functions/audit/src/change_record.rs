@@ -20,7 +20,7 @@ pub fn evidence(services: &Services, rec: &ChangeRecord) -> Value {
         .history
         .iter()
         .filter(|e| e.event == ChangeEvent::Requested)
-        .map(|e| json!({"actor": e.actor, "at": e.at, "proof": e.proof}))
+        .map(|e| json!({"actor": e.actor, "user": e.user, "at": e.at, "proof": e.proof}))
         .collect();
     let gate: Vec<Value> = rec
         .history

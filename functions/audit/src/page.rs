@@ -133,7 +133,7 @@ pub fn render_change(record: &Value) -> String {
     body.push_str("<h2>Requested by</h2>");
     body.push_str(&table(
         field(record, "requested_by"),
-        &[("At", "at"), ("Who", "actor"), ("Identity", "proof")],
+        &[("At", "at"), ("Who", "actor"), ("Run as", "user"), ("Identity", "proof")],
         "No request recorded.",
     ));
     body.push_str("<h2>History</h2>");
@@ -142,6 +142,7 @@ pub fn render_change(record: &Value) -> String {
         &[
             ("At", "at"),
             ("Actor", "actor"),
+            ("Run as", "user"),
             ("Step", "event"),
             ("Note", "note"),
             ("Identity", "proof"),

@@ -360,6 +360,20 @@ pub struct CiJobClaims {
     pub ref_protected: bool,
     /// Only for jobs that name an environment.
     pub environment: Option<String>,
+    /// The user the job runs as (`user_login`, `user_email`): whoever started the pipeline or
+    /// played the job last.
+    pub user_login: Option<String>,
+    pub user_email: Option<String>,
+}
+
+impl CiJobClaims {
+    /// The job's user as a person's name is shown: "login <email>", or whichever of them is known.
+    pub fn user(&self) -> Option<String> {
+        match (&self.user_login, &self.user_email) {
+            (Some(login), Some(email)) => Some(format!("{login} <{email}>")),
+            (login, email) => login.clone().or_else(|| email.clone()),
+        }
+    }
 }
 
 /// Verifies GitLab ID tokens against the instance's JWKS (`/oauth/discovery/keys`, cached,

@@ -18,7 +18,8 @@
 //! - the claims Gatehouse needs are there and well formed. GitLab sends them as strings:
 //!   `project_id`, `pipeline_id` and `job_id` (decimal numbers), `project_path`, `sha` (40 hex
 //!   digits), `ref`, `ref_protected` (`"true"` / `"false"`) and, for a job that names an
-//!   environment, `environment`.
+//!   environment, `environment`; and, to be recorded, `user_login` and `user_email` (who the job
+//!   runs as).
 //!
 //! A token that fails any of this is `Error::Unauthorized` (401 at the edge); why is logged (never
 //! the token). The keys not being fetchable (GitLab down, a non-2xx answer, a redirect, which is
@@ -338,8 +339,9 @@ fn select_key(keys: &[Jwk], kid: &str, alg: Algorithm) -> Option<std::result::Re
     })
 }
 
-/// The claims of a GitLab ID token Gatehouse reads; `iss`, `aud`, `exp` and `nbf` are checked by
-/// jsonwebtoken's validation. Numbers may come as strings (GitLab's way) or as JSON numbers.
+/// The claims of a GitLab ID token Gatehouse reads ("Token payload",
+/// https://docs.gitlab.com/ci/secrets/id_token_authentication/); `iss`, `aud`, `exp` and `nbf` are
+/// checked by jsonwebtoken's validation. Numbers may come as strings (GitLab's way) or as JSON numbers.
 #[derive(Deserialize)]
 struct RawClaims {
     project_id: Option<Value>,
@@ -351,6 +353,8 @@ struct RawClaims {
     ref_name: Option<Value>,
     ref_protected: Option<Value>,
     environment: Option<Value>,
+    user_login: Option<Value>,
+    user_email: Option<Value>,
 }
 
 /// Checks the signature and the standard claims, then reads the job's.
@@ -408,6 +412,14 @@ fn job_claims(raw: RawClaims) -> std::result::Result<CiJobClaims, String> {
         None | Some(Value::Null) => None,
         some => Some(text_claim("environment", some)?),
     };
+    // Who the job runs as is recorded, not relied on: an empty one is just unknown.
+    let user = |name: &str, value: Option<Value>| match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        some => text_claim(name, some).map(Some),
+    };
+    let user_login = user("user_login", raw.user_login)?;
+    let user_email = user("user_email", raw.user_email)?;
     Ok(CiJobClaims {
         project_id,
         project_path,
@@ -417,6 +429,8 @@ fn job_claims(raw: RawClaims) -> std::result::Result<CiJobClaims, String> {
         ref_name,
         ref_protected,
         environment,
+        user_login,
+        user_email,
     })
 }
 
@@ -485,6 +499,8 @@ mod tests {
                 ref_name: "main".into(),
                 ref_protected: true,
                 environment: Some("production".into()),
+                user_login: Some("root".into()),
+                user_email: None,
             }
         );
         let mut v = gitlab_claims();

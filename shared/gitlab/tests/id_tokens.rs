@@ -39,6 +39,8 @@ fn demo_claims() -> CiJobClaims {
         ref_name: demo::REF.into(),
         ref_protected: true,
         environment: Some(demo::ENVIRONMENT.into()),
+        user_login: Some("root".into()),
+        user_email: Some("admin@example.com".into()),
     }
 }
 

@@ -221,8 +221,8 @@ function renderChangeEvidence(record) {
     ['Created', record.created_at],
     ['Last written', record.updated_at],
   ]);
-  fillTable('requested-by', record.requested_by, ['at', 'actor', 'proof'], 'No request recorded.');
-  fillTable('change-history', record.history, ['at', 'actor', 'event', 'note', 'proof', 'hash'], 'No history.');
+  fillTable('requested-by', record.requested_by, ['at', 'actor', 'user', 'proof'], 'No request recorded.');
+  fillTable('change-history', record.history, ['at', 'actor', 'user', 'event', 'note', 'proof', 'hash'], 'No history.');
 }
 
 function renderEvidence(record) {

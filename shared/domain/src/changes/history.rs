@@ -42,6 +42,9 @@ pub struct ChangeEntry {
     /// How the actor proved who they are, for a pipeline's calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// The GitLab user a job ran as ("login <email>"), as its ID token names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// HMAC-SHA256 (hex) chaining this entry to the one before; set by `SealingChanges`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
@@ -53,13 +56,17 @@ pub const GATE_ACTOR: &str = "gatehouse";
 impl ChangeEntry {
     /// A step of the gate itself.
     pub fn gate(at: Timestamp, event: ChangeEvent, note: impl Into<String>) -> ChangeEntry {
-        ChangeEntry { at, actor: GATE_ACTOR.into(), event, note: note.into(), proof: None, hash: None }
+        ChangeEntry { at, actor: GATE_ACTOR.into(), event, note: note.into(), proof: None, user: None, hash: None }
     }
 
     /// A step a caller took, named and proved as far as its credential proves it.
     pub fn by(caller: &CiCaller, at: Timestamp, event: ChangeEvent, note: impl Into<String>) -> ChangeEntry {
         let (actor, proof) = caller.described();
-        ChangeEntry { at, actor, event, note: note.into(), proof: Some(proof), hash: None }
+        let user = match caller {
+            CiCaller::Job(claims) => claims.user(),
+            CiCaller::StaticToken | CiCaller::GitLabEvent => None,
+        };
+        ChangeEntry { at, actor, event, note: note.into(), proof: Some(proof), user, hash: None }
     }
 }
 

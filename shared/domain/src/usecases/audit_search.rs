@@ -106,12 +106,14 @@ impl RecordSummary {
 
 impl RecordSummary {
     /// A change record: the project, commit and environment it gates, and who asked for it (each
-    /// pipeline's job as its ID token named it).
+    /// pipeline's job, and the user it ran as, as its ID token named them).
     pub fn of_change(record: &ChangeRecord) -> RecordSummary {
         let mut people: Vec<String> = Vec::new();
         for entry in record.history.iter().filter(|e| e.event == ChangeEvent::Requested) {
-            if !people.contains(&entry.actor) {
-                people.push(entry.actor.clone());
+            for person in entry.user.iter().chain([&entry.actor]) {
+                if !people.contains(person) {
+                    people.push(person.clone());
+                }
             }
         }
         let key = &record.key;
