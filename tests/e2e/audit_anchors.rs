@@ -206,3 +206,41 @@ async fn anchors_in_servicenow_catch_a_history_cut_short_and_a_deleted_request()
     assert_eq!(child.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&child.stderr).contains("GATEHOUSE_AUDIT_SERVICENOW_USER"));
 }
+
+/// Anchored notes someone else wrote on the instance (another Gatehouse deployment sharing it,
+/// or a person pasting one) name records this deployment does not have; with
+/// `--servicenow-author` only the notes of Gatehouse's own ServiceNow user count.
+#[tokio::test]
+async fn with_servicenow_author_only_the_notes_of_gatehouses_user_count() {
+    let h = start().await;
+    let (_, item) = provision(&h).await;
+    let sn = h.sn.as_ref().unwrap();
+    // Another deployment's item and anchored note, written as the simulator's "system" user.
+    let elsewhere = sn.insert("sc_req_item", serde_json::Map::new());
+    let note = format!("Approved elsewhere.\n\ngatehouse-chain: 2:{}", "ab".repeat(32));
+    assert!(sn.set_field("sc_req_item", &elsewhere, "work_notes", &note));
+
+    let (base, sn_url, user) = (h.base.clone(), sn.base_url(), sn.config().user.clone());
+    let anchored = ["verify", "--url", &base, "--anchors", "--servicenow-url", &sn_url];
+    let (code, stdout, stderr) = gatehouse_audit(&h, &anchored).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("sc_req_item {elsewhere}")) && stdout.contains("record is missing"), "{stdout}");
+
+    let by = |author: &str| format!("--servicenow-author={author}");
+    let (code, stdout, stderr) = gatehouse_audit(&h, &[&anchored[..], &[&by(&user)]].concat()).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("on 1 records"), "{stdout}");
+    assert_eq!(anchors_on_item(&h, &item).len(), count_checked(&stdout), "every note Gatehouse wrote: {stdout}");
+    let (code, stdout, stderr) = gatehouse_audit(&h, &[&anchored[..], &[&by("system")]].concat()).await;
+    assert_eq!(code, 1, "only the other user's note: {stdout}{stderr}");
+    assert!(stdout.contains(&format!("sc_req_item {elsewhere}")), "{stdout}");
+    let (code, _, stderr) = gatehouse_audit(&h, &[&anchored[..], &[&by("two^users")]].concat()).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("--servicenow-author"), "{stderr}");
+}
+
+/// How many anchors `verify --anchors` says it checked.
+fn count_checked(stdout: &str) -> usize {
+    let (before, _) = stdout.split_once(" anchors checked").expect("a count of anchors checked");
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}

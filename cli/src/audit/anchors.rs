@@ -31,9 +31,13 @@ pub(super) struct Outside {
 }
 
 impl Outside {
-    pub(super) fn from_env(servicenow_url: &str, gitlab_url: Option<&str>) -> Result<Outside, Fail> {
+    pub(super) fn from_env(
+        servicenow_url: &str,
+        servicenow_author: Option<&str>,
+        gitlab_url: Option<&str>,
+    ) -> Result<Outside, Fail> {
         Ok(Outside {
-            servicenow: ServiceNow::from_env(servicenow_url)?,
+            servicenow: ServiceNow::from_env(servicenow_url, servicenow_author)?,
             gitlab: gitlab_url.map(GitLab::from_env).transpose()?,
         })
     }

@@ -84,6 +84,10 @@ struct VerifyArgs {
     /// ServiceNow's instance URL, read with the auditor's credentials (see below).
     #[arg(long, value_name = "URL", requires = "anchors")]
     servicenow_url: Option<String>,
+    /// Only the work notes this ServiceNow user wrote count (`sys_created_by`): Gatehouse's own
+    /// user, when other deployments or people write anchored notes on the same instance.
+    #[arg(long, value_name = "USER", requires = "anchors")]
+    servicenow_author: Option<String>,
     /// GitLab's URL: also check the anchors of the change records' MR notes.
     #[arg(long, value_name = "URL", requires = "anchors")]
     gitlab_url: Option<String>,
@@ -168,7 +172,9 @@ async fn verify(args: VerifyArgs, token: Option<String>) -> Result<u8, Fail> {
     let export = Export::new(&args.url, token)?;
     // The outside systems' credentials are read before anything is walked.
     let outside = match (args.anchors, &args.servicenow_url) {
-        (true, Some(url)) => Some(anchors::Outside::from_env(url, args.gitlab_url.as_deref())?),
+        (true, Some(url)) => {
+            Some(anchors::Outside::from_env(url, args.servicenow_author.as_deref(), args.gitlab_url.as_deref())?)
+        }
         _ => None,
     };
     let mut records = anchors::Records::default();

@@ -134,10 +134,15 @@ pub struct ServiceNow {
     auth: SnAuth,
     /// Journal entries asked per call.
     page: usize,
+    /// Only the notes this user wrote (`sys_created_by`), when set.
+    author: Option<String>,
 }
 
 impl ServiceNow {
-    pub fn from_env(url: &str) -> Result<ServiceNow, Fail> {
+    /// `author`: only the notes that user wrote count (Gatehouse's own ServiceNow user, when more
+    /// than one deployment writes to the instance).
+    pub fn from_env(url: &str, author: Option<&str>) -> Result<ServiceNow, Fail> {
+        let author = author.map(servicenow_user).transpose()?;
         let credentials = format!("{SERVICENOW_USER} and {SERVICENOW_PASSWORD}, or {SERVICENOW_TOKEN}");
         let base = system_url("--servicenow-url", url, &credentials)?;
         let auth = match (env(SERVICENOW_TOKEN), env(SERVICENOW_USER), env(SERVICENOW_PASSWORD)) {
@@ -155,7 +160,7 @@ impl ServiceNow {
                 )));
             }
         };
-        Ok(ServiceNow { http: client()?, base, auth, page: JOURNAL_PAGE })
+        Ok(ServiceNow { http: client()?, base, auth, page: JOURNAL_PAGE, author })
     }
 
     fn journal_url(&self) -> Url {
@@ -179,8 +184,9 @@ impl ServiceNow {
         let day = SignedDuration::from_hours(24);
         let bound = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M:%S").to_string();
         let (from, to) = (since.saturating_sub(day).unwrap_or(since), until.saturating_add(day).unwrap_or(until));
+        let by = self.author.as_ref().map(|user| format!("^sys_created_by={user}")).unwrap_or_default();
         let query = format!(
-            "element=work_notes^nameIN{}^valueLIKEgatehouse-chain:^sys_created_on>={}^sys_created_on<{}^ORDERBYsys_created_on",
+            "element=work_notes^nameIN{}^valueLIKEgatehouse-chain:{by}^sys_created_on>={}^sys_created_on<{}^ORDERBYsys_created_on",
             TABLES.join(","),
             bound(from),
             bound(to)
@@ -192,7 +198,7 @@ impl ServiceNow {
             let mut url = self.journal_url();
             url.query_pairs_mut()
                 .append_pair("sysparm_query", &query)
-                .append_pair("sysparm_fields", "element_id,element,name,value,sys_created_on")
+                .append_pair("sysparm_fields", "element_id,element,name,value,sys_created_on,sys_created_by")
                 .append_pair("sysparm_display_value", "false")
                 .append_pair("sysparm_limit", &self.page.to_string())
                 .append_pair("sysparm_offset", &offset.to_string());
@@ -215,7 +221,7 @@ impl ServiceNow {
                 .map_err(|e| Fail(format!("ServiceNow's journal page at offset {offset} is not JSON: {e}")))?;
             let entries = page["result"].as_array().cloned().unwrap_or_default();
             for entry in &entries {
-                found.extend(anchors_of(entry, since, until));
+                found.extend(anchors_of(entry, since, until, self.author.as_deref()));
             }
             if entries.len() < self.page {
                 return Ok(found);
@@ -253,9 +259,22 @@ impl ServiceNow {
     }
 }
 
+/// A ServiceNow user name as `--servicenow-author` gives it: it goes into an encoded query, where
+/// `^` would start another condition.
+fn servicenow_user(user: &str) -> Result<String, Fail> {
+    let user = user.trim();
+    if user.is_empty() || user.chars().any(|c| c == '^' || c == ',' || c.is_control() || c.is_whitespace()) {
+        return Err(Fail(format!(
+            "--servicenow-author {user:?} is not a ServiceNow user name (no spaces, `^` or `,`)"
+        )));
+    }
+    Ok(user.to_string())
+}
+
 /// The anchors of one journal entry, when it is a work note on a table Gatehouse writes, of a
-/// record with a sys_id, written in [`since`, `until`) (to the second ServiceNow keeps).
-fn anchors_of(entry: &Value, since: Timestamp, until: Timestamp) -> Vec<Anchored> {
+/// record with a sys_id, written in [`since`, `until`) (to the second ServiceNow keeps), by
+/// `author` when one is given.
+fn anchors_of(entry: &Value, since: Timestamp, until: Timestamp, author: Option<&str>) -> Vec<Anchored> {
     let text = |f: &str| entry[f].as_str().unwrap_or_default();
     let (table, sys_id, written) = (text("name"), text("element_id").to_ascii_lowercase(), text("sys_created_on"));
     let is_sys_id = sys_id.len() == 32 && sys_id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -263,7 +282,13 @@ fn anchors_of(entry: &Value, since: Timestamp, until: Timestamp) -> Vec<Anchored
     let floor = |t: Timestamp| Timestamp::from_second(t.as_second()).unwrap_or(t);
     let in_period = at.is_some_and(|at| at >= floor(since) && at < until);
     let element = text("element");
-    if !(element.is_empty() || element == "work_notes") || !TABLES.contains(&table) || !is_sys_id || !in_period {
+    let by_author = author.is_none_or(|user| text("sys_created_by") == user);
+    if !(element.is_empty() || element == "work_notes")
+        || !TABLES.contains(&table)
+        || !is_sys_id
+        || !in_period
+        || !by_author
+    {
         return Vec::new();
     }
     parse_anchors(text("value"))
@@ -327,11 +352,12 @@ mod tests {
             json!({"element": "work_notes", "name": name, "element_id": sys_id, "sys_created_on": at,
                    "value": format!("Approved.\ngatehouse:m\n\ngatehouse-chain: 3:{HASH}")})
         };
-        let found = anchors_of(&entry("sc_req_item", &SYS_ID.to_uppercase(), "2026-01-01 00:00:00"), since, until);
+        let found =
+            anchors_of(&entry("sc_req_item", &SYS_ID.to_uppercase(), "2026-01-01 00:00:00"), since, until, None);
         assert_eq!(found.len(), 1, "the second the period starts in counts");
         assert_eq!((found[0].sys_id.as_str(), found[0].anchor.count), (SYS_ID, 3));
         assert_eq!(found[0].anchor.hash, HASH);
-        assert!(anchors_of(&entry("change_request", SYS_ID, "2026-01-31 23:59:59"), since, until).len() == 1);
+        assert!(anchors_of(&entry("change_request", SYS_ID, "2026-01-31 23:59:59"), since, until, None).len() == 1);
         for (name, sys_id, at) in [
             ("incident", SYS_ID, "2026-01-05 00:00:00"),
             ("sc_req_item", "not-a-sys-id", "2026-01-05 00:00:00"),
@@ -339,7 +365,7 @@ mod tests {
             ("sc_req_item", SYS_ID, "2026-02-01 00:00:00"),
             ("sc_req_item", SYS_ID, "yesterday"),
         ] {
-            assert!(anchors_of(&entry(name, sys_id, at), since, until).is_empty(), "{name} {sys_id} {at}");
+            assert!(anchors_of(&entry(name, sys_id, at), since, until, None).is_empty(), "{name} {sys_id} {at}");
         }
     }
 
@@ -374,9 +400,15 @@ mod tests {
         let other = sim.insert("incident", serde_json::Map::new());
         assert!(sim.set_field("incident", &other, "work_notes", &format!("gatehouse-chain: 1:{HASH}")));
         let config = sim.config();
-        let auth = SnAuth::Basic { user: config.user.clone(), password: config.password.clone() };
         let base = Url::parse(&sim.base_url()).unwrap();
-        let sn = ServiceNow { http: client().unwrap(), base, auth, page: 2 };
+        let reader = |author: Option<&str>| ServiceNow {
+            http: client().unwrap(),
+            base: base.clone(),
+            auth: SnAuth::Basic { user: config.user.clone(), password: config.password.clone() },
+            page: 2,
+            author: author.map(str::to_string),
+        };
+        let sn = reader(None);
         let now = Timestamp::now();
         let found = sn.anchors(now - SignedDuration::from_hours(1), now + SignedDuration::from_hours(1)).await.unwrap();
         let got: Vec<(&str, u64)> = found.iter().map(|a| (a.sys_id.as_str(), a.anchor.count)).collect();
@@ -384,6 +416,11 @@ mod tests {
             got,
             [(first.as_str(), 1), (first.as_str(), 2), (first.as_str(), 3), (second.as_str(), 1), (second.as_str(), 2)]
         );
+        // The simulator's notes above were written by its "system" user: only those count for it,
+        // none for Gatehouse's user.
+        let hour = (now - SignedDuration::from_hours(1), now + SignedDuration::from_hours(1));
+        assert_eq!(reader(Some("system")).anchors(hour.0, hour.1).await.unwrap(), found);
+        assert_eq!(reader(Some(&config.user)).anchors(hour.0, hour.1).await.unwrap(), Vec::new());
         let later = sn.anchors(now + SignedDuration::from_hours(1), now + SignedDuration::from_hours(2)).await.unwrap();
         assert!(later.is_empty(), "{later:?}");
         let wrong = SnAuth::Basic { user: config.user.clone(), password: "wrong".into() };
