@@ -31,6 +31,7 @@
 //! other failure is `Error::Upstream` naming the table and the operation. No write carries more
 //! than `domain::ports::MAX_WRITE_ITEMS` (100) items: a larger one is refused before it is sent.
 
+mod backfill;
 mod changes;
 mod history;
 mod messages;
@@ -38,6 +39,7 @@ mod sign_ins;
 mod table;
 mod touched;
 
+pub use backfill::Backfilled;
 pub use table::create_table;
 
 use history::{chain_order, chain_still, history_item, history_items};

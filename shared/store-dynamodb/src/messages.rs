@@ -82,7 +82,7 @@ pub(crate) fn message_item(m: &OutboxMessage) -> Result<Item> {
     Ok(item)
 }
 
-fn condition_failed(e: &SdkError<UpdateItemError>) -> bool {
+pub(crate) fn condition_failed(e: &SdkError<UpdateItemError>) -> bool {
     e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
 }
 
