@@ -1,5 +1,6 @@
 //! The audit export at scale: 100,000 provisioned requests (each created, approved, provisioning,
-//! active: four sealed history entries) written straight into `gatehouse serve`'s SQLite store
+//! active, with the mails sent and work notes written along the way: eleven sealed history
+//! entries, as a real flow leaves) written straight into `gatehouse serve`'s SQLite store
 //! through its sealing store, then `GET /v1/audit/export` walked over HTTP page by page, following
 //! `Link: rel="next"`. Prints records/s and the process's peak RSS during the export (VmHWM,
 //! reset after the setup where the kernel allows it), to show memory stays bounded by a page.
@@ -32,7 +33,8 @@ fn status_kb(name: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// One request's life, written as the services would: created, approved, provisioning, active.
+/// One request's life, written as the services would: created, approved, provisioning, active,
+/// with three mails and four work notes.
 async fn provisioned(store: &Arc<dyn Store>, n: usize) {
     let mut r = store::contract::sample_request(&format!("{n:032x}"));
     r.due_at = None;
@@ -67,7 +69,25 @@ async fn provisioned(store: &Arc<dyn Store>, n: usize) {
                 addresses: vec![format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255)],
             }];
         }
-        r = store.apply(Write { history: vec![entry], ..Write::new(next, expected) }).await.unwrap();
+        // What the sender and the outbox add around each step in a real flow: the mails sent and
+        // the work notes written on the request item.
+        let (at, number) = (Timestamp::now(), r.source.number.clone());
+        let note = |status| HistoryEntry::unchanged(at, "servicenow", status, format!("work note written on {number}"));
+        let mail = |status, to: &str, template: &str| {
+            HistoryEntry::mail_sent(at, status, to, template, &format!("{template}: {number}"))
+        };
+        let history = match to {
+            Status::Approved => vec![
+                note(Status::PendingApproval),
+                mail(Status::PendingApproval, "ops@example.com", "approval_request"),
+                entry,
+                mail(Status::Approved, "ada@example.com", "approved"),
+                note(Status::Approved),
+            ],
+            Status::Active => vec![entry, mail(Status::Active, "ada@example.com", "active"), note(Status::Active)],
+            _ => vec![entry, note(to)],
+        };
+        r = store.apply(Write { history, ..Write::new(next, expected) }).await.unwrap();
     }
 }
 
@@ -92,7 +112,7 @@ async fn main() {
         w.await.unwrap();
     }
     let until = Timestamp::now();
-    println!("setup: {requests} requests (4 sealed entries each) written in {:.1} s", t.elapsed().as_secs_f64());
+    println!("setup: {requests} requests (11 sealed entries each) written in {:.1} s", t.elapsed().as_secs_f64());
     println!("RSS after setup: {} kB (peak {} kB)", status_kb("VmRSS:").unwrap_or(0), status_kb("VmHWM:").unwrap_or(0));
     // Writing 5 to clear_refs resets the peak (proc(5)), so VmHWM below is the export's own.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
