@@ -190,7 +190,7 @@ pub const SHOP_SERVICE: &str = "Shop (business service)";
 /// gracefully.
 ///
 /// Change requests follow ServiceNow's normal change state model for Table API writers (see
-/// `db::change_move`): they start in New (-5) with approval "not requested"; the API may move
+/// `db::change_model::change_move`): they start in New (-5) with approval "not requested"; the API may move
 /// them New → Assess (-4) (approval "requested", for the Assess group: the change's
 /// `assignment_group`, else "Change Management"), Scheduled (-2) → Implement (-1) → Review (0) →
 /// Closed (3) (with `close_code` and `close_notes`), and to Canceled (4) from any open state but

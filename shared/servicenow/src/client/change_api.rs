@@ -1,5 +1,6 @@
 //! The Change Management API (`/api/sn_chg_rest/...`) calls Gatehouse makes for standard changes,
-//! over the client's transport (retries, authorisation, checked writes) in `mod.rs`.
+//! over the client's transport (retries and checked writes in `transport.rs`, authorisation in
+//! `auth.rs`).
 //!
 //! As documented in ServiceNow's Change Management API reference
 //! (<https://www.servicenow.com/docs/r/api-reference/rest-apis/change-management-api.html>):

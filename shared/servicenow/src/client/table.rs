@@ -1,6 +1,6 @@
 //! The Table API operations Gatehouse uses — read, query, create, find-or-create, update and
-//! de-duplicated work notes — over the client's transport (retries, authorisation, checked
-//! writes) in `mod.rs`.
+//! de-duplicated work notes — over the client's transport (retries and checked
+//! writes in `transport.rs`, authorisation in `auth.rs`).
 
 use super::*;
 
@@ -212,8 +212,4 @@ impl Client {
         let entries = self.query("sys_journal_field", &q, &["value"], DisplayValue::Stored, 10_000).await?;
         Ok(entries.iter().any(|e| e.value("value").is_some_and(|v| v.contains(marker))))
     }
-
-    // -----------------------------------------------------------------------------------------
-    // Plumbing
-    // -----------------------------------------------------------------------------------------
 }
