@@ -1,14 +1,16 @@
 //! The request's history chain end to end (DESIGN.md "Audit evidence"): after a full provisioning
 //! flow with ServiceNow write-backs, `GET /v1/requests/{id}` shows a chain that verifies; after one
 //! history row is edited directly in the SQLite file, the same GET says the chain is broken and
-//! names the entry.
+//! names the entry. A rotated evidence key leaves the chain whole while the old key is kept as
+//! retired.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Harness, links, page_of};
+use support::process::{EVIDENCE_KEY, ServeProcess, SimProcess};
+use support::{Harness, intake_body, links, page_of, sys_id};
 
 const APPROVER: &str = "approver@demo.invalid";
 
@@ -66,4 +68,42 @@ async fn a_provisioned_request_shows_a_verified_chain_until_a_row_is_edited() {
     assert_eq!(chain["broken"]["entry"], approval, "the edited entry is named: {chain}");
     assert!(chain["broken"]["reason"].as_str().unwrap().contains("edited"), "{chain}");
     assert_eq!(chain["count"], history.len(), "the head itself is untouched");
+}
+
+/// The evidence key rotated while a request waits for approval: the operator sets a new
+/// `GATEHOUSE_EVIDENCE_KEY` and moves the old one to `GATEHOUSE_EVIDENCE_KEYS_RETIRED`. The
+/// request's chain (old entries under the old key, new ones under the new) verifies; without the
+/// retired key its first entry is broken, and with only the old key the first entry written after
+/// the rotation.
+#[tokio::test]
+async fn after_a_key_rotation_the_chain_verifies_while_the_old_key_is_retired() {
+    let sim = SimProcess::start(300);
+    let mut serve = ServeProcess::start(&sim, &[]).await;
+    let (status, answer) = serve.intake(&intake_body(&sys_id())).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_string();
+    let mails = serve.wait_mails_to("approver@example.com", 1).await;
+    let page = page_of(&links(mails.iter().find(|m| m.text.contains(&id)).unwrap()).0);
+    let before = serve.request(&id).await["history"].as_array().unwrap().len();
+
+    let new_key = domain::evidence::EvidenceKey::generate().to_base64();
+    serve
+        .restart_with(&[("GATEHOUSE_EVIDENCE_KEY", &new_key), ("GATEHOUSE_EVIDENCE_KEYS_RETIRED", EVIDENCE_KEY)])
+        .await;
+    let resp = serve.http.post(&page).header("accept", "application/json").json(&json!({"decision": "approve"}));
+    assert_eq!(resp.send().await.unwrap().status(), 200);
+    let r = serve.wait_status(&id, "active", Duration::from_secs(20)).await;
+    let history = r["history"].as_array().unwrap().len();
+    assert!(history > before, "entries were written after the rotation: {r}");
+    assert_eq!((r["chain"]["ok"].as_bool(), r["chain"]["count"].as_u64()), (Some(true), Some(history as u64)), "{r}");
+
+    serve.restart_with(&[("GATEHOUSE_EVIDENCE_KEYS_RETIRED", "")]).await;
+    let r = serve.request(&id).await;
+    assert_eq!((r["chain"]["ok"].as_bool(), r["chain"]["broken"]["entry"].as_u64()), (Some(false), Some(0)), "{r}");
+
+    serve.restart_with(&[("GATEHOUSE_EVIDENCE_KEY", EVIDENCE_KEY)]).await;
+    let r = serve.request(&id).await;
+    assert_eq!(r["chain"]["ok"], false, "{r}");
+    let broken = r["chain"]["broken"]["entry"].as_u64().unwrap() as usize;
+    assert!((before..history).contains(&broken), "an entry sealed after the rotation ({before}..{history}): {r}");
 }

@@ -28,30 +28,59 @@ pub struct ChainHead {
 }
 
 /// The key history chains are sealed with (`GATEHOUSE_EVIDENCE_KEY`): 32 bytes, kept apart from the
-/// store like the link key. Its Debug output is redacted.
+/// store like the link key; and the keys it replaced (`GATEHOUSE_EVIDENCE_KEYS_RETIRED`), which
+/// seal nothing new but still verify the entries they sealed, so the key can be rotated. Its Debug
+/// output is redacted.
 #[derive(Clone)]
-pub struct EvidenceKey(KeyBytes);
+pub struct EvidenceKey {
+    current: KeyBytes,
+    retired: Vec<KeyBytes>,
+}
 
 impl EvidenceKey {
     /// A fresh random key (the demo makes one and keeps it beside its data folder).
     pub fn generate() -> Self {
-        Self(KeyBytes::generate())
+        Self { current: KeyBytes::generate(), retired: Vec::new() }
     }
 
     /// Standard base64 (or base64url) of exactly 32 bytes, as `openssl rand -base64 32` prints it.
     pub fn from_base64(text: &str) -> Result<Self, String> {
-        KeyBytes::from_base64(text).map(Self)
+        KeyBytes::from_base64(text).map(|current| Self { current, retired: Vec::new() })
+    }
+
+    /// This key, still verifying what the `retired` keys sealed.
+    pub fn with_retired(self, retired: impl IntoIterator<Item = EvidenceKey>) -> Self {
+        let retired = retired.into_iter().flat_map(|k| std::iter::once(k.current).chain(k.retired)).collect();
+        Self { retired, ..self }
+    }
+
+    /// How many retired keys it still verifies with.
+    pub fn retired_count(&self) -> usize {
+        self.retired.len()
     }
 
     /// Standard base64 of the key, for the demo to keep it in a file.
     pub fn to_base64(&self) -> String {
-        self.0.to_base64()
+        self.current.to_base64()
     }
 
-    /// hex HMAC-SHA256(key, previous ‖ canonical JSON of `entry` without its hash).
+    /// hex HMAC-SHA256(key, previous ‖ canonical JSON of `entry` without its hash), with the
+    /// current key.
     fn link<E: Chained>(&self, previous: &str, entry: &E) -> String {
-        hex(&self.0.hmac(&[previous.as_bytes(), canonical_entry(entry).as_bytes()]))
+        link_with(&self.current, previous, &canonical_entry(entry))
     }
+
+    /// Whether `hash` links `entry` to `previous` under the current key or a retired one.
+    fn links<E: Chained>(&self, previous: &str, entry: &E, hash: &str) -> bool {
+        let canonical = canonical_entry(entry);
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .any(|key| bool::from(link_with(key, previous, &canonical).as_bytes().ct_eq(hash.as_bytes())))
+    }
+}
+
+fn link_with(key: &KeyBytes, previous: &str, canonical: &str) -> String {
+    hex(&key.hmac(&[previous.as_bytes(), canonical.as_bytes()]))
 }
 
 impl std::fmt::Debug for EvidenceKey {
@@ -125,6 +154,7 @@ pub struct Verified {
 }
 
 /// Checks `entries` (as stored, oldest first) against the chain of `record_id` and its `head`.
+/// An entry verifies under the current key or any retired one: a rotation leaves the chains whole.
 ///
 /// Entries without a hash are accepted only as the record's first entries, before its first
 /// sealed one, and only when that sealed entry is not a creation (`opens_record`): a record created
@@ -145,8 +175,7 @@ pub fn verify<E: Chained>(
         let Some(hash) = entry.hash() else {
             return broken(i, "has no hash, after the chain began: it was added outside Gatehouse".into());
         };
-        let expected = key.link(&previous, entry);
-        if !bool::from(expected.as_bytes().ct_eq(hash.as_bytes())) {
+        if !key.links(&previous, entry, hash) {
             return broken(
                 i,
                 "its hash does not match: it was edited, or an entry before it was removed, inserted or moved".into(),
@@ -309,6 +338,33 @@ mod tests {
         let mut head = ChainHead::default();
         seal(&key(), ID, &mut head, &mut entries[2..]);
         assert_eq!(verify(&key(), ID, &entries, &head), Ok(Verified { chained: 2, unchained: 2 }));
+    }
+
+    /// After a rotation the chains sealed with the old key verify while it is kept as retired, and
+    /// new entries are sealed with the new key only; without the old key they are broken.
+    #[test]
+    fn a_rotated_key_verifies_old_and_new_entries_while_the_old_one_is_retired() {
+        let old = key();
+        let new = EvidenceKey::generate();
+        let rotated = new.clone().with_retired([old.clone()]);
+        assert_eq!(rotated.retired_count(), 1);
+        let mut entries = history();
+        let mut head = ChainHead::default();
+        seal(&old, ID, &mut head, &mut entries[..2]);
+        seal(&rotated, ID, &mut head, &mut entries[2..]);
+        assert_eq!(verify(&rotated, ID, &entries, &head), Ok(Verified { chained: 4, unchained: 0 }));
+        assert_eq!(verify(&new, ID, &entries, &head).unwrap_err().entry, 0, "the old entries need the old key");
+        assert_eq!(
+            verify(&old, ID, &entries, &head).unwrap_err().entry,
+            2,
+            "the new ones were sealed with the new key"
+        );
+        // Retired keys of a retired key are kept; an edit is still named.
+        let again = EvidenceKey::generate().with_retired([rotated]);
+        assert_eq!(again.retired_count(), 2);
+        assert!(verify(&again, ID, &entries, &head).is_ok());
+        entries[1].actor = "mallory@example.com".into();
+        assert_eq!(verify(&again, ID, &entries, &head).unwrap_err().entry, 1);
     }
 
     #[test]

@@ -168,6 +168,16 @@ impl ServeProcess {
         self.spawn().await;
     }
 
+    /// Restarts serve on the same data with `settings` changed, as an operator would after editing
+    /// its configuration (an empty value unsets one).
+    pub async fn restart_with(&mut self, settings: &[(&str, &str)]) {
+        for (k, v) in settings {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.to_string(), v.to_string()));
+        }
+        self.restart().await;
+    }
+
     pub fn outbox(&self) -> &Path {
         &self.api.outbox
     }

@@ -43,12 +43,31 @@ pub(super) fn link_key<F: Fn(&str) -> Option<String>>(
     key_setting(s, data_dir, "GATEHOUSE_LINK_KEY", "GATEHOUSE_LINK_KEY_FILE", LinkKey::from_base64)
 }
 
-/// `GATEHOUSE_EVIDENCE_KEY` or `GATEHOUSE_EVIDENCE_KEY_FILE`.
+/// `GATEHOUSE_EVIDENCE_KEY` or `GATEHOUSE_EVIDENCE_KEY_FILE`, with the keys it replaced in
+/// `GATEHOUSE_EVIDENCE_KEYS_RETIRED` (base64 keys separated by commas or spaces; optional), which
+/// still verify what they sealed.
 pub fn evidence_key<F: Fn(&str) -> Option<String>>(
     s: &Settings<F>,
     data_dir: &Path,
 ) -> Result<EvidenceKey, ConfigError> {
-    key_setting(s, data_dir, "GATEHOUSE_EVIDENCE_KEY", "GATEHOUSE_EVIDENCE_KEY_FILE", EvidenceKey::from_base64)
+    let key =
+        key_setting(s, data_dir, "GATEHOUSE_EVIDENCE_KEY", "GATEHOUSE_EVIDENCE_KEY_FILE", EvidenceKey::from_base64)?;
+    const RETIRED: &str = "GATEHOUSE_EVIDENCE_KEYS_RETIRED";
+    let Some(list) = s.optional(RETIRED) else { return Ok(key) };
+    let retired = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|k| !k.is_empty())
+        .enumerate()
+        .map(|(i, text)| {
+            let retired =
+                EvidenceKey::from_base64(text).map_err(|problem| bad(RETIRED, format!("key {}: {problem}", i + 1)))?;
+            if retired.to_base64() == key.to_base64() {
+                return Err(bad(RETIRED, format!("key {} is the current GATEHOUSE_EVIDENCE_KEY", i + 1)));
+            }
+            Ok(retired)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(key.with_retired(retired))
 }
 
 #[cfg(test)]
@@ -77,6 +96,19 @@ mod tests {
         let inside = [("GATEHOUSE_EVIDENCE_KEY_FILE", "/var/lib/gatehouse/evidence.key")];
         assert_eq!(evidence_key(&settings(&inside), data).unwrap_err().setting, "GATEHOUSE_EVIDENCE_KEY_FILE");
         assert!(evidence_key(&settings(&[("GATEHOUSE_EVIDENCE_KEY", KEY)]), data).is_ok());
+        // The keys it replaced, still verifying what they sealed; each must be a key, not the current one.
+        let old = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+        let retired = |list: &str| {
+            evidence_key(&settings(&[("GATEHOUSE_EVIDENCE_KEY", KEY), ("GATEHOUSE_EVIDENCE_KEYS_RETIRED", list)]), data)
+        };
+        assert_eq!(retired(old).unwrap().retired_count(), 1);
+        assert_eq!(retired(&format!(" {old},\n{} ", EvidenceKey::generate().to_base64())).unwrap().retired_count(), 2);
+        assert_eq!(retired("").unwrap().retired_count(), 0);
+        let err = retired(&format!("{old},c2hvcnQ=")).unwrap_err();
+        assert_eq!(err.setting, "GATEHOUSE_EVIDENCE_KEYS_RETIRED");
+        assert!(err.problem.contains("key 2") && err.problem.contains("32 bytes"), "{}", err.problem);
+        assert!(!err.problem.contains(old), "no key in the message: {}", err.problem);
+        assert!(retired(KEY).unwrap_err().problem.contains("current"));
     }
 
     #[test]
