@@ -1,8 +1,11 @@
 //! The ID token itself: which key verifies it, and its claims checked (OpenID Connect Core 1.0
-//! §3.1.3.7, §2) — apart from the client's discovery, key fetching and code exchange in `lib.rs`.
+//! §3.1.3.7, §2) — apart from the client's discovery (`discovery.rs`), key fetching (`jwks.rs`)
+//! and code exchange (`token.rs`).
 
 use super::*;
 
+/// The claims of an ID token that are checked here; `iss`, `aud`, `exp` and `nbf` are checked by
+/// jsonwebtoken's validation as well.
 #[derive(Deserialize)]
 pub(crate) struct IdTokenClaims {
     sub: Option<String>,
