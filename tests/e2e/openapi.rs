@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::http::Method;
 use domain::config::{ApiTokens, Scope, Secret};
-use domain::model::{HistoryEntry, Request, RequestId, Status};
-use domain::token::{ApprovalToken, TokenRecord};
+use domain::model::{RequestId, Status};
+use domain::token::ApprovalToken;
 use gatehouse::serve::{Running, Simulators, demo_config, start_with, use_gitlab_sim, use_servicenow_sim};
 use hmac::{Hmac, Mac};
 use http_api::{Access, RouteSpec};
@@ -23,6 +23,18 @@ use tokio::net::TcpListener;
 #[path = "openapi/template.rs"]
 mod template;
 use template::template_problems;
+
+#[path = "openapi/document.rs"]
+mod document;
+use document::document_problems;
+
+#[path = "openapi/answers.rs"]
+mod answers;
+use answers::{Answer, answer, conforms, problem_type};
+
+#[path = "openapi/seed.rs"]
+mod seed;
+use seed::{seed, seed_in, seed_lease, seed_owed_message};
 
 const SERVICENOW_TOKEN: &str = "openapi-test-token-of-scope-servicenow-0001";
 const CI_TOKEN: &str = "openapi-test-token-of-scope-ci-000000000000001";
@@ -86,129 +98,8 @@ fn route_key(r: &RouteSpec) -> (String, String) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The document against the table.
+// The document and the template against the route tables (the document's checks: document.rs).
 
-const OPERATIONS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-
-/// The apiKey scheme of GitLab's webhook secret (`X-Gitlab-Token`).
-const GITLAB_WEBHOOK_SCHEME: &str = "gitlabWebhookToken";
-
-/// The cookie scheme of an auditor's session (the audit page's sign-in).
-const AUDITOR_SESSION_SCHEME: &str = "auditorSession";
-
-/// The bearer scheme of GitLab CI/CD ID tokens.
-const ID_TOKEN_SCHEME: &str = "gitlabIdToken";
-
-/// The security requirement objects an access allows: each a set of scheme names.
-fn expected_security(access: Access, signature_scheme: Option<&str>) -> BTreeSet<BTreeSet<String>> {
-    let one = |name: &str| BTreeSet::from([name.to_string()]);
-    match access {
-        Access::Public => BTreeSet::new(),
-        Access::Scope(scope) => BTreeSet::from([one(scope.as_str())]),
-        Access::SignedOr(scope) => BTreeSet::from([
-            one(signature_scheme.unwrap_or("<no apiKey scheme for the signature header>")),
-            one(scope.as_str()),
-        ]),
-        Access::IdTokenOr(scope) => BTreeSet::from([one(ID_TOKEN_SCHEME), one(scope.as_str())]),
-        Access::GitLabWebhookToken => BTreeSet::from([one(GITLAB_WEBHOOK_SCHEME)]),
-        Access::AuditorSessionOr(scope) => BTreeSet::from([one(scope.as_str()), one(AUDITOR_SESSION_SCHEME)]),
-    }
-}
-
-fn security_of(operation: &Value) -> Option<BTreeSet<BTreeSet<String>>> {
-    operation.get("security")?.as_array().map(|reqs| {
-        reqs.iter().map(|req| req.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()).collect()
-    })
-}
-
-/// The name of the apiKey scheme for `X-Gatehouse-Signature`, if the document has one.
-fn signature_scheme(doc: &Value) -> Option<String> {
-    doc["components"]["securitySchemes"].as_object()?.iter().find_map(|(name, s)| {
-        (s["type"] == "apiKey"
-            && s["in"] == "header"
-            && s["name"].as_str().is_some_and(|h| h.eq_ignore_ascii_case("x-gatehouse-signature")))
-        .then(|| name.clone())
-    })
-}
-
-/// Everything in which the document and the route table disagree.
-fn document_problems(doc: &Value, routes: &[RouteSpec]) -> Vec<String> {
-    let mut problems = Vec::new();
-    if !doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")) {
-        problems.push(format!("openapi is {}, not 3.1.x", doc["openapi"]));
-    }
-    if doc.get("security").is_some() {
-        problems.push("a top-level `security` default: give every operation its own".into());
-    }
-    let schemes = &doc["components"]["securitySchemes"];
-    for scope in Scope::ALL {
-        let s = &schemes[scope.as_str()];
-        if s["type"] != "http" || !s["scheme"].as_str().is_some_and(|v| v.eq_ignore_ascii_case("bearer")) {
-            problems.push(format!("securitySchemes.{scope} is not an http bearer scheme: {s}"));
-        }
-    }
-    let signature = signature_scheme(doc);
-    if signature.is_none() {
-        problems.push("no apiKey security scheme for the X-Gatehouse-Signature header".into());
-    }
-
-    let mut documented = BTreeMap::new();
-    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        for method in OPERATIONS {
-            if let Some(operation) = item.get(method) {
-                documented.insert(key(method, path), (item, operation));
-            }
-        }
-    }
-    for route in routes {
-        let k = route_key(route);
-        let Some((item, operation)) = documented.get(&k) else {
-            problems.push(format!("{} {} is not in the document", k.0, k.1));
-            continue;
-        };
-        let want = expected_security(route.access, signature.as_deref());
-        match security_of(operation) {
-            None => problems.push(format!("{} {}: no `security` (want {want:?})", k.0, k.1)),
-            Some(got) if got != want => problems
-                .push(format!("{} {}: security {got:?}, but the route is {:?}: want {want:?}", k.0, k.1, route.access)),
-            Some(_) => {}
-        }
-        // Every `{name}` of the path is a declared path parameter, and nothing else is.
-        let in_path: BTreeSet<String> =
-            route.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(String::from).collect();
-        let declared: BTreeSet<String> = [&item["parameters"], &operation["parameters"]]
-            .into_iter()
-            .filter_map(Value::as_array)
-            .flatten()
-            .map(|p| resolve(doc, p))
-            .filter(|p| p["in"] == "path")
-            .filter_map(|p| p["name"].as_str().map(String::from))
-            .collect();
-        if in_path != declared {
-            problems.push(format!("{} {}: path parameters declared {declared:?}, the path has {in_path:?}", k.0, k.1));
-        }
-        if operation["responses"].as_object().is_none_or(|r| r.is_empty()) {
-            problems.push(format!("{} {}: no responses", k.0, k.1));
-        }
-    }
-    let table: BTreeSet<_> = routes.iter().map(route_key).collect();
-    for (k, _) in documented {
-        if !table.contains(&k) {
-            problems.push(format!("{} {} is documented but no function mounts it", k.0, k.1));
-        }
-    }
-    problems
-}
-
-/// Follows a local `$ref` (`#/components/...`).
-fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
-    match value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(pointer) => resolve(doc, doc.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref #{pointer}"))),
-        None => value,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 /// Each function's own routes (its Handler, its route table), mounted as its
 /// `src/lambda.rs` mounts them on Lambda.
 fn functions(running: &Running) -> BTreeMap<&'static str, Vec<RouteSpec>> {
@@ -318,122 +209,6 @@ fn call(running: &Running, route: &RouteSpec, token: Option<&str>) -> RequestBui
     req
 }
 
-/// An answer as received: status, content type (without parameters), body, WWW-Authenticate.
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: String,
-    challenge: String,
-}
-
-async fn answer(req: RequestBuilder) -> Answer {
-    let resp = req.send().await.unwrap();
-    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let content_type = header("content-type").split(';').next().unwrap_or("").trim().to_string();
-    let challenge = header("www-authenticate");
-    let status = resp.status().as_u16();
-    Answer { status, content_type, challenge, body: resp.text().await.unwrap() }
-}
-
-/// Checks an answer of `method path` against the document: its status is documented, with its
-/// content type, and a JSON body matches the schema.
-fn conforms(doc: &Value, method: &str, path: &str, a: &Answer) -> Vec<String> {
-    let at = format!("{method} {path} → {}", a.status);
-    let Some(operation) = doc["paths"][path].get(method.to_ascii_lowercase()) else {
-        return vec![format!("{at}: not documented")];
-    };
-    let Some(response) = operation["responses"].get(a.status.to_string()) else {
-        return vec![format!("{at}: status not documented ({})", a.body)];
-    };
-    let response = resolve(doc, response);
-    let Some(media) = response["content"].get(&a.content_type) else {
-        return vec![format!("{at}: content type {:?} not documented", a.content_type)];
-    };
-    let mut problems = Vec::new();
-    if a.content_type.ends_with("json") {
-        match serde_json::from_str::<Value>(&a.body) {
-            Ok(body) => check_schema(doc, &media["schema"], &body, &at, &mut problems),
-            Err(e) => problems.push(format!("{at}: not JSON: {e}")),
-        }
-    } else {
-        check_schema(doc, &media["schema"], &Value::String(a.body.clone()), &at, &mut problems);
-    }
-    problems
-}
-
-fn type_matches(name: &str, value: &Value) -> bool {
-    match name {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        _ => false,
-    }
-}
-
-/// The part of JSON Schema the document uses for answers: `$ref`, `type`, `const`, `enum`,
-/// `oneOf`, `required`, `properties` (an answer's every field must be documented) and `items`.
-fn check_schema(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
-    let schema = resolve(doc, schema);
-    if let Some(branches) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
-        let fits = branches.iter().any(|b| {
-            let mut p = Vec::new();
-            check_schema(doc, b, value, at, &mut p);
-            p.is_empty()
-        });
-        if !fits {
-            problems.push(format!("{at}: {value} fits none of {}", Value::Array(branches.clone())));
-        }
-    }
-    if let Some(c) = schema.get("const")
-        && c != value
-    {
-        problems.push(format!("{at}: {value} is not {c}"));
-    }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array)
-        && !options.contains(value)
-    {
-        problems.push(format!("{at}: {value} is not one of {}", Value::Array(options.clone())));
-    }
-    let types: Vec<&str> = match &schema["type"] {
-        Value::String(t) => vec![t.as_str()],
-        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
-    if !types.is_empty() && !types.iter().any(|t| type_matches(t, value)) {
-        problems.push(format!("{at}: {value} is not of type {types:?}"));
-        return;
-    }
-    if let Some(object) = value.as_object() {
-        for field in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if !object.contains_key(field) {
-                problems.push(format!("{at}: required field {field} missing"));
-            }
-        }
-        if let Some(properties) = schema["properties"].as_object() {
-            for (name, v) in object {
-                match properties.get(name) {
-                    Some(s) => check_schema(doc, s, v, &format!("{at}.{name}"), problems),
-                    None if schema["additionalProperties"].is_boolean() && schema["additionalProperties"] == true => {}
-                    None => problems.push(format!("{at}: field {name} is answered but not documented")),
-                }
-            }
-        }
-    }
-    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in array.iter().enumerate() {
-            check_schema(doc, items, v, &format!("{at}[{i}]"), problems);
-        }
-    }
-}
-
-fn problem_type(a: &Answer) -> String {
-    serde_json::from_str::<Value>(&a.body).ok().and_then(|v| v["type"].as_str().map(String::from)).unwrap_or_default()
-}
-
 #[tokio::test]
 async fn every_scoped_route_refuses_a_missing_unknown_or_foreign_credential() {
     let running = serve().await;
@@ -532,104 +307,6 @@ fn sign(payload: &str, t: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.{payload}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// A request (seeded) that owes a mail which died after its last attempt (`dead`), or which
-/// failed and waits an hour for its next attempt: the request's id and the mail's.
-async fn seed_owed_message(running: &Running, dead: bool) -> (RequestId, String) {
-    let (request, _) = seed(running).await;
-    let now = jiff::Timestamp::now();
-    let notice =
-        domain::mail::MailNotice { to: "ada@example.com".into(), template: domain::mail::MailTemplate::Received };
-    let owed = domain::model::OutboxMessage {
-        attempts: if dead { 20 } else { 1 },
-        last_error: Some("mail relay: refused the recipient".into()),
-        dead_at: dead.then_some(now),
-        next_attempt_at: now + jiff::SignedDuration::from_hours(1),
-        ..domain::model::OutboxMessage::mail(&request.id, now, notice)
-    };
-    let mut next = request.clone();
-    next.touch(now);
-    let write =
-        domain::ports::Write { messages: vec![owed.clone()], ..domain::ports::Write::new(next, request.version) };
-    running.services.store.apply(write).await.unwrap();
-    (request.id, owed.id)
-}
-
-/// An active request with a lease, straight into the store, with an Extend link for its requester.
-async fn seed_lease(running: &Running) -> String {
-    let mut request = store::contract::sample_request(&RequestId::generate().as_str().replace('-', ""));
-    let now = jiff::Timestamp::now();
-    let retire_at = now + jiff::SignedDuration::from_hours(24);
-    request.status = Status::Active;
-    request.due_at = Some(retire_at);
-    request.retirement =
-        Some(domain::model::Retirement { retire_at, length_secs: 86_400, extensions: 0, reminders_sent: 1 });
-    let token = ApprovalToken::generate();
-    let record = TokenRecord {
-        hash: token.lease_hash(),
-        request_id: request.id.clone(),
-        approver: request.requester.email.clone(),
-        expires_at: retire_at,
-        used_at: None,
-        stage: 0,
-        on_behalf_of: None,
-    };
-    let history = HistoryEntry {
-        at: now,
-        actor: "test".into(),
-        from: None,
-        to: Status::Active,
-        note: None,
-        proof: None,
-        hash: None,
-    };
-    running.services.store.create(request, history, vec![record], vec![]).await.unwrap();
-    token.expose().to_string()
-}
-
-/// A request in `status` with no servers, straight into the store.
-async fn seed_in(running: &Running, status: Status) -> RequestId {
-    let mut request = store::contract::sample_request(&RequestId::generate().as_str().replace('-', ""));
-    request.status = status;
-    request.due_at = None;
-    let history = HistoryEntry {
-        at: request.created_at,
-        actor: "test".into(),
-        from: None,
-        to: status,
-        note: None,
-        proof: None,
-        hash: None,
-    };
-    running.services.store.create(request.clone(), history, vec![], vec![]).await.unwrap();
-    request.id
-}
-
-/// A request pending approval, straight into the store, with an approval link for ops@example.com.
-async fn seed(running: &Running) -> (Request, String) {
-    let request = store::contract::sample_request(&RequestId::generate().as_str().replace('-', ""));
-    let token = ApprovalToken::generate();
-    let record = TokenRecord {
-        hash: token.hash(),
-        request_id: request.id.clone(),
-        approver: "ops@example.com".into(),
-        expires_at: request.expires_at,
-        used_at: None,
-        stage: 0,
-        on_behalf_of: None,
-    };
-    let history = HistoryEntry {
-        at: request.created_at,
-        actor: "test".into(),
-        from: None,
-        to: Status::PendingApproval,
-        note: None,
-        proof: None,
-        hash: None,
-    };
-    running.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
-    (request, token.expose().to_string())
 }
 
 #[tokio::test]
