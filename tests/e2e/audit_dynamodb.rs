@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,27 +53,11 @@ fn client(endpoint: &str) -> Client {
     Client::from_conf(config)
 }
 
-/// `gatehouse audit ARGS` with only GATEHOUSE_TOKEN in its environment: exit code and stdout
+/// `gatehouse audit ARGS` with only GATEHOUSE_TOKEN in its environment: exit code, and stdout
 /// and stderr together.
 async fn gatehouse_audit(args: &[&str]) -> (i32, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("audit")
-        .args(args)
-        .env_clear()
-        .env("GATEHOUSE_TOKEN", AUDIT_TOKEN)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start gatehouse");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("gatehouse audit finished within 60 s")
-        .expect("gatehouse audit ran");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(!text.contains(AUDIT_TOKEN), "the token was printed: {text}");
-    (output.status.code().expect("exited"), text)
+    let (code, stdout, stderr) = support::gatehouse_audit(args, AUDIT_TOKEN).await;
+    (code, stdout + &stderr)
 }
 
 /// Intake, the approver's decision through the link in their mail, provisioning until the server
