@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use domain::usecases::Services;
 use domain::usecases::audit::{ExportCursor, Period};
 use domain::{Error, Result};
-use futures::{StreamExt, TryStreamExt};
 use http_api::ApiError;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -26,8 +25,6 @@ pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// whose type starts with `application/json` as text; `application/x-ndjson` would go base64,
 /// a third larger against Lambda's 6 MB.)
 pub const JSON_LINES: &str = "application/jsonl";
-/// How many records of a page are read at once (each is a few store round trips on DynamoDB).
-const RECORDS_AT_ONCE: usize = 16;
 
 /// The export's query: `since` (required), `until`, `cursor`, `limit`; anything else, or a name
 /// given twice, is a 422 naming it.
@@ -113,22 +110,11 @@ async fn requests(
     after: Option<&domain::usecases::audit::Position>,
     body: &mut Body,
 ) -> Result<Option<ExportCursor>> {
-    let page = services.touched_page(period, after, body.room).await?;
-    let requests: Vec<_> = page.candidates.iter().map(|c| c.request.clone()).collect();
-    let records: Vec<Option<Value>> = futures::stream::iter(requests)
-        .map(|request| async move {
-            match request {
-                Some(request) => record::evidence(services, &request).await.map(Some),
-                None => Ok(None),
-            }
-        })
-        .buffered(RECORDS_AT_ONCE)
-        .try_collect()
-        .await?;
+    let (candidates, more) = services.touched_reads(period, after, body.room).await?;
     let mut last = None;
-    for (candidate, record) in page.candidates.iter().zip(records) {
-        if let Some(record) = record
-            && !body.push(&record)
+    for candidate in &candidates {
+        if let Some(read) = &candidate.read
+            && !body.push(&record::evidence(read))
         {
             return Ok(last.map(ExportCursor::Request).or(after.cloned().map(ExportCursor::Request)));
         }
@@ -136,7 +122,7 @@ async fn requests(
         last = Some(candidate.position.clone());
     }
     match last {
-        Some(last) if page.more => Ok(Some(ExportCursor::Request(last))),
+        Some(last) if more => Ok(Some(ExportCursor::Request(last))),
         _ => Ok(None),
     }
 }

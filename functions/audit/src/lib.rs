@@ -58,9 +58,8 @@ async fn evidence(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let request = services.store.get(&id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
-    let record = record::evidence(&services, &request).await?;
-    Ok(answer(&headers, record, page::render))
+    let read = services.read_consistent(&id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+    Ok(answer(&headers, record::evidence(&read), page::render))
 }
 
 /// `?environment=` of a change's evidence: required, once, and nothing else.

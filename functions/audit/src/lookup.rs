@@ -38,10 +38,8 @@ async fn find(services: &Services, sys_id: &str) -> Result<Option<Value>> {
 /// The provisioning request created for the request item `sys_id`: intake keys a request by its
 /// source (`Request::source_key`, `servicenow#<sys_id>`, the sys_id lower-case).
 async fn request_record(services: &Services, sys_id: &str) -> Result<Option<Value>> {
-    match services.store.find_by_source(&format!("servicenow#{sys_id}")).await? {
-        Some(request) => crate::record::evidence(services, &request).await.map(Some),
-        None => Ok(None),
-    }
+    let Some(request) = services.store.find_by_source(&format!("servicenow#{sys_id}")).await? else { return Ok(None) };
+    Ok(services.read_consistent(&request.id).await?.as_ref().map(crate::record::evidence))
 }
 
 /// `servicenow_sys_id`, required, once, 32 hexadecimal digits (read lower-case, as Gatehouse keeps

@@ -4,9 +4,8 @@
 //! ServiceNow item, the servers and the outcome. The JSON form is the record; the HTML page
 //! (`page`) shows the same record.
 
-use domain::Result;
 use domain::model::{HistoryEntry, MessageKind, OutboxMessage, Request};
-use domain::usecases::Services;
+use domain::usecases::audit::Consistent;
 use domain::usecases::outbox::MessageView;
 use serde_json::{Value, json};
 
@@ -16,13 +15,9 @@ pub const MAILS_KEPT: &str = "Every mail Gatehouse sent is an entry of the reque
     not delivered yet or given up on (dead), with the time they were queued. Work notes written on the ServiceNow item \
     are history entries too (actor servicenow).";
 
-/// The evidence record of `request`, read again with its history so that the two agree.
-pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
-    // The messages first: a mail delivered leaves them in the write that adds its history entry,
-    // so the history read after lists every mail the owed ones no longer hold.
-    let messages = services.store.messages_of(&request.id).await?;
-    let read = services.read_consistent(request.clone()).await?;
-    let (request, history) = (&read.request, &read.history);
+/// The evidence record of a request read whole (`Services::read_consistent`).
+pub fn evidence(read: &Consistent) -> Value {
+    let (request, history, messages) = (&read.request, &read.history, &read.messages);
     let (chain_ok, chain_break) = match &read.chain {
         Ok(_) => (true, Value::Null),
         Err(broken) => (false, json!({"entry": broken.entry, "reason": broken.reason})),
@@ -34,7 +29,7 @@ pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
     }
     shown["chain"] = intake::chain_view_of(request, &read.chain);
     shown["messages"] = json!(messages.iter().map(|m| MessageView::of(m, request)).collect::<Vec<_>>());
-    Ok(json!({
+    json!({
         "kind": "request",
         "id": request.id,
         "status": request.status,
@@ -53,10 +48,10 @@ pub async fn evidence(services: &Services, request: &Request) -> Result<Value> {
         },
         "servers": request.servers,
         "retire_at": request.retirement.as_ref().map(|l| l.retire_at),
-        "mails": {"kept": MAILS_KEPT, "sent": sent_mails(history), "owed": owed_mails(&messages)},
+        "mails": {"kept": MAILS_KEPT, "sent": sent_mails(history), "owed": owed_mails(messages)},
         "history": history,
         "request": shown,
-    }))
+    })
 }
 
 /// Every approval counted in a stage of the request's rule: who, for whom (a delegate), when, in

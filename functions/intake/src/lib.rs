@@ -17,6 +17,7 @@ use domain::model::{HistoryEntry, Request as GateRequest, RequestId, Status};
 use domain::usecases::Services;
 use domain::usecases::decommission::RetireBody;
 use domain::usecases::intake::{IntakeBody, IntakeOutcome};
+use domain::usecases::outbox::MessageView;
 use domain::{Error, Result};
 use http_api::body::{is_json, parse_json, read_limited};
 use http_api::{Access, ApiError, JsonBody, Mounted, Routes};
@@ -123,24 +124,20 @@ pub fn chain_view_of(r: &GateRequest, verified: &std::result::Result<Verified, C
     json!({"count": r.chain.count, "hash": hash, "ok": ok, "unchained": unchained, "broken": broken})
 }
 
-/// `request_view` with the request's history chain and its owed and dead messages.
-async fn full_view(services: &Services, request: &GateRequest) -> Result<Value> {
-    // The messages first: a message delivered leaves the list in the write that adds its history
-    // entry, so the history read after holds the entry of every message the list no longer has.
-    let messages = services.request_messages(request).await?;
-    // The request and its history as one consistent read (a write between the two is read again).
-    let read = services.read_consistent(request.clone()).await?;
+/// `request_view` of request `id` as stored now, with its history chain and its owed and dead
+/// messages, read together so that they agree (`Services::read_consistent`).
+async fn full_view(services: &Services, id: &RequestId) -> Result<Value> {
+    let read = services.read_consistent(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
     let request = &read.request;
     let mut view = request_view(request, &read.history);
     view["chain"] = chain_view_of(request, &read.chain);
-    view["messages"] = json!(messages);
+    view["messages"] = json!(read.messages.iter().map(|m| MessageView::of(m, request)).collect::<Vec<_>>());
     Ok(view)
 }
 
 async fn show(State(services): State<Services>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let request = services.store.get(&id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
-    Ok(Json(full_view(&services, &request).await?))
+    Ok(Json(full_view(&services, &id).await?))
 }
 
 /// Revives a dead message: 202 with the message, pending again; 409 when it is not dead.
@@ -185,7 +182,7 @@ async fn cancel(
     }
     let actor = body.actor.unwrap_or_else(|| "servicenow".into());
     let request = services.cancel(&id, &actor, body.reason).await?;
-    Ok(Json(full_view(&services, &request).await?))
+    Ok(Json(full_view(&services, &request.id).await?))
 }
 
 /// Retires an active request at once for an approved decommission item of its requester: 200 with
@@ -197,7 +194,7 @@ async fn retire(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let request = services.retire_on_request(&id, body.value).await?;
-    Ok(Json(full_view(&services, &request).await?))
+    Ok(Json(full_view(&services, &request.id).await?))
 }
 
 pub fn router(services: Services, tokens: ApiTokens) -> Mounted {

@@ -98,6 +98,14 @@ pub struct MessageCounts {
     pub dead: u64,
 }
 
+/// A request with the messages it owes and its history, read together (`Store::read_request`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRead {
+    pub request: Request,
+    pub messages: Vec<OutboxMessage>,
+    pub history: Vec<HistoryEntry>,
+}
+
 /// Durable state. Every write is atomic and conditional; losing a condition is `Error::Stale`. The
 /// store keeps approver sign-ins and sessions too.
 #[async_trait]
@@ -116,6 +124,17 @@ pub trait Store: SignIns + Send + Sync {
     /// The request created for `source_key` (see `Request::source_key`), if any.
     async fn find_by_source(&self, source_key: &str) -> Result<Option<Request>>;
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>>;
+    /// The request, its owed and dead messages and its history, in one read where the store can
+    /// (one snapshot): what its view and its evidence show. Otherwise the request, then its
+    /// messages, then its history: a mail delivered in between is then in the history, having
+    /// left the messages in the write that added its entry; the caller checks the chain against
+    /// the request's head and reads again when a write came between.
+    async fn read_request(&self, id: &RequestId) -> Result<Option<RequestRead>> {
+        let Some(request) = self.get(id).await? else { return Ok(None) };
+        let messages = self.messages_of(id).await?;
+        let history = self.history(id).await?;
+        Ok(Some(RequestRead { request, messages, history }))
+    }
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
     /// Applies `write` if the stored version is still `expected_version` (and the token, if any, is
     /// still unused) and the stored history chain is the one the write extends (see

@@ -4,8 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::Result;
 use domain::model::{HistoryEntry, RequestId};
+use domain::ports::RequestRead;
 
-use crate::{Item, json, key, s, sortable};
+use crate::{Item, decode_data, json, key, s, sortable};
 
 /// A history entry; `chain_seq` is its place in its request's chain when it is sealed.
 pub(crate) fn history_item(id: &RequestId, entry: &HistoryEntry, chain_seq: Option<u64>) -> Result<Item> {
@@ -48,5 +49,28 @@ pub(crate) fn chain_order(item: &Item) -> Option<u64> {
     match item.get("chain_seq") {
         Some(AttributeValue::N(n)) => n.parse().ok(),
         _ => None,
+    }
+}
+
+impl crate::DynamoStore {
+    /// A request's whole partition in one strongly consistent Query: its `META`, its history
+    /// (`EVT#…`, in chain order) and its messages (`MSG#…`, oldest first). A partition past one
+    /// page (1 MB) comes in several, which a write could come between; the caller checks the
+    /// chain against the head and reads again then (`Store::read_request`).
+    pub(crate) async fn read_whole(&self, id: &RequestId) -> Result<Option<RequestRead>> {
+        let items = self.query_all(None, "pk = :pk", vec![(":pk", format!("REQ#{id}"))], usize::MAX).await?;
+        let sk = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let Some(meta) = items.iter().find(|item| sk(item) == "META") else { return Ok(None) };
+        let mut history: Vec<&Item> = items.iter().filter(|item| sk(item).starts_with("EVT#")).collect();
+        history.sort_by_key(|item| chain_order(item));
+        Ok(Some(RequestRead {
+            request: decode_data(meta, "request")?,
+            messages: items
+                .iter()
+                .filter(|item| sk(item).starts_with("MSG#"))
+                .map(|item| decode_data(item, "message"))
+                .collect::<Result<_>>()?,
+            history: history.into_iter().map(|item| decode_data(item, "history")).collect::<Result<_>>()?,
+        }))
     }
 }

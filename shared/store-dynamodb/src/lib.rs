@@ -411,6 +411,10 @@ impl Store for DynamoStore {
         self.history_items_of(id).await?.iter().map(|item| decode_data(item, "history")).collect()
     }
 
+    async fn read_request(&self, id: &RequestId) -> Result<Option<domain::ports::RequestRead>> {
+        self.read_whole(id).await
+    }
+
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         self.get_item(format!("TOK#{}", hash.as_str())).await?.map(|item| token_record(hash, &item)).transpose()
     }

@@ -148,6 +148,24 @@ pub async fn create_and_read_back(store: Arc<dyn Store>) {
     assert_eq!(store.token(&tok.hash).await.unwrap(), Some(tok));
     assert_eq!(store.get(&RequestId::generate()).await.unwrap(), None);
     assert_eq!(store.find_by_source("servicenow#nope").await.unwrap(), None);
+
+    // Read whole after a write of two entries and another message: what the three reads give.
+    let mut next = r.clone();
+    let step = next.transition(Status::Approved, "ops@example.com", None, Timestamp::now()).unwrap();
+    let note = HistoryEntry::unchanged(Timestamp::now(), "servicenow", Status::Approved, "work note written".into());
+    let write =
+        Write { history: vec![step, note], messages: vec![mail(&r, "ops@example.com")], ..Write::new(next, r.version) };
+    let written = store.apply(write).await.unwrap();
+    let whole = store.read_request(&r.id).await.unwrap().expect("the request");
+    assert_eq!(whole.request, written);
+    assert_eq!(whole.messages, store.messages_of(&r.id).await.unwrap());
+    assert_eq!(whole.messages.len(), 2);
+    assert_eq!(whole.history, store.history(&r.id).await.unwrap());
+    assert_eq!(
+        whole.history.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
+        ["servicenow", "ops@example.com", "servicenow"]
+    );
+    assert!(store.read_request(&RequestId::generate()).await.unwrap().is_none());
 }
 
 pub async fn the_source_key_is_unique(store: Arc<dyn Store>) {

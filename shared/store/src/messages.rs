@@ -46,6 +46,16 @@ fn rows(conn: &Connection, sql: &str, values: impl rusqlite::Params, what: &'sta
     rows.map(|r| r.map_err(db(what)).and_then(|d| parse(&d))).collect()
 }
 
+/// The owed and dead messages of `request`, oldest first.
+pub(super) fn of_request_in(conn: &Connection, request: &RequestId) -> Result<Vec<OutboxMessage>> {
+    rows(
+        conn,
+        "SELECT data FROM messages WHERE request_id = ?1 ORDER BY id",
+        [request.as_str()],
+        "reading a request's messages",
+    )
+}
+
 impl SqliteStore {
     pub(super) async fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMessage>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -159,15 +169,7 @@ impl SqliteStore {
 
     pub(super) async fn of_request(&self, request: &RequestId) -> Result<Vec<OutboxMessage>> {
         let request = request.clone();
-        self.run(move |conn| {
-            rows(
-                conn,
-                "SELECT data FROM messages WHERE request_id = ?1 ORDER BY id",
-                [request.as_str()],
-                "reading a request's messages",
-            )
-        })
-        .await
+        self.run(move |conn| of_request_in(conn, &request)).await
     }
 
     pub(super) async fn revive(&self, message: &OutboxMessage) -> Result<()> {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use domain::evidence::ChainHead;
 use domain::model::{HistoryEntry, MessageClaim, OutboxMessage, Request, RequestId, Status};
-use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, Store, Write, chain_extended, create_items};
+use domain::ports::{Created, MAX_WRITE_ITEMS, MessageCounts, RequestRead, Store, Write, chain_extended, create_items};
 use domain::token::{TOKEN_RETENTION, TokenHash, TokenRecord};
 use domain::{Error, Result};
 use jiff::Timestamp;
@@ -263,6 +263,14 @@ fn within_write_limit(items: usize) -> Result<()> {
     Ok(())
 }
 
+fn history_of(conn: &Connection, id: &RequestId) -> Result<Vec<HistoryEntry>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq")
+        .map_err(db("reading history"))?;
+    let rows = stmt.query_map([id.as_str()], |row| row.get::<_, String>(0)).map_err(db("reading history"))?;
+    rows.map(|r| r.map_err(db("reading history")).and_then(|d| parse(&d))).collect()
+}
+
 fn request_by(conn: &Connection, column: &str, key: &str) -> Result<Option<Request>> {
     let sql = format!("SELECT data FROM requests WHERE {column} = ?1");
     let data: Option<String> =
@@ -328,12 +336,19 @@ impl Store for SqliteStore {
 
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
         let id = id.clone();
+        self.run(move |conn| history_of(conn, &id)).await
+    }
+
+    /// One read transaction: one snapshot of the file, even with another process writing it.
+    async fn read_request(&self, id: &RequestId) -> Result<Option<RequestRead>> {
+        let id = id.clone();
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq")
-                .map_err(db("reading history"))?;
-            let rows = stmt.query_map([id.as_str()], |row| row.get::<_, String>(0)).map_err(db("reading history"))?;
-            rows.map(|r| r.map_err(db("reading history")).and_then(|d| parse(&d))).collect()
+            let tx = conn.transaction().map_err(db("reading a request"))?;
+            let Some(request) = request_by(&tx, "id", id.as_str())? else { return Ok(None) };
+            let messages = messages::of_request_in(&tx, &id)?;
+            let history = history_of(&tx, &id)?;
+            tx.finish().map_err(db("reading a request"))?;
+            Ok(Some(RequestRead { request, messages, history }))
         })
         .await
     }

@@ -127,6 +127,9 @@ impl Store for SealingStore {
     async fn history(&self, id: &RequestId) -> Result<Vec<HistoryEntry>> {
         self.inner.history(id).await
     }
+    async fn read_request(&self, id: &RequestId) -> Result<Option<crate::ports::RequestRead>> {
+        self.inner.read_request(id).await
+    }
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         self.inner.token(hash).await
     }

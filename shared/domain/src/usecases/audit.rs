@@ -12,7 +12,8 @@ use super::Services;
 use crate::changes::{ChangeKey, ChangeRecord};
 use crate::error::{Error, Result};
 use crate::evidence::{ChainBreak, Verified, verify};
-use crate::model::{HistoryEntry, Request, RequestId};
+use crate::model::{HistoryEntry, OutboxMessage, Request, RequestId};
+use crate::ports::RequestRead;
 
 /// How many requests are re-read at once: the DynamoDB store answers each in a round trip, and a
 /// page of them one after the other would take seconds.
@@ -180,10 +181,12 @@ pub struct ChangesPage {
     pub more: bool,
 }
 
-/// A request and its history as one consistent read, with what verifying its chain found.
+/// A request, its messages and its history as one consistent read, with what verifying its chain
+/// found.
 #[derive(Debug, Clone)]
 pub struct Consistent {
     pub request: Request,
+    pub messages: Vec<OutboxMessage>,
     pub history: Vec<HistoryEntry>,
     pub chain: std::result::Result<Verified, ChainBreak>,
 }
@@ -205,26 +208,72 @@ pub struct TouchedPage {
     pub more: bool,
 }
 
+/// A request the store's answer named, read whole (`Services::touched_reads`); `read` is `None`
+/// when it has moved on since or out of the period, as for `Candidate`.
+#[derive(Debug, Clone)]
+pub struct ReadCandidate {
+    pub position: Position,
+    pub read: Option<Consistent>,
+}
+
 impl Services {
     /// Up to `limit` requests touched in `period` after `after`, in (`updated_at`, id) order, each
     /// re-read by id (strongly consistent): one that was written again since the answer is left
     /// to the page where its new place falls, one written after the period is left out.
     pub async fn touched_page(&self, period: &Period, after: Option<&Position>, limit: usize) -> Result<TouchedPage> {
+        let (found, more) = self
+            .touched_with(period, after, limit, |id| async move { self.store.get(&id).await }, |r| r.updated_at)
+            .await?;
+        let candidates = found.into_iter().map(|(position, request)| Candidate { position, request }).collect();
+        Ok(TouchedPage { candidates, more })
+    }
+
+    /// `touched_page`, each request read whole (`read_consistent`) in its re-read: one read per
+    /// request for the export.
+    pub async fn touched_reads(
+        &self,
+        period: &Period,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<(Vec<ReadCandidate>, bool)> {
+        let read = |id: RequestId| async move { self.read_consistent(&id).await };
+        let (found, more) = self.touched_with(period, after, limit, read, |c| c.request.updated_at).await?;
+        Ok((found.into_iter().map(|(position, read)| ReadCandidate { position, read }).collect(), more))
+    }
+
+    /// The walk both share: the store's answer, each entry re-read with `read` and kept when its
+    /// fresh state (`updated_at` of it) is still in the period and not written since the answer.
+    async fn touched_with<'a, T, Fut>(
+        &'a self,
+        period: &'a Period,
+        after: Option<&Position>,
+        limit: usize,
+        read: impl Fn(RequestId) -> Fut + 'a,
+        updated_at: impl Fn(&T) -> Timestamp + Copy + 'a,
+    ) -> Result<(Vec<(Position, Option<T>)>, bool)>
+    where
+        Fut: std::future::Future<Output = Result<Option<T>>> + 'a,
+    {
         let after = after.map(|p| (p.updated_at, p.id.clone()));
         let mut found = self.store.touched(period.since, period.until, after, limit.saturating_add(1)).await?;
         let more = found.len() > limit;
         found.truncate(limit);
         let candidates = futures::stream::iter(found)
-            .map(|listed| async move {
+            .map(|listed| {
                 let position = Position::of(&listed);
-                let fresh = self.store.get(&listed.id).await?;
-                let request = fresh.filter(|r| period.contains(r.updated_at) && r.updated_at <= listed.updated_at);
-                Ok::<_, Error>(Candidate { position, request })
+                let fresh = read(listed.id.clone());
+                async move {
+                    let kept = fresh.await?.filter(|f| {
+                        let at = updated_at(f);
+                        period.contains(at) && at <= listed.updated_at
+                    });
+                    Ok::<_, Error>((position, kept))
+                }
             })
             .buffered(REREADS_AT_ONCE)
             .try_collect()
             .await?;
-        Ok(TouchedPage { candidates, more })
+        Ok((candidates, more))
     }
 
     /// Up to `limit` change records touched in `period` after `after`, in (`updated_at`, key)
@@ -253,29 +302,29 @@ impl Services {
         Ok(ChangesPage { candidates, more })
     }
 
-    /// The request with its history, read so that the two agree, and what the chain check found:
-    /// a write between reading the request and its history makes them disagree for a moment, so
-    /// when the chain does not verify and the head has moved since, both are read again (twice at
-    /// most; what still does not verify then is what is stored).
-    pub async fn read_consistent(&self, request: Request) -> Result<Consistent> {
+    /// Request `id` with its messages and history, read so that they agree (`Store::read_request`),
+    /// and what the chain check found: where the store reads them one after the other, a write in
+    /// between makes them disagree for a moment, so when the chain does not verify and the head has
+    /// moved since, all is read again (twice at most; what still does not verify then is what is
+    /// stored).
+    pub async fn read_consistent(&self, id: &RequestId) -> Result<Option<Consistent>> {
         let key = &self.config.evidence_key;
-        let mut request = request;
-        let mut history = self.store.history(&request.id).await?;
-        let mut chain = verify(key, request.id.as_str(), &history, &request.chain);
+        let check = |read: RequestRead| {
+            let chain = verify(key, read.request.id.as_str(), &read.history, &read.request.chain);
+            Consistent { request: read.request, messages: read.messages, history: read.history, chain }
+        };
+        let Some(first) = self.store.read_request(id).await? else { return Ok(None) };
+        let mut found = check(first);
         for _ in 0..2 {
-            if chain.is_ok() {
+            if found.chain.is_ok() {
                 break;
             }
-            match self.store.get(&request.id).await? {
-                Some(fresh) if fresh.chain != request.chain => {
-                    request = fresh;
-                    history = self.store.history(&request.id).await?;
-                    chain = verify(key, request.id.as_str(), &history, &request.chain);
-                }
+            match self.store.read_request(id).await? {
+                Some(fresh) if fresh.request.chain != found.request.chain => found = check(fresh),
                 _ => break,
             }
         }
-        Ok(Consistent { request, history, chain })
+        Ok(Some(found))
     }
 }
 

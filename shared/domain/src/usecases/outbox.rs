@@ -289,12 +289,6 @@ impl OutboxSender {
 }
 
 impl Services {
-    /// The owed and dead messages of `request`, as its page lists them.
-    pub async fn request_messages(&self, request: &Request) -> Result<Vec<MessageView>> {
-        let messages = self.store.messages_of(&request.id).await?;
-        Ok(messages.iter().map(|m| MessageView::of(m, request)).collect())
-    }
-
     /// Revives a dead message: pending again, due now, with all its attempts.
     pub async fn retry_message(&self, id: &RequestId, message_id: &str) -> Result<MessageView> {
         // Message ids are UUIDs as `OutboxMessage::new` writes them; anything else names none and
