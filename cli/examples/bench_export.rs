@@ -2,7 +2,7 @@
 //! active, with the mails sent and work notes written along the way: eleven sealed history
 //! entries, as a real flow leaves) written straight into `gatehouse serve`'s SQLite store
 //! through its sealing store, then `GET /v1/audit/export` walked over HTTP page by page, following
-//! `Link: rel="next"`. Prints records/s and the process's peak RSS during the export (VmHWM,
+//! `Link: rel="next"`, three times (the median is the figure). Prints records/s and the process's peak RSS during the export (VmHWM,
 //! reset after the setup where the kernel allows it), to show memory stays bounded by a page.
 //! Target (F15): ≥ 5,000 records/s.
 //! Run: cargo run --profile bench -p gatehouse --example bench_export
@@ -25,6 +25,8 @@ struct Verified {
     chain_ok: bool,
 }
 const WRITERS: usize = 4;
+/// Walks of the export timed.
+const WALKS: usize = 3;
 
 /// A line of /proc/self/status, in kB.
 fn status_kb(name: &str) -> Option<u64> {
@@ -117,6 +119,31 @@ async fn main() {
     // Writing 5 to clear_refs resets the peak (proc(5)), so VmHWM below is the export's own.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
 
+    // The walk is timed three times over the same store: a shared machine's neighbours move
+    // single runs by a third; the median is the figure.
+    let mut rates = Vec::new();
+    for walk in 1..=WALKS {
+        let rate = walk_export(&b, since, until, requests).await;
+        println!("export walk {walk}/{WALKS}: {rate:.0} records/s");
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("export: median {:.0} records/s over {WALKS} walks (target >= 5000)", rates[WALKS / 2]);
+    println!(
+        "peak RSS {} export: {} kB (VmHWM); RSS now {} kB",
+        if reset { "during the" } else { "(whole run; clear_refs refused) incl. the" },
+        status_kb("VmHWM:").unwrap_or(0),
+        status_kb("VmRSS:").unwrap_or(0)
+    );
+    // The store (hundreds of MB at full size) and the demo's key beside it.
+    let dir = b.running.config.data_dir.clone();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(format!("{}.evidence-key", dir.display()));
+}
+
+/// One walk of the export of [since, until) over HTTP, following `Link`, each line parsed and its
+/// chain checked; prints its shape and answers its records/s.
+async fn walk_export(b: &bench_support::Bench, since: Timestamp, until: Timestamp, requests: usize) -> f64 {
     let base = b.running.base_url.clone();
     let mut next = Some(format!(
         "/v1/audit/export?since={}&until={}",
@@ -144,19 +171,9 @@ async fn main() {
     let took = t.elapsed().as_secs_f64();
     assert_eq!(records, requests, "every request exported once");
     println!(
-        "export: {records} records in {pages} pages ({:.1} MB, largest page {:.2} MB) in {took:.1} s: {:.0} records/s (target >= 5000)",
+        "export: {records} records in {pages} pages ({:.1} MB, largest page {:.2} MB) in {took:.1} s",
         bytes as f64 / 1e6,
         largest as f64 / 1e6,
-        records as f64 / took
     );
-    println!(
-        "peak RSS {} export: {} kB (VmHWM); RSS now {} kB",
-        if reset { "during the" } else { "(whole run; clear_refs refused) incl. the" },
-        status_kb("VmHWM:").unwrap_or(0),
-        status_kb("VmRSS:").unwrap_or(0)
-    );
-    // The store (hundreds of MB at full size) and the demo's key beside it.
-    let dir = b.running.config.data_dir.clone();
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_file(format!("{}.evidence-key", dir.display()));
+    records as f64 / took
 }

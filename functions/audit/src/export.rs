@@ -12,7 +12,6 @@ use domain::usecases::audit::{ExportCursor, Period};
 use domain::{Error, Result};
 use http_api::ApiError;
 use jiff::Timestamp;
-use serde_json::Value;
 
 use crate::{change_record, private, record};
 
@@ -90,13 +89,12 @@ struct Body {
 }
 
 impl Body {
-    /// Adds `record`'s line; `false` (nothing added) when it would pass the byte budget.
-    fn push(&mut self, record: &Value) -> bool {
-        let line = record.to_string();
+    /// Adds a record's line; `false` (nothing added) when it would pass the byte budget.
+    fn push(&mut self, line: &str) -> bool {
         if !self.text.is_empty() && self.text.len() + line.len() + 1 > PAGE_BYTES {
             return false;
         }
-        self.text.push_str(&line);
+        self.text.push_str(line);
         self.text.push('\n');
         true
     }
@@ -111,15 +109,18 @@ async fn requests(
     body: &mut Body,
 ) -> Result<Option<ExportCursor>> {
     let (candidates, more) = services.touched_reads(period, after, body.room).await?;
+    let (positions, reads): (Vec<_>, Vec<_>) = candidates.into_iter().map(|c| (c.position, c.read)).unzip();
+    let render = |read: Option<_>| read.map(|read| record::evidence(&read).to_string());
+    let lines = domain::parallel::map_in_chunks(reads, render).await?;
     let mut last = None;
-    for candidate in &candidates {
-        if let Some(read) = &candidate.read
-            && !body.push(&record::evidence(read))
+    for (position, line) in positions.into_iter().zip(lines) {
+        if let Some(line) = line
+            && !body.push(&line)
         {
             return Ok(last.map(ExportCursor::Request).or(after.cloned().map(ExportCursor::Request)));
         }
         body.room -= 1;
-        last = Some(candidate.position.clone());
+        last = Some(position);
     }
     match last {
         Some(last) if more => Ok(Some(ExportCursor::Request(last))),
@@ -138,7 +139,7 @@ async fn changes(
     let mut last = after.cloned();
     for candidate in &page.candidates {
         if let Some(rec) = &candidate.record
-            && !body.push(&change_record::evidence(services, rec))
+            && !body.push(&change_record::evidence(services, rec).to_string())
         {
             return Ok(Some(ExportCursor::Change(last)));
         }

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod model;
 pub mod outbound;
+pub mod parallel;
 pub mod policy;
 pub mod ports;
 pub mod signin;

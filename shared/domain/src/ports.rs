@@ -76,6 +76,11 @@ impl Write {
 /// request can have) is checked when the configuration loads.
 pub const MAX_WRITE_ITEMS: usize = 100;
 
+/// How many reads are in flight at once where a store answers one record per call (the default
+/// `Store::read_requests`, the audit walk's re-reads): the DynamoDB store answers each in a round
+/// trip, and a page of them one after the other would take seconds.
+pub const READS_AT_ONCE: usize = 16;
+
 /// The entry count of the chain `write` extends: the request's head less the sealed entries
 /// (those with a `hash`) the write brings. A store applies the write only while the stored head
 /// still has this count; a delivered work note moves the head without a new version
@@ -134,6 +139,17 @@ pub trait Store: SignIns + Send + Sync {
         let messages = self.messages_of(id).await?;
         let history = self.history(id).await?;
         Ok(Some(RequestRead { request, messages, history }))
+    }
+    /// Several requests read whole, each as `read_request` reads it, answered in the order asked:
+    /// the audit export reads a page of them. A store that can reads the page at once (SQLite:
+    /// one read transaction); otherwise they are read a few at a time.
+    async fn read_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Option<RequestRead>>> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(ids)
+            .map(|id| async move { self.read_request(&id).await })
+            .buffered(READS_AT_ONCE)
+            .try_collect()
+            .await
     }
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>>;
     /// Applies `write` if the stored version is still `expected_version` (and the token, if any, is

@@ -166,6 +166,16 @@ pub async fn create_and_read_back(store: Arc<dyn Store>) {
         ["servicenow", "ops@example.com", "servicenow"]
     );
     assert!(store.read_request(&RequestId::generate()).await.unwrap().is_none());
+
+    // A page read at once: one answer per id asked, in the order asked, a missing one as None.
+    let other = sample_request(&sys_id());
+    store.create(other.clone(), created(&other), vec![], vec![]).await.unwrap();
+    let page = store.read_requests(vec![other.id.clone(), RequestId::generate(), r.id.clone()]).await.unwrap();
+    let found: Vec<_> = page.iter().map(|read| read.as_ref().map(|read| read.request.id.clone())).collect();
+    assert_eq!(found, [Some(other.id.clone()), None, Some(r.id.clone())]);
+    let last = page[2].as_ref().unwrap();
+    assert_eq!((&last.request, &last.messages, &last.history), (&whole.request, &whole.messages, &whole.history));
+    assert!(store.read_requests(vec![]).await.unwrap().is_empty());
 }
 
 pub async fn the_source_key_is_unique(store: Arc<dyn Store>) {

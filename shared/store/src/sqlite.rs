@@ -263,6 +263,25 @@ fn within_write_limit(items: usize) -> Result<()> {
     Ok(())
 }
 
+/// Requests `ids`, each with its messages and history, in one read transaction: one snapshot.
+fn read_whole(conn: &mut Connection, ids: &[RequestId]) -> Result<Vec<Option<RequestRead>>> {
+    let tx = conn.transaction().map_err(db("reading a request"))?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let read = match request_by(&tx, "id", id.as_str())? {
+            Some(request) => {
+                let messages = messages::of_request_in(&tx, id)?;
+                let history = history_of(&tx, id)?;
+                Some(RequestRead { request, messages, history })
+            }
+            None => None,
+        };
+        found.push(read);
+    }
+    tx.finish().map_err(db("reading a request"))?;
+    Ok(found)
+}
+
 fn history_of(conn: &Connection, id: &RequestId) -> Result<Vec<HistoryEntry>> {
     let mut stmt = conn
         .prepare_cached("SELECT data FROM history WHERE request_id = ?1 ORDER BY seq")
@@ -273,8 +292,8 @@ fn history_of(conn: &Connection, id: &RequestId) -> Result<Vec<HistoryEntry>> {
 
 fn request_by(conn: &Connection, column: &str, key: &str) -> Result<Option<Request>> {
     let sql = format!("SELECT data FROM requests WHERE {column} = ?1");
-    let data: Option<String> =
-        conn.query_row(&sql, [key], |row| row.get(0)).optional().map_err(db("reading a request"))?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db("reading a request"))?;
+    let data: Option<String> = stmt.query_row([key], |row| row.get(0)).optional().map_err(db("reading a request"))?;
     data.map(|d| parse(&d)).transpose()
 }
 
@@ -342,15 +361,12 @@ impl Store for SqliteStore {
     /// One read transaction: one snapshot of the file, even with another process writing it.
     async fn read_request(&self, id: &RequestId) -> Result<Option<RequestRead>> {
         let id = id.clone();
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(db("reading a request"))?;
-            let Some(request) = request_by(&tx, "id", id.as_str())? else { return Ok(None) };
-            let messages = messages::of_request_in(&tx, &id)?;
-            let history = history_of(&tx, &id)?;
-            tx.finish().map_err(db("reading a request"))?;
-            Ok(Some(RequestRead { request, messages, history }))
-        })
-        .await
+        self.run(move |conn| Ok(read_whole(conn, std::slice::from_ref(&id))?.pop().flatten())).await
+    }
+
+    /// The whole page in one read transaction and one trip to the worker thread.
+    async fn read_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Option<RequestRead>>> {
+        self.run(move |conn| read_whole(conn, &ids)).await
     }
 
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {

@@ -130,6 +130,9 @@ impl Store for SealingStore {
     async fn read_request(&self, id: &RequestId) -> Result<Option<crate::ports::RequestRead>> {
         self.inner.read_request(id).await
     }
+    async fn read_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Option<crate::ports::RequestRead>>> {
+        self.inner.read_requests(ids).await
+    }
     async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         self.inner.token(hash).await
     }

@@ -11,13 +11,9 @@ use jiff::Timestamp;
 use super::Services;
 use crate::changes::{ChangeKey, ChangeRecord};
 use crate::error::{Error, Result};
-use crate::evidence::{ChainBreak, Verified, verify};
+use crate::evidence::{ChainBreak, EvidenceKey, Verified, verify};
 use crate::model::{HistoryEntry, OutboxMessage, Request, RequestId};
-use crate::ports::RequestRead;
-
-/// How many requests are re-read at once: the DynamoDB store answers each in a round trip, and a
-/// page of them one after the other would take seconds.
-const REREADS_AT_ONCE: usize = 16;
+use crate::ports::{READS_AT_ONCE, RequestRead};
 
 /// The period an export covers: every request whose last write lies in [`since`, `until`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,58 +217,83 @@ impl Services {
     /// re-read by id (strongly consistent): one that was written again since the answer is left
     /// to the page where its new place falls, one written after the period is left out.
     pub async fn touched_page(&self, period: &Period, after: Option<&Position>, limit: usize) -> Result<TouchedPage> {
-        let (found, more) = self
-            .touched_with(period, after, limit, |id| async move { self.store.get(&id).await }, |r| r.updated_at)
-            .await?;
+        let get_all = |ids: Vec<RequestId>| async move {
+            futures::stream::iter(ids)
+                .map(|id| async move { self.store.get(&id).await })
+                .buffered(READS_AT_ONCE)
+                .try_collect()
+                .await
+        };
+        let (found, more) = self.touched_with(period, after, limit, get_all, |r| r.updated_at).await?;
         let candidates = found.into_iter().map(|(position, request)| Candidate { position, request }).collect();
         Ok(TouchedPage { candidates, more })
     }
 
-    /// `touched_page`, each request read whole (`read_consistent`) in its re-read: one read per
-    /// request for the export.
+    /// `touched_page`, the page's requests read whole at once (`Store::read_requests`) and their
+    /// chains checked as `read_consistent` does: what the export sends.
     pub async fn touched_reads(
         &self,
         period: &Period,
         after: Option<&Position>,
         limit: usize,
     ) -> Result<(Vec<ReadCandidate>, bool)> {
-        let read = |id: RequestId| async move { self.read_consistent(&id).await };
-        let (found, more) = self.touched_with(period, after, limit, read, |c| c.request.updated_at).await?;
+        let read_all = |ids: Vec<RequestId>| async move {
+            let reads = self.store.read_requests(ids).await?;
+            let key = self.config.evidence_key.clone();
+            let checked =
+                crate::parallel::map_in_chunks(reads, move |read| read.map(|read| checked(&key, read))).await?;
+            futures::stream::iter(checked)
+                .map(|found| async move {
+                    match found {
+                        Some(found) => self.settled(found).await.map(Some),
+                        None => Ok(None),
+                    }
+                })
+                .buffered(READS_AT_ONCE)
+                .try_collect()
+                .await
+        };
+        let (found, more) = self.touched_with(period, after, limit, read_all, |c| c.request.updated_at).await?;
         Ok((found.into_iter().map(|(position, read)| ReadCandidate { position, read }).collect(), more))
     }
 
-    /// The walk both share: the store's answer, each entry re-read with `read` and kept when its
-    /// fresh state (`updated_at` of it) is still in the period and not written since the answer.
+    /// The walk both share: the store's answer, its requests re-read with `read_all` (one answer
+    /// per id, in order), each kept when its fresh state (`updated_at` of it) is still in the
+    /// period and not written since the answer.
     async fn touched_with<'a, T, Fut>(
         &'a self,
         period: &'a Period,
         after: Option<&Position>,
         limit: usize,
-        read: impl Fn(RequestId) -> Fut + 'a,
-        updated_at: impl Fn(&T) -> Timestamp + Copy + 'a,
+        read_all: impl FnOnce(Vec<RequestId>) -> Fut + 'a,
+        updated_at: impl Fn(&T) -> Timestamp,
     ) -> Result<(Vec<(Position, Option<T>)>, bool)>
     where
-        Fut: std::future::Future<Output = Result<Option<T>>> + 'a,
+        Fut: std::future::Future<Output = Result<Vec<Option<T>>>> + 'a,
     {
         let after = after.map(|p| (p.updated_at, p.id.clone()));
         let mut found = self.store.touched(period.since, period.until, after, limit.saturating_add(1)).await?;
         let more = found.len() > limit;
         found.truncate(limit);
-        let candidates = futures::stream::iter(found)
-            .map(|listed| {
-                let position = Position::of(&listed);
-                let fresh = read(listed.id.clone());
-                async move {
-                    let kept = fresh.await?.filter(|f| {
-                        let at = updated_at(f);
-                        period.contains(at) && at <= listed.updated_at
-                    });
-                    Ok::<_, Error>((position, kept))
-                }
+        let fresh = read_all(found.iter().map(|listed| listed.id.clone()).collect()).await?;
+        if fresh.len() != found.len() {
+            return Err(Error::internal_msg(format!(
+                "the store answered {} reads for {} requests",
+                fresh.len(),
+                found.len()
+            )));
+        }
+        let candidates = found
+            .iter()
+            .zip(fresh)
+            .map(|(listed, fresh)| {
+                let kept = fresh.filter(|f| {
+                    let at = updated_at(f);
+                    period.contains(at) && at <= listed.updated_at
+                });
+                (Position::of(listed), kept)
             })
-            .buffered(REREADS_AT_ONCE)
-            .try_collect()
-            .await?;
+            .collect();
         Ok((candidates, more))
     }
 
@@ -296,36 +317,45 @@ impl Services {
                 let record = fresh.filter(|r| period.contains(r.updated_at) && r.updated_at <= listed.updated_at);
                 Ok::<_, Error>(ChangeCandidate { position, record })
             })
-            .buffered(REREADS_AT_ONCE)
+            .buffered(READS_AT_ONCE)
             .try_collect()
             .await?;
         Ok(ChangesPage { candidates, more })
     }
 
     /// Request `id` with its messages and history, read so that they agree (`Store::read_request`),
-    /// and what the chain check found: where the store reads them one after the other, a write in
-    /// between makes them disagree for a moment, so when the chain does not verify and the head has
-    /// moved since, all is read again (twice at most; what still does not verify then is what is
-    /// stored).
+    /// and what the chain check found (`settled`).
     pub async fn read_consistent(&self, id: &RequestId) -> Result<Option<Consistent>> {
-        let key = &self.config.evidence_key;
-        let check = |read: RequestRead| {
-            let chain = verify(key, read.request.id.as_str(), &read.history, &read.request.chain);
-            Consistent { request: read.request, messages: read.messages, history: read.history, chain }
-        };
-        let Some(first) = self.store.read_request(id).await? else { return Ok(None) };
-        let mut found = check(first);
+        match self.store.read_request(id).await? {
+            Some(read) => self.settled(checked(&self.config.evidence_key, read)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `found`, or a later read of it: where the store reads a request, its messages and its
+    /// history one after the other, a write in between makes them disagree for a moment, so when
+    /// the chain does not verify and the head has moved since, all is read again (twice at most;
+    /// what still does not verify then is what is stored).
+    async fn settled(&self, mut found: Consistent) -> Result<Consistent> {
         for _ in 0..2 {
             if found.chain.is_ok() {
                 break;
             }
-            match self.store.read_request(id).await? {
-                Some(fresh) if fresh.request.chain != found.request.chain => found = check(fresh),
+            match self.store.read_request(&found.request.id).await? {
+                Some(fresh) if fresh.request.chain != found.request.chain => {
+                    found = checked(&self.config.evidence_key, fresh)
+                }
                 _ => break,
             }
         }
-        Ok(Some(found))
+        Ok(found)
     }
+}
+
+/// A read whose chain is checked.
+fn checked(key: &EvidenceKey, read: RequestRead) -> Consistent {
+    let chain = verify(key, read.request.id.as_str(), &read.history, &read.request.chain);
+    Consistent { request: read.request, messages: read.messages, history: read.history, chain }
 }
 
 #[cfg(test)]
