@@ -110,8 +110,8 @@ async fn requests(
 ) -> Result<Option<ExportCursor>> {
     let (candidates, more) = services.touched_reads(period, after, body.room).await?;
     let (positions, reads): (Vec<_>, Vec<_>) = candidates.into_iter().map(|c| (c.position, c.read)).unzip();
-    let render = |read: Option<_>| read.map(|read| record::evidence(&read).to_string());
-    let lines = domain::parallel::map_in_chunks(reads, render).await?;
+    let render = |read: Option<_>| read.map(|read| record::evidence(&read).to_line()).transpose();
+    let lines = domain::parallel::map_in_chunks(reads, render).await?.into_iter().collect::<Result<Vec<_>>>()?;
     let mut last = None;
     for (position, line) in positions.into_iter().zip(lines) {
         if let Some(line) = line

@@ -59,7 +59,7 @@ async fn evidence(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let read = services.read_consistent(&id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
-    Ok(answer(&headers, record::evidence(&read), page::render))
+    Ok(answer(&headers, record::evidence(&read).to_value()?, page::render))
 }
 
 /// `?environment=` of a change's evidence: required, once, and nothing else.

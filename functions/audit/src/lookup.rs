@@ -39,7 +39,10 @@ async fn find(services: &Services, sys_id: &str) -> Result<Option<Value>> {
 /// source (`Request::source_key`, `servicenow#<sys_id>`, the sys_id lower-case).
 async fn request_record(services: &Services, sys_id: &str) -> Result<Option<Value>> {
     let Some(request) = services.store.find_by_source(&format!("servicenow#{sys_id}")).await? else { return Ok(None) };
-    Ok(services.read_consistent(&request.id).await?.as_ref().map(crate::record::evidence))
+    match services.read_consistent(&request.id).await? {
+        Some(read) => Ok(Some(crate::record::evidence(&read).to_value()?)),
+        None => Ok(None),
+    }
 }
 
 /// `servicenow_sys_id`, required, once, 32 hexadecimal digits (read lower-case, as Gatehouse keeps

@@ -4,9 +4,12 @@
 //! ServiceNow item, the servers and the outcome. The JSON form is the record; the HTML page
 //! (`page`) shows the same record.
 
-use domain::model::{HistoryEntry, MessageKind, OutboxMessage, Request};
+use domain::model::{HistoryEntry, MessageKind, OutboxMessage, Request, RequestId, ServerRecord, Status};
 use domain::usecases::audit::Consistent;
 use domain::usecases::outbox::MessageView;
+use domain::{Error, Result};
+use jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// What the record can say about mails, in its own words: a delivered mail leaves the store.
@@ -15,43 +18,77 @@ pub const MAILS_KEPT: &str = "Every mail Gatehouse sent is an entry of the reque
     not delivered yet or given up on (dead), with the time they were queued. Work notes written on the ServiceNow item \
     are history entries too (actor servicenow).";
 
-/// The evidence record of a request read whole (`Services::read_consistent`).
-pub fn evidence(read: &Consistent) -> Value {
+/// The evidence record of a request read whole (`Services::read_consistent`), ready to be
+/// written. Its fields are in alphabetical order, as `serde_json::Value` orders an object's keys,
+/// so the record written straight (an export line) and through a `Value` (the evidence route and
+/// its page, `to_value`) reads alike.
+#[derive(Serialize)]
+pub struct Evidence<'a> {
+    approvals: Vec<Value>,
+    /// The head as stored, what `gatehouse audit verify --anchors` checks anchors against.
+    chain: Value,
+    chain_break: Value,
+    chain_ok: bool,
+    decision: Value,
+    error: &'a Option<String>,
+    history: &'a [HistoryEntry],
+    id: &'a RequestId,
+    kind: &'static str,
+    mails: Value,
+    /// The request as GET /v1/requests/{id} shows it; its history is the record's own `history`.
+    request: Value,
+    retire_at: Option<Timestamp>,
+    servers: &'a [ServerRecord],
+    servicenow: Value,
+    status: Status,
+}
+
+impl Evidence<'_> {
+    /// The record as a JSON value, for the evidence route and its page.
+    pub fn to_value(&self) -> Result<Value> {
+        serde_json::to_value(self).map_err(|e| Error::internal("writing an evidence record", e))
+    }
+
+    /// The record as one line of JSON, for the export.
+    pub fn to_line(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::internal("writing an evidence record", e))
+    }
+}
+
+pub fn evidence(read: &Consistent) -> Evidence<'_> {
     let (request, history, messages) = (&read.request, &read.history, &read.messages);
     let (chain_ok, chain_break) = match &read.chain {
         Ok(_) => (true, Value::Null),
         Err(broken) => (false, json!({"entry": broken.entry, "reason": broken.reason})),
     };
-    // The request as GET /v1/requests/{id} shows it; its history is the record's own `history`.
     let mut shown = intake::request_view(request, &[]);
     if let Some(fields) = shown.as_object_mut() {
         fields.remove("history");
     }
     shown["chain"] = intake::chain_view_of(request, &read.chain);
     shown["messages"] = json!(messages.iter().map(|m| MessageView::of(m, request)).collect::<Vec<_>>());
-    json!({
-        "kind": "request",
-        "id": request.id,
-        "status": request.status,
-        "error": request.error,
-        "chain_ok": chain_ok,
-        "chain_break": chain_break,
-        // The head as stored, what `gatehouse audit verify --anchors` checks anchors against.
-        "chain": {"count": request.chain.count, "hash": Some(&request.chain.hash).filter(|h| !h.is_empty())},
-        "servicenow": {"number": request.source.number, "sys_id": request.source.sys_id},
-        "approvals": approvals(request),
-        "decision": {
+    Evidence {
+        approvals: approvals(request),
+        chain: json!({"count": request.chain.count, "hash": Some(&request.chain.hash).filter(|h| !h.is_empty())}),
+        chain_break,
+        chain_ok,
+        decision: json!({
             "decided_by": request.decided_by,
             "proof": request.decision_proof,
             "comment": request.decision_comment,
             "auto_approved": request.approval.as_ref().is_some_and(|a| a.auto_approved),
-        },
-        "servers": request.servers,
-        "retire_at": request.retirement.as_ref().map(|l| l.retire_at),
-        "mails": {"kept": MAILS_KEPT, "sent": sent_mails(history), "owed": owed_mails(messages)},
-        "history": history,
-        "request": shown,
-    })
+        }),
+        error: &request.error,
+        history,
+        id: &request.id,
+        kind: "request",
+        mails: json!({"kept": MAILS_KEPT, "sent": sent_mails(history), "owed": owed_mails(messages)}),
+        request: shown,
+        retire_at: request.retirement.as_ref().map(|l| l.retire_at),
+        servers: &request.servers,
+        servicenow: json!({"number": request.source.number, "sys_id": request.source.sys_id}),
+        status: request.status,
+    }
 }
 
 /// Every approval counted in a stage of the request's rule: who, for whom (a delegate), when, in
