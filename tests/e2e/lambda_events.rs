@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use domain::config::{ApiTokens, Config, Scope};
-use domain::model::{HistoryEntry, OutboxMessage, RequestId, Status};
+use domain::model::{OutboxMessage, RequestId, Status};
 use domain::ports::{Mailer, Write};
-use domain::token::{ApprovalToken, TokenRecord};
+use domain::token::ApprovalToken;
 use domain::usecases::{NoSignals, Services};
 use pcd_sim::{PcdSim, SimConfig};
 use serde_json::Value;
@@ -74,24 +74,8 @@ async fn seed(w: &World) -> domain::model::Request {
     let network = options.network("dev-net").unwrap();
     request.network = domain::model::Chosen { id: network.id.clone(), name: network.name.clone() };
     let token = ApprovalToken::parse(APPROVAL_TOKEN).unwrap();
-    let record = TokenRecord {
-        hash: token.hash(),
-        request_id: request.id.clone(),
-        approver: "ops@example.com".into(),
-        expires_at: request.expires_at,
-        used_at: None,
-        stage: 0,
-        on_behalf_of: None,
-    };
-    let history = HistoryEntry {
-        at: request.created_at,
-        actor: "test".into(),
-        from: None,
-        to: Status::PendingApproval,
-        note: None,
-        proof: None,
-        hash: None,
-    };
+    let record = store::contract::link_of(&request, &token);
+    let history = store::contract::created(&request);
     w.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     request
 }

@@ -105,18 +105,24 @@ fn mail(r: &Request, to: &str) -> OutboxMessage {
     OutboxMessage::mail(&r.id, r.created_at, MailNotice { to: to.into(), template: MailTemplate::Received })
 }
 
-fn token_for(r: &Request) -> (ApprovalToken, TokenRecord) {
+/// A new approval link for ops@example.com on `r` (stage 0): its token and what is stored of it.
+pub fn token_for(r: &Request) -> (ApprovalToken, TokenRecord) {
     let t = ApprovalToken::generate();
-    let rec = TokenRecord {
-        hash: t.hash(),
+    let rec = link_of(r, &t);
+    (t, rec)
+}
+
+/// What is stored of ops@example.com's approval link `token` on `r` (stage 0).
+pub fn link_of(r: &Request, token: &ApprovalToken) -> TokenRecord {
+    TokenRecord {
+        hash: token.hash(),
         request_id: r.id.clone(),
         approver: "ops@example.com".into(),
         expires_at: r.expires_at,
         used_at: None,
         stage: 0,
         on_behalf_of: None,
-    };
-    (t, rec)
+    }
 }
 
 fn sys_id() -> String {

@@ -80,25 +80,8 @@ pub async fn seed_in(running: &Running, status: Status) -> RequestId {
 /// A request pending approval, straight into the store, with an approval link for ops@example.com.
 pub async fn seed(running: &Running) -> (Request, String) {
     let request = store::contract::sample_request(&RequestId::generate().as_str().replace('-', ""));
-    let token = ApprovalToken::generate();
-    let record = TokenRecord {
-        hash: token.hash(),
-        request_id: request.id.clone(),
-        approver: "ops@example.com".into(),
-        expires_at: request.expires_at,
-        used_at: None,
-        stage: 0,
-        on_behalf_of: None,
-    };
-    let history = HistoryEntry {
-        at: request.created_at,
-        actor: "test".into(),
-        from: None,
-        to: Status::PendingApproval,
-        note: None,
-        proof: None,
-        hash: None,
-    };
+    let (token, record) = store::contract::token_for(&request);
+    let history = store::contract::created(&request);
     running.services.store.create(request.clone(), history, vec![record], vec![]).await.unwrap();
     (request, token.expose().to_string())
 }
