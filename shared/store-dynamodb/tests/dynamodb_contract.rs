@@ -45,6 +45,15 @@ async fn fresh_store() -> DynamoStore {
 
 store_contract!(async { Arc::new(fresh_store().await) as Arc<dyn Store> }.await);
 
+// A test crate's root looks for its modules beside it, in tests/, where Cargo would build each file
+// as a test crate of its own.
+#[path = "dynamodb_contract/changes.rs"]
+mod changes;
+#[path = "dynamodb_contract/migrate.rs"]
+mod migrate;
+#[path = "dynamodb_contract/sign_ins.rs"]
+mod sign_ins;
+
 mod export {
     use std::sync::Arc;
 
@@ -114,15 +123,6 @@ mod chain {
         })
         .await;
     }
-}
-
-mod changes {
-    use std::sync::Arc;
-
-    use domain::changes::ChangeRecords;
-    use store::change_records_contract;
-
-    change_records_contract!(async { Arc::new(super::fresh_store().await) as Arc<dyn ChangeRecords> }.await);
 }
 
 fn created(r: &domain::model::Request) -> HistoryEntry {
@@ -336,68 +336,6 @@ async fn a_missing_table_is_an_upstream_error_too() {
     );
 }
 
-#[tokio::test]
-async fn sign_ins_and_sessions_are_items_with_a_ttl_a_day_past_expiry() {
-    use domain::signin::{ApproverSession, PendingSignIn, SignIns, VerifiedIdentity};
-
-    let store = fresh_store().await;
-    let expires_at: Timestamp = "2026-03-01T12:00:00.5Z".parse().unwrap();
-    let ttl = AttributeValue::N((expires_at.as_second() + 24 * 3600).to_string());
-    let state = "ab".repeat(32);
-    let pending = PendingSignIn {
-        nonce: "nonce".into(),
-        pkce_verifier: "verifier".into(),
-        purpose: domain::signin::SignInPurpose::Approval { link: ApprovalToken::generate().hash() },
-        expires_at,
-    };
-    store.begin_sign_in(&state, &pending).await.unwrap();
-    let item = raw_item(&store, format!("AUTH#{state}")).await.unwrap();
-    assert_eq!(item.get("type"), Some(&AttributeValue::S("sign_in".into())));
-    assert_eq!(item.get("expires_at"), Some(&AttributeValue::S("2026-03-01T12:00:00.500000000Z".into())));
-    assert_eq!(item.get(TTL_ATTRIBUTE), Some(&ttl));
-    assert!(store.take_sign_in(&state).await.unwrap() == Some(pending));
-    assert_eq!(raw_item(&store, format!("AUTH#{state}")).await, None, "taking deletes the item");
-
-    let id = "cd".repeat(32);
-    let session = ApproverSession {
-        identity: VerifiedIdentity {
-            issuer: "https://id.example.com".into(),
-            subject: "248289761001".into(),
-            email: "ops@example.com".into(),
-            amr: vec!["pwd".into()],
-        },
-        expires_at,
-    };
-    store.put_session(&id, &session).await.unwrap();
-    let item = raw_item(&store, format!("SES#{id}")).await.unwrap();
-    assert_eq!(item.get("type"), Some(&AttributeValue::S("session".into())));
-    assert_eq!(item.get(TTL_ATTRIBUTE), Some(&ttl));
-    assert_eq!(store.session(&id).await.unwrap(), Some(session));
-}
-
-#[tokio::test]
-async fn sign_in_failures_are_upstream_errors_naming_the_operation() {
-    use domain::signin::{ApproverSession, SignIns, VerifiedIdentity};
-
-    let session = ApproverSession {
-        identity: VerifiedIdentity {
-            issuer: "https://id.example.com".into(),
-            subject: "s".into(),
-            email: "ops@example.com".into(),
-            amr: vec![],
-        },
-        expires_at: Timestamp::now(),
-    };
-    let store = DynamoStore::new(client(&endpoint()), format!("gatehouse-missing-{}", uuid::Uuid::new_v4().simple()));
-    for (operation, err) in [
-        ("DeleteItem", store.take_sign_in("ab").await.unwrap_err()),
-        ("GetItem", store.session("ab").await.unwrap_err()),
-        ("TransactWriteItems", store.put_session("ab", &session).await.unwrap_err()),
-    ] {
-        assert!(matches!(&err, Error::Upstream { detail, .. } if detail == &format!("{operation} failed")), "{err:?}");
-    }
-}
-
 async fn raw_item_at(
     store: &DynamoStore,
     pk: &str,
@@ -416,10 +354,6 @@ async fn raw_item_at(
         .item
 }
 
-fn change_pk(key: &domain::changes::ChangeKey) -> String {
-    format!("CHG#{}#{}#{}", key.project_id, key.sha, key.environment)
-}
-
 fn sortable(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S.%NZ").to_string()
 }
@@ -429,106 +363,6 @@ fn text<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, name: &
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v),
         _ => None,
-    }
-}
-
-#[tokio::test]
-async fn a_changes_check_at_rides_on_its_own_item_beside_the_sys_id_index() {
-    use domain::changes::ChangeRecords;
-
-    let store = fresh_store().await;
-    let now = Timestamp::now();
-    let mut rec = store::contract::change_record(&uuid::Uuid::new_v4().simple().to_string());
-    let pk = change_pk(&rec.key);
-    store.put_change(&rec, None).await.unwrap();
-    assert!(raw_item_at(&store, &pk, "DUE").await.is_none(), "a new change without check_at has no DUE item");
-
-    rec.version = 2;
-    rec.sys_id = uuid::Uuid::new_v4().simple().to_string();
-    rec.check_at = Some(now - jiff::SignedDuration::from_mins(1));
-    store.put_change(&rec, Some(1)).await.unwrap();
-    let meta = raw_item_at(&store, &pk, "META").await.unwrap();
-    assert_eq!(text(&meta, "type"), Some("change"));
-    assert_eq!(
-        text(&meta, "gsi1pk"),
-        Some(format!("CHGSYS#{}", rec.sys_id).as_str()),
-        "the sys_id keeps its index entry"
-    );
-    assert_eq!(text(&meta, "gsi1sk"), Some(pk.as_str()));
-    let due = raw_item_at(&store, &pk, "DUE").await.unwrap();
-    let at = sortable(rec.check_at.unwrap());
-    assert_eq!(text(&due, "type"), Some("change_due"));
-    assert_eq!(text(&due, "check_at"), Some(at.as_str()));
-    assert_eq!(text(&due, "gsi1pk"), Some("CHGDUE"));
-    assert_eq!(text(&due, "gsi1sk"), Some(format!("{at}#{pk}").as_str()));
-    assert_eq!(store.changes_due(now, 10).await.unwrap(), vec![rec.clone()]);
-    assert_eq!(store.change_by_sys_id(&rec.sys_id).await.unwrap(), Some(rec.clone()));
-
-    // check_at cleared: the DUE item stays, out of the index; META keeps its sys_id entry.
-    rec.version = 3;
-    rec.check_at = None;
-    store.put_change(&rec, Some(2)).await.unwrap();
-    let due = raw_item_at(&store, &pk, "DUE").await.unwrap();
-    assert!(!due.contains_key("gsi1pk") && !due.contains_key("gsi1sk") && !due.contains_key("check_at"));
-    assert_eq!(raw_item_at(&store, &pk, "META").await.unwrap().get("gsi1pk"), meta.get("gsi1pk"));
-    assert!(store.changes_due(Timestamp::MAX, 10).await.unwrap().is_empty());
-}
-
-/// What a lagging index shows (GSIs are eventually consistent) is checked against the table.
-#[tokio::test]
-async fn a_stale_index_entry_is_read_again_and_dropped() {
-    use domain::changes::ChangeRecords;
-
-    let store = fresh_store().await;
-    let now = Timestamp::now();
-    let mins = jiff::SignedDuration::from_mins;
-    let record = |check_at| domain::changes::ChangeRecord {
-        check_at,
-        ..store::contract::change_record(&uuid::Uuid::new_v4().simple().to_string())
-    };
-    // In the table: one moved to the future, one with nothing left to do, one due.
-    let moved = record(Some(now + mins(30)));
-    let done = record(None);
-    let due = record(Some(now - mins(1)));
-    // And an index entry whose record is gone altogether.
-    let gone = record(Some(now - mins(20)));
-    for r in [&moved, &done, &due] {
-        store.put_change(r, None).await.unwrap();
-    }
-    // The index still shows each of the first three earlier than `due`, as before their last write.
-    for (r, minutes) in [(&moved, 10), (&done, 5), (&gone, 20)] {
-        let pk = change_pk(&r.key);
-        let at = sortable(now - mins(minutes));
-        store
-            .client()
-            .put_item()
-            .table_name(store.table())
-            .item("pk", AttributeValue::S(pk.clone()))
-            .item("sk", AttributeValue::S("DUE".into()))
-            .item("type", AttributeValue::S("change_due".into()))
-            .item("check_at", AttributeValue::S(at.clone()))
-            .item("gsi1pk", AttributeValue::S("CHGDUE".into()))
-            .item("gsi1sk", AttributeValue::S(format!("{at}#{pk}")))
-            .send()
-            .await
-            .unwrap();
-    }
-    // The stale entries come first in the index and do not use up the limit.
-    assert_eq!(store.changes_due(now, 1).await.unwrap(), vec![due.clone()]);
-    assert_eq!(store.changes_due(now, 10).await.unwrap(), vec![due]);
-}
-
-#[tokio::test]
-async fn change_write_failures_are_upstream_errors_naming_the_operation() {
-    use domain::changes::ChangeRecords;
-
-    let store = DynamoStore::new(client(&endpoint()), format!("gatehouse-missing-{}", uuid::Uuid::new_v4().simple()));
-    let rec = store::contract::change_record("abc");
-    for (operation, err) in [
-        ("TransactWriteItems", store.put_change(&rec, None).await.unwrap_err()),
-        ("Query", store.changes_due(Timestamp::now(), 10).await.unwrap_err()),
-    ] {
-        assert!(matches!(&err, Error::Upstream { detail, .. } if detail == &format!("{operation} failed")), "{err:?}");
     }
 }
 
@@ -572,95 +406,4 @@ async fn a_leased_request_is_due_as_active_until_it_is_retired() {
     assert!(store.due(Status::Active, Timestamp::MAX, 10).await.unwrap().is_empty());
     let stored = store.get(&r.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.retirement), (Status::Retired, extended.retirement));
-}
-
-/// `gatehouse-migrate` on a table an earlier version wrote: its request and change items lack the
-/// export index's keys, so the export does not see them; after the tool runs it does, and a second
-/// run finds nothing left to do.
-mod migrate {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use domain::changes::ChangeRecords;
-    use domain::ports::Store;
-    use jiff::{SignedDuration, Timestamp};
-    use store::contract::{change_record, created, sample_request};
-
-    /// `gatehouse-migrate ARGS` against moto: exit code, stdout and stderr.
-    async fn migrate(args: &[&str]) -> (i32, String, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse-migrate"))
-            .args(args)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", super::endpoint())
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .output()
-            .await
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-    }
-
-    #[tokio::test]
-    async fn records_from_before_the_export_index_are_put_into_it() {
-        let store = super::fresh_store().await;
-        let since = Timestamp::now() - SignedDuration::from_mins(1);
-        let until = Timestamp::now() + SignedDuration::from_hours(1);
-        let r = sample_request("00000000000000000000000000000a11");
-        store.create(r.clone(), created(&r), vec![], vec![]).await.unwrap();
-        let change = change_record("a11");
-        store.put_change(&change, None).await.unwrap();
-        // As an earlier version wrote them: without gsi2pk and gsi2sk.
-        let items = store.client().scan().table_name(store.table()).send().await.unwrap().items.unwrap_or_default();
-        let mut stripped = 0;
-        for item in items.iter().filter(|item| item.contains_key("gsi2pk")) {
-            store
-                .client()
-                .update_item()
-                .table_name(store.table())
-                .key("pk", item["pk"].clone())
-                .key("sk", item["sk"].clone())
-                .update_expression("REMOVE gsi2pk, gsi2sk")
-                .send()
-                .await
-                .unwrap();
-            stripped += 1;
-        }
-        assert_eq!(stripped, 2, "the request's and the change's META items");
-        assert_eq!(store.touched(since, until, None, 10).await.unwrap(), vec![]);
-        assert_eq!(store.changes_touched(since, until, None, 10).await.unwrap(), vec![]);
-
-        let table = store.table().to_string();
-        let (code, stdout, stderr) = migrate(&["--dynamodb-table", &table]).await;
-        assert_eq!(code, 0, "{stdout}{stderr}");
-        assert!(stdout.contains("1 requests and 1 change records added"), "{stdout}");
-        let found = store.touched(since, until, None, 10).await.unwrap();
-        assert_eq!(found.iter().map(|f| &f.id).collect::<Vec<_>>(), [&r.id]);
-        let changes = store.changes_touched(since, until, None, 10).await.unwrap();
-        assert_eq!(changes.iter().map(|c| &c.key).collect::<Vec<_>>(), [&change.key]);
-        // The keys are the ones a write of the request gives.
-        let meta = store
-            .client()
-            .get_item()
-            .table_name(store.table())
-            .key("pk", AttributeValue::S(format!("REQ#{}", r.id)))
-            .key("sk", AttributeValue::S("META".into()))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
-        let month = r.updated_at.strftime("%Y-%m").to_string();
-        assert_eq!(meta["gsi2pk"], AttributeValue::S(format!("UPD#{month}")));
-        assert!(meta["gsi2sk"].as_s().unwrap().ends_with(&format!("#{}", r.id)), "{meta:?}");
-
-        let (code, stdout, _) = migrate(&[&format!("--dynamodb-table={table}")]).await;
-        assert_eq!(code, 0, "{stdout}");
-        assert!(stdout.contains("0 requests and 0 change records added"), "a second run has nothing to do: {stdout}");
-        let (code, _, stderr) = migrate(&["--table", &table]).await;
-        assert_eq!(code, 2, "{stderr}");
-        assert!(stderr.contains("--dynamodb-table NAME"), "{stderr}");
-        let (code, _, stderr) = migrate(&["--dynamodb-table", "no-such-table"]).await;
-        assert_eq!(code, 3, "{stderr}");
-        assert!(stderr.contains("no-such-table"), "{stderr}");
-    }
 }
