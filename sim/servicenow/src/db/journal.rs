@@ -1,6 +1,11 @@
 //! Journals: work notes and comments are appended as `sys_journal_field` entries, never stored
 //! on the record, and read back per record (oldest first) or as ServiceNow displays the field
-//! (newest first).
+//! (newest first). Modelled on ServiceNow's "Journal fields" reference (journal fields "create
+//! entries in the Journal Entries [sys_journal_field] table") and "Retrieve journal entries"
+//! (https://www.servicenow.com/docs/r/australia/api-reference/web-services/retrieving-journal-entries.html:
+//! an entry names its record by `element_id`, the record's sys_id, and its field by `element`).
+//! Each entry is created by the user whose write added it (`sys_created_by`, as on every record:
+//! an integration user's REST writes carry its user name), which `--servicenow-author` filters on.
 
 use serde_json::{Map, Value};
 
